@@ -1,0 +1,42 @@
+# Hearth. `make run` serves the app; `make test` runs the whole suite. `make help` lists the rest.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+HTMX := node_modules/htmx.org/dist/htmx.min.js
+
+.PHONY: help install run test clean
+
+help:  ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+$(HTMX): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+install: $(VENV)/.installed $(HTMX)  ## Create .venv and install what the app needs
+
+run: install  ## Install, migrate the SQLite database under instance/, serve on http://127.0.0.1:5000
+	$(FLASK) db upgrade
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: install $(VENV)/.test-installed /usr/bin/chromium  ## Install test needs (and Debian's chromium) and run the whole suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:  ## Remove the virtualenv and node_modules (keeps instance/ data)
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,88 @@
+"""Therapist accounts: sign up, authenticate, profile and password changes."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
+
+import links
+from extensions import db
+from models import Therapist
+from validation import Invalid, email_key, normalise_email
+
+# argon2-cffi's default profile (RFC 9106 low-memory: Argon2id, 64 MiB, t=3) is above OWASP's minimum.
+hasher = PasswordHasher()
+
+
+class EmailTaken(Invalid):
+    """Another account already uses this address (compared without case)."""
+
+
+def hash_password(password: str) -> str:
+    return hasher.hash(password)
+
+
+def password_matches(therapist: Therapist, password: str) -> bool:
+    """Check a password, upgrading the stored hash when the parameters have changed."""
+    try:
+        hasher.verify(therapist.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if hasher.check_needs_rehash(therapist.password_hash):
+        therapist.password_hash = hasher.hash(password)
+        db.session.commit()
+    return True
+
+
+def _ensure_email_free(email: str, therapist: Therapist | None = None) -> None:
+    owner = Therapist.by_email(email_key(email))
+    if owner is not None and (therapist is None or owner.id != therapist.id):
+        raise EmailTaken("An account with this email already exists.")
+
+
+def sign_up(*, name: str, email: str, password: str, timezone: str) -> Therapist:
+    """Create a therapist from already validated fields; EmailTaken if the address is in use."""
+    _ensure_email_free(email)
+    therapist = Therapist(
+        name=name,
+        email=email,
+        email_key=email_key(email),
+        password_hash=hash_password(password),
+        timezone=timezone,
+        personal_slug=links.default_slug(name),
+    )
+    db.session.add(therapist)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same address signed up a moment ago
+        db.session.rollback()
+        raise EmailTaken("An account with this email already exists.") from None
+    return therapist
+
+
+def authenticate(email: str, password: str) -> Therapist | None:
+    """The therapist with this email and password, or None (without saying which was wrong)."""
+    try:
+        email = normalise_email(email)
+    except Invalid:
+        pass  # an address that cannot be normalised finds no account below
+    therapist = Therapist.by_email(email_key(email))
+    if therapist is None:
+        hasher.hash(password)  # spend the same time as a real check, so timing does not reveal accounts
+        return None
+    return therapist if password_matches(therapist, password) else None
+
+
+def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str) -> None:
+    """Save name, email and time zone; EmailTaken if the new address belongs to someone else."""
+    _ensure_email_free(email, therapist)
+    therapist.name = name
+    therapist.email = email
+    therapist.email_key = email_key(email)
+    therapist.timezone = timezone
+    db.session.commit()
+
+
+def change_password(therapist: Therapist, new_password: str) -> None:
+    """Store a new password and end every other logged-in session of this therapist."""
+    therapist.password_hash = hash_password(new_password)
+    therapist.login_token = links.new_token()
+    db.session.commit()

@@ -1,0 +1,85 @@
+"""Hearth: book therapy sessions and meet clients in a private online room."""
+from pathlib import Path
+
+from flask import Blueprint, Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+import blueprints
+import config
+from extensions import HearthRequest, csrf, db, htmx, limiter, login_manager, mail, migrate
+
+ROOT = Path(__file__).resolve().parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_mapping(config.from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    mail.init_app(app)
+    htmx.init_app(app)
+    app.request_class = HearthRequest
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to continue."
+    login_manager.session_protection = "basic"
+
+    from models import Therapist
+
+    @login_manager.user_loader
+    def load_therapist(login_token: str):
+        return db.session.scalar(db.select(Therapist).filter_by(login_token=login_token))
+
+    from blueprints.account import bp as account_bp
+    from blueprints.auth import bp as auth_bp
+    from blueprints.clients import bp as clients_bp
+    from blueprints.public import bp as public_bp
+
+    for blueprint in (public_bp, auth_bp, account_bp, clients_bp):
+        app.register_blueprint(blueprint)
+    # htmx comes from the npm package `make` installs; nothing third-party is committed.
+    app.register_blueprint(
+        Blueprint("vendor", __name__, static_folder=str(ROOT / "node_modules/htmx.org/dist"), static_url_path="/vendor/htmx")
+    )
+    blueprints.init_app(app)
+    _register_error_pages(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        return render_template("errors/error.html", title=title, message=message), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return page(400, "This form has expired", "Reload the page and try again. Nothing was changed.")
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return page(400, "Something in this request was not understood", "Go back and try again. Nothing was changed.")
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return page(404, "Page not found", "This page does not exist, or it is not yours to see.")
+
+    @app.errorhandler(405)
+    def wrong_method(error):
+        return page(405, "This page cannot do that", "Go back and use the buttons on the page.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return page(413, "That was too much to send", "Shorten what you typed and try again. Nothing was changed.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return page(429, "Too many attempts", "For your safety, please wait 15 minutes before trying again.")
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return page(500, "Something went wrong on our side", "Nothing you did caused this. Please try again in a moment.")

@@ -1,0 +1,117 @@
+"""Blueprints, one per area of the app, and the helpers every view uses."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import Flask, abort, render_template
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from htmx_flask import request
+from jinja2_fragments.flask import render_block
+from sqlalchemy import select
+from wtforms import Field, SelectField, StringField, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
+
+from extensions import db
+from validation import Invalid, check_text, check_timezone, zone_choices
+
+M = TypeVar("M")
+
+
+def render(template: str, block: str, status: int = 200, **context):
+    """The whole page for a normal visit; only `block` of the same template for htmx."""
+    if request.htmx and not request.htmx.history_restore_request:
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    return body, status, {"Vary": "HX-Request"}
+
+
+def owned(model: type[M], object_id: int, **filters) -> M:
+    """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's)."""
+    row = db.session.scalar(
+        select(model).filter_by(id=object_id, therapist_id=current_user.id, **filters)
+    )
+    if row is None:
+        abort(404)
+    return row
+
+
+def checked(check, **kwargs):
+    """Turn a validation.check_* function into a WTForms validator that also stores its result."""
+
+    def validator(form: FlaskForm, field: Field) -> None:
+        if field.data in (None, ""):
+            return
+        try:
+            result = check(field.data, **kwargs)
+        except Invalid as error:
+            raise ValidationError(str(error)) from None
+        field.data = result
+
+    return validator
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def text_field(label: str, *extra, required: bool = True, max_length: int = 200, **kwargs) -> StringField:
+    """A trimmed single-line text field with a length limit, no control characters, and `extra` checks."""
+    presence = DataRequired(message=f"Enter {label.lower()}.") if required else Optional()
+    return StringField(
+        label,
+        filters=[_strip],
+        validators=[presence, Length(max=max_length, message=f"Use at most {max_length} characters."), checked(check_text), *extra],
+        **kwargs,
+    )
+
+
+def timezone_validator(form: FlaskForm, field: Field) -> None:
+    checked(check_timezone)(form, field)
+
+
+def zone_options(current: str | None) -> list[str]:
+    """The zones to offer, keeping a valid current value that the short list leaves out."""
+    options = zone_choices()
+    if current and current not in options:
+        try:
+            check_timezone(current)
+            return sorted([*options, current])
+        except Invalid:
+            pass
+    return options
+
+
+class TimezoneField(SelectField):
+    """A select of IANA zones; an unknown value is refused with a message rather than ignored."""
+
+    def __init__(self, label: str, *, required: bool = True, blank_label: str | None = None, **kwargs):
+        presence = DataRequired(message="Choose a time zone.") if required else Optional()
+        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], **kwargs)
+        self.blank_label = blank_label
+
+    def iter_choices(self):
+        self.choices = [(zone, zone) for zone in zone_options(self.data)]
+        if self.blank_label is not None:
+            self.choices.insert(0, ("", self.blank_label))
+        return super().iter_choices()
+
+
+def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
+    """A stored naive-UTC time, shown in the viewer's zone."""
+    if moment is None:
+        return ""
+    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).strftime(fmt)
+
+
+def init_app(app: Flask) -> None:
+    """Template helpers every screen uses."""
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["local"] = local_time
+
+    @app.context_processor
+    def endpoints():
+        return {"nav_endpoints": app.view_functions}

@@ -1,0 +1,29 @@
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo
+
+from blueprints import TimezoneField, text_field
+from blueprints.auth.forms import email_field, password_field
+from validation import NAME_MAX
+
+
+class ProfileForm(FlaskForm):
+    name = text_field("Name", max_length=NAME_MAX)
+    email = email_field()
+    timezone = TimezoneField("Time zone")
+
+    def profile_data(self) -> dict:
+        return {"name": self.name.data, "email": self.email.data, "timezone": self.timezone.data}
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    new_password = password_field("New password")
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired(message="Enter the new password again."), EqualTo("new_password", message="The passwords do not match.")],
+    )
+
+
+class PersonalLinkForm(FlaskForm):
+    slug = text_field("Link name", max_length=40)

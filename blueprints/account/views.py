@@ -1,0 +1,116 @@
+from flask import flash, redirect, url_for
+from flask_login import current_user, login_required, login_user
+from htmx_flask import request
+
+import accounts
+import clients
+from blueprints import render
+from blueprints.account import bp
+from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm
+from validation import Invalid
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every Account Settings page is for the logged-in therapist only."""
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("account.profile"))
+
+
+def _saved(screen, block: str, message: str, tab: str):
+    """After a save: the form's block with a notice for htmx, else a redirect to the tab (PRG)."""
+    if request.htmx:
+        return screen(block, saved=message)
+    flash(message)
+    return redirect(url_for(tab), 303)
+
+
+# Profile tab
+
+def _profile_screen(block: str, status: int = 200, profile_form=None, password_form=None, **context):
+    """Render the Profile tab; each form keeps what was typed when it is the one being saved."""
+    return render(
+        "account/profile.html",
+        block,
+        status,
+        profile_form=profile_form or ProfileForm(obj=current_user, formdata=None),
+        password_form=password_form or PasswordForm(formdata=None),
+        **context,
+    )
+
+
+@bp.get("/profile")
+def profile():
+    return _profile_screen("pane")
+
+
+@bp.post("/profile")
+def save_profile():
+    form = ProfileForm()
+    if form.validate():
+        try:
+            accounts.update_profile(current_user, **form.profile_data())
+        except accounts.EmailTaken as error:
+            form.email.errors.append(str(error))
+        else:
+            return _saved(_profile_screen, "profile_form", "Profile saved.", "account.profile")
+    return _profile_screen("profile_form", 422, profile_form=form)
+
+
+@bp.post("/password")
+def change_password():
+    form = PasswordForm()
+    if form.validate():
+        if accounts.password_matches(current_user, form.current_password.data):
+            accounts.change_password(current_user, form.new_password.data)
+            login_user(current_user)  # keep this session; the new login token has ended all others
+            return _saved(_profile_screen, "password_form", "Password changed.", "account.profile")
+        form.current_password.errors.append("This is not your current password.")
+    return _profile_screen("password_form", 422, password_form=form)
+
+
+# Personal Link tab
+
+def _personal_link_screen(block: str, status: int = 200, form=None, **context):
+    return render(
+        "account/personal_link.html",
+        block,
+        status,
+        form=form or PersonalLinkForm(data={"slug": current_user.personal_slug}, formdata=None),
+        **context,
+    )
+
+
+@bp.get("/personal-link")
+def personal_link():
+    return _personal_link_screen("pane")
+
+
+@bp.get("/personal-link/check")
+def check_slug():
+    """Say at once, while the therapist types, whether a link name can be used."""
+    slug = request.args.get("slug", "").strip()
+    try:
+        clients.check_slug(current_user, slug)
+        problem = None
+    except Invalid as error:
+        problem = str(error)
+    return _personal_link_screen("slug_status", slug=slug, problem=problem)
+
+
+@bp.post("/personal-link")
+def save_personal_link():
+    form = PersonalLinkForm()
+    if form.validate():
+        try:
+            clients.change_slug(current_user, form.slug.data)
+        except Invalid as error:
+            form.slug.errors.append(str(error))
+        else:
+            return _saved(_personal_link_screen, "link_form", "Personal link changed. The old link no longer works.",
+                          "account.personal_link")
+    return _personal_link_screen("link_form", 422, form=form)

@@ -1,0 +1,34 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField
+from wtforms.validators import DataRequired, EqualTo
+
+from blueprints import TimezoneField, checked, text_field
+from validation import EMAIL_MAX, NAME_MAX, check_password, normalise_email
+
+
+def password_field(label: str) -> PasswordField:
+    return PasswordField(label, validators=[DataRequired(message="Enter a password."), checked(check_password)])
+
+
+def email_field(label: str = "Email", *, required: bool = True):
+    return text_field(label, checked(normalise_email), required=required, max_length=EMAIL_MAX)
+
+
+class SignupForm(FlaskForm):
+    name = text_field("Name", max_length=NAME_MAX)
+    email = email_field()
+    password = password_field("Password")
+    confirm = PasswordField(
+        "Confirm password",
+        validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
+    )
+    timezone = TimezoneField("Time zone")
+
+    def account_data(self) -> dict:
+        return {"name": self.name.data, "email": self.email.data, "password": self.password.data, "timezone": self.timezone.data}
+
+
+class LoginForm(FlaskForm):
+    email = text_field("Email", max_length=EMAIL_MAX)
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    remember = BooleanField("Remember me")

@@ -1,0 +1,77 @@
+from flask import flash, redirect, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+import accounts
+from blueprints import render
+from blueprints.auth import bp
+from blueprints.auth.forms import LoginForm, SignupForm
+from extensions import limiter
+from validation import email_key
+
+LOGIN_LIMIT = "10 per 15 minutes"
+
+
+def _failed(response) -> bool:
+    """Only refused logins count against the limit, not successful ones."""
+    return response.status_code == 422
+
+
+def _login_email() -> str:
+    return "login-email:" + email_key((request.form.get("email") or "").strip())
+
+
+def _start_session(therapist, remember: bool = False) -> None:
+    session.clear()  # nothing from before login carries over into the logged-in session
+    login_user(therapist, remember=remember)
+
+
+def _next_url() -> str:
+    target = request.args.get("next", "")
+    # Only same-site paths: an open redirect would let a phishing link bounce through Hearth.
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("clients.index")
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    if current_user.is_authenticated:
+        return redirect(url_for("clients.index"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            therapist = accounts.sign_up(**form.account_data())
+        except accounts.EmailTaken as error:
+            form.email.errors.append(str(error))
+        else:
+            _start_session(therapist)
+            flash(f"Welcome to Hearth, {therapist.name}.")
+            return redirect(url_for("clients.index"), 303)
+    status = 422 if form.is_submitted() else 200
+    return render("auth/signup.html", "form", status, form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_email, deduct_when=_failed)
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("clients.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        therapist = accounts.authenticate(form.email.data, form.password.data)
+        if therapist is not None:
+            _start_session(therapist, remember=form.remember.data)
+            return redirect(_next_url(), 303)
+        form.form_errors.append("Email or password is incorrect.")
+    status = 422 if form.is_submitted() else 200
+    return render("auth/login.html", "form", status, form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()  # drop everything the logged-in session held, then leave only the notice
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)

@@ -1,0 +1,38 @@
+import re
+
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField, ValidationError
+from wtforms.validators import Length
+
+from blueprints import TimezoneField, checked, text_field
+from blueprints.auth.forms import email_field
+from validation import NAME_MAX, check_text
+
+PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
+NOTE_MAX = 5000
+
+
+def phone_check(form, field):
+    if field.data and not PHONE.match(field.data):
+        raise ValidationError("Use digits, spaces and + ( ) - . only.")
+
+
+class ClientForm(FlaskForm):
+    name = text_field("Name", max_length=NAME_MAX)
+    email = email_field("Email", required=False)
+    phone = text_field("Phone", phone_check, required=False, max_length=40)
+    timezone = TimezoneField("Time zone", required=False, blank_label="Same as mine")
+    note = TextAreaField(
+        "Private note",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[Length(max=NOTE_MAX, message=f"Use at most {NOTE_MAX} characters."), checked(check_text, multiline=True)],
+    )
+
+    def client_data(self) -> dict:
+        return {
+            "name": self.name.data,
+            "email": self.email.data or None,
+            "phone": self.phone.data or None,
+            "timezone": self.timezone.data or None,
+            "note": self.note.data or "",
+        }

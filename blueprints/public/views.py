@@ -1,0 +1,54 @@
+from flask import redirect, render_template, url_for
+from flask_login import current_user
+
+import clients
+from blueprints.public import bp
+from extensions import limiter
+
+# Wrong tokens and slugs count against the visitor: links cannot be found by trying many.
+LINK_MISS_LIMIT = "10 per minute"
+
+
+def _missed(response) -> bool:
+    return response.status_code == 404
+
+
+def _link_page(template: str, status: int = 200, **context):
+    """Room and lobby pages: no referrer leaks the link, search engines keep out."""
+    headers = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
+    return render_template(template, **context), status, headers
+
+
+def _dead_link():
+    return _link_page(
+        "public/dead_link.html",
+        404,
+        title="This link is no longer valid",
+        message="Ask your therapist for a new link.",
+    )
+
+
+@bp.get("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect(url_for("clients.index"))
+    return render_template("public/index.html")
+
+
+@bp.get("/r/<token>")
+@limiter.limit(LINK_MISS_LIMIT, deduct_when=_missed)
+def room(token: str):
+    client = clients.open_room(token)
+    if client is None:
+        return _dead_link()
+    return _link_page("public/room.html", therapist=client.therapist, client_zone=client.zone,
+                      next_session=clients.next_session(client))
+
+
+@bp.get("/u/<slug>")
+@limiter.limit(LINK_MISS_LIMIT, deduct_when=_missed)
+def lobby(slug: str):
+    therapist = clients.therapist_by_slug(slug)
+    if therapist is None:
+        return _dead_link()
+    return _link_page("public/lobby.html", therapist=therapist)

@@ -1,0 +1,114 @@
+"""A therapist's clients and their room links, and the therapist's personal link."""
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+import links
+from extensions import db
+from models import Client, RoomLink, Therapist, utcnow
+from validation import Invalid
+
+PAGE_SIZE = 50
+
+
+class SlugTaken(Invalid):
+    """Another therapist's personal link already uses this slug."""
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1):
+    """One page of the therapist's clients, by name, matching `query` in name or email."""
+    statement = select(Client).filter_by(therapist_id=therapist.id)
+    statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
+    if query:
+        pattern = _like(query)
+        statement = statement.where(or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\")))
+    statement = statement.order_by(Client.name, Client.id)
+    return db.paginate(statement, page=page, per_page=PAGE_SIZE, max_per_page=PAGE_SIZE, error_out=False)
+
+
+def add(therapist: Therapist, **fields) -> Client:
+    """Create a client with its first room link."""
+    client = Client(therapist_id=therapist.id, **fields)
+    client.room_links.append(RoomLink())
+    db.session.add(client)
+    db.session.commit()
+    return client
+
+
+def update(client: Client, **fields) -> None:
+    for name, value in fields.items():
+        setattr(client, name, value)
+    db.session.commit()
+
+
+def archive(client: Client) -> None:
+    """Take a client off the list; their room link stops opening until they are restored."""
+    if client.archived_at is None:
+        client.archived_at = utcnow()
+        db.session.commit()
+
+
+def restore(client: Client) -> None:
+    client.archived_at = None
+    db.session.commit()
+
+
+def replace_room_link(client: Client) -> RoomLink:
+    """Issue a new room link; the old one stops working at once but stays on record."""
+    now = utcnow()
+    for link in client.room_links:
+        if link.replaced_at is None:
+            link.replaced_at = now
+    new_link = RoomLink(created_at=now)
+    client.room_links.append(new_link)
+    db.session.commit()
+    return new_link
+
+
+def open_room(token: str) -> Client | None:
+    """The active client whose current room link is `token`, or None."""
+    return db.session.scalar(
+        select(Client)
+        .join(RoomLink)
+        .where(RoomLink.token == token, RoomLink.replaced_at.is_(None), Client.archived_at.is_(None))
+        .options(selectinload(Client.therapist))
+    )
+
+
+def therapist_by_slug(slug: str) -> Therapist | None:
+    return db.session.scalar(select(Therapist).filter_by(personal_slug=slug))
+
+
+def check_slug(therapist: Therapist, slug: str) -> str:
+    """The slug if this therapist may use it, else Invalid (bad form) or SlugTaken."""
+    if problem := links.slug_problem(slug):
+        raise Invalid(problem)
+    owner = therapist_by_slug(slug)
+    if owner is not None and owner.id != therapist.id:
+        raise SlugTaken("This link is already taken. Try another.")
+    return slug
+
+
+def change_slug(therapist: Therapist, slug: str) -> None:
+    """Move the personal link to a new slug; the old address stops working."""
+    check_slug(therapist, slug)
+    if slug != therapist.personal_slug:
+        therapist.personal_slug = slug
+        therapist.personal_slug_changed_at = utcnow()
+        try:
+            db.session.commit()
+        except IntegrityError:  # taken by someone else between the check and the commit
+            db.session.rollback()
+            raise SlugTaken("This link is already taken. Try another.") from None
+
+
+def next_session(client: Client):
+    """The client's next scheduled session, or None (sessions come with booking)."""
+    return None

@@ -1,0 +1,30 @@
+"""Unguessable tokens and slugs for room links, personal links and feeds."""
+import re
+import secrets
+
+from slugify import slugify
+
+TOKEN_BYTES = 24  # 192 bits, above the 128-bit floor
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
+SLUG_SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def new_token() -> str:
+    """A URL-safe random token for a link that must not be guessable."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def default_slug(name: str) -> str:
+    """A personal-link slug from the name plus a random suffix, so the name alone does not find it."""
+    suffix = "".join(secrets.choice(SLUG_SUFFIX_ALPHABET) for _ in range(8))
+    base = slugify(name, max_length=30, word_boundary=True) or "room"
+    return f"{base}-{suffix}"
+
+
+def slug_problem(slug: str) -> str | None:
+    """Why a slug cannot be used, or None when its form is fine (uniqueness is checked elsewhere)."""
+    if not 3 <= len(slug) <= 40:
+        return "Use 3 to 40 characters."
+    if not SLUG_PATTERN.match(slug) or "--" in slug:
+        return "Use lowercase letters, digits and single hyphens, starting and ending with a letter or digit."
+    return None

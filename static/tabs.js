@@ -1,0 +1,7 @@
+// Tabs in a [data-tabs] nav swap their pane with htmx and push the URL; keep aria-current on the tab shown.
+document.addEventListener("htmx:pushedIntoHistory", () => {
+  for (const link of document.querySelectorAll("[data-tabs] a")) {
+    if (new URL(link.href).pathname === window.location.pathname) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+});

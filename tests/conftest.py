@@ -1,0 +1,196 @@
+"""Fixtures: a fresh app and database per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)."""
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
+
+from app import create_app  # noqa: E402
+from extensions import db  # noqa: E402
+
+DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+PASSWORD = "correct horse battery"
+
+
+def database_uri(kind: str, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'hearth.db'}"
+    from config import database_url
+
+    return database_url(os.environ["TEST_DATABASE_URL"])
+
+
+def reset_schema() -> None:
+    """Start from empty tables; on PostgreSQL this also removes what a migration test left."""
+    db.drop_all()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    db.create_all()
+
+
+@pytest.fixture(params=DATABASES)
+def database(request, tmp_path) -> str:
+    return database_uri(request.param, tmp_path)
+
+
+@pytest.fixture
+def app(database):
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "PUBLIC_URL": "http://127.0.0.1:5000",
+            "MAIL_SERVER": None,
+        }
+    )
+    with app.app_context():
+        reset_schema()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+class HearthClient:
+    """The Flask test client plus the CSRF token a real page would carry.
+
+    Each request runs in its own app context, as in production: otherwise Flask reuses the test's
+    context, and `g` (the logged-in user) and the database session would leak between requests.
+    """
+
+    def __init__(self, client):
+        self.client = client
+        self._token = None
+
+    def open(self, *args, **kwargs):
+        with self.client.application.app_context():
+            response = self.client.open(*args, **kwargs)
+        db.session.expire_all()  # the test's own session must see what the request changed
+        return response
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def csrf_token(self) -> str:
+        if self._token is None:
+            # Any page carries it in <body hx-headers>; a 404 page does for visitors and therapists alike.
+            page = self.open("/no-such-page").get_data(as_text=True)
+            self._token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+        return self._token
+
+    def post(self, url, data=None, *, csrf=True, htmx=False, **kwargs):
+        data = dict(data or {})
+        if csrf:
+            data.setdefault("csrf_token", self.csrf_token())
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.open(url, method="POST", data=data, headers=headers, **kwargs)
+
+    def get(self, url, *, htmx=False, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.open(url, headers=headers, **kwargs)
+
+    def forget_csrf(self):
+        self._token = None
+
+
+@pytest.fixture
+def client(app):
+    return HearthClient(app.test_client())
+
+
+def make_therapist(name="Dana Whitfield", email="dana@example.com", timezone="Europe/Prague"):
+    import accounts
+
+    return accounts.sign_up(name=name, email=email, password=PASSWORD, timezone=timezone)
+
+
+@pytest.fixture
+def therapist(app):
+    return make_therapist()
+
+
+@pytest.fixture
+def other_therapist(app):
+    return make_therapist(name="Olga Novak", email="olga@example.com", timezone="America/New_York")
+
+
+def login(client, email="dana@example.com", password=PASSWORD):
+    client.forget_csrf()
+    return client.post("/login", {"email": email, "password": password})
+
+
+@pytest.fixture
+def logged_in(client, therapist):
+    response = login(client)
+    assert response.status_code == 303
+    client.forget_csrf()  # login starts a new session with a new token
+    return client
+
+
+# Browser fixtures: a live server in a thread, Debian's Chromium through Playwright.
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    app.config["PUBLIC_URL"] = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app.config["PUBLIC_URL"]
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server, timezone_id="Europe/Prague", locale="en-GB")
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def screenshot(page, tmp_path):
+    """Save what the page shows under the test's tmp dir, to be looked at after the run."""
+
+    def take(name: str) -> Path:
+        path = tmp_path / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

@@ -1,0 +1,59 @@
+"""A new therapist signs up, finds their way around the shell and Account Settings, and logs out."""
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from extensions import db
+from models import Therapist
+
+pytestmark = pytest.mark.browser
+
+
+def test_sign_up_change_time_zone_and_log_out(page, screenshot):
+    page.goto("/")
+    page.get_by_role("link", name="Sign up").first.click()
+    # The browser's zone (the context runs in Europe/Prague) is preselected.
+    expect(page.get_by_label("Time zone")).to_have_value("Europe/Prague")
+    page.get_by_label("Name").fill("Dana Whitfield")
+    page.get_by_label("Email").fill("dana@example.com")
+    page.get_by_label("Password", exact=True).fill("quiet harbour lantern")
+    page.get_by_label("Confirm password").fill("quiet harbour lantern")
+    page.get_by_role("button", name="Sign up").click()
+
+    nav = page.get_by_role("navigation", name="Main")
+    expect(nav.get_by_role("link", name="Clients")).to_be_visible()
+    expect(nav.get_by_role("button", name="New Session")).to_be_visible()
+    screenshot("shell")
+
+    nav.get_by_role("button", name="Dana Whitfield").click()
+    expect(page.get_by_role("link", name="Account Settings")).to_be_visible()
+    screenshot("name-menu")
+    page.get_by_role("link", name="Account Settings").click()
+    expect(page.get_by_role("heading", name="Profile")).to_be_visible()
+
+    page.get_by_label("Time zone").select_option("America/New_York")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+    screenshot("profile-saved")
+    db.session.expire_all()
+    assert db.session.scalar(select(Therapist)).timezone == "America/New_York"
+
+    page.get_by_role("button", name="Dana Whitfield").click()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    page.goto("/account/profile")
+    expect(page.get_by_role("heading", name="Log in to Hearth")).to_be_visible()
+
+
+def test_settings_tabs_swap_in_place_and_push_the_url(page, therapist):
+    page.goto("/login")
+    page.get_by_label("Email").fill("dana@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+    page.goto("/account/profile")
+    page.get_by_role("link", name="Personal Link").click()
+    expect(page.get_by_role("heading", name="Personal Link")).to_be_focused()
+    assert page.url.endswith("/account/personal-link")
+    expect(page.get_by_role("link", name="Personal Link")).to_have_attribute("aria-current", "page")
+    page.reload()
+    expect(page.get_by_role("heading", name="Personal Link")).to_be_visible()
