@@ -5,12 +5,8 @@ import clients
 from blueprints.public import bp
 from extensions import limiter
 
-# Wrong tokens and slugs count against the visitor: links cannot be found by trying many.
-LINK_MISS_LIMIT = "10 per minute"
-
-
-def _missed(response) -> bool:
-    return response.status_code == 404
+# Wrong tokens and slugs count against the visitor, across both kinds of link: links cannot be found by trying many.
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
 
 
 def _link_page(template: str, status: int = 200, **context):
@@ -36,7 +32,7 @@ def index():
 
 
 @bp.get("/r/<token>")
-@limiter.limit(LINK_MISS_LIMIT, deduct_when=_missed)
+@link_misses
 def room(token: str):
     client = clients.open_room(token)
     if client is None:
@@ -46,7 +42,7 @@ def room(token: str):
 
 
 @bp.get("/u/<slug>")
-@limiter.limit(LINK_MISS_LIMIT, deduct_when=_missed)
+@link_misses
 def lobby(slug: str):
     therapist = clients.therapist_by_slug(slug)
     if therapist is None:

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Therapist
+from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -46,10 +47,7 @@ def test_sign_up_change_time_zone_and_log_out(page, screenshot):
 
 
 def test_settings_tabs_swap_in_place_and_push_the_url(page, therapist):
-    page.goto("/login")
-    page.get_by_label("Email").fill("dana@example.com")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page)
     page.goto("/account/profile")
     page.get_by_role("link", name="Personal Link").click()
     expect(page.get_by_role("heading", name="Personal Link")).to_be_focused()
