@@ -39,9 +39,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from blueprints.account import bp as account_bp
     from blueprints.auth import bp as auth_bp
     from blueprints.clients import bp as clients_bp
+    from blueprints.outbox import bp as outbox_bp
     from blueprints.public import bp as public_bp
+    from blueprints.sessions import bp as sessions_bp
 
-    for blueprint in (public_bp, auth_bp, account_bp, clients_bp):
+    for blueprint in (public_bp, auth_bp, account_bp, clients_bp, sessions_bp, outbox_bp):
         app.register_blueprint(blueprint)
     # htmx comes from the npm package `make` installs; nothing third-party is committed.
     app.register_blueprint(

@@ -1,13 +1,14 @@
 """A therapist's clients and their room links, and the therapist's personal link."""
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 import links
 from extensions import db
-from models import Client, RoomLink, Therapist, utcnow
+from models import Appointment, Client, RoomLink, Therapist, utcnow
 from validation import Invalid
 
 PAGE_SIZE = 50
@@ -109,6 +110,22 @@ def change_slug(therapist: Therapist, slug: str) -> None:
             raise SlugTaken("This link is already taken. Try another.") from None
 
 
-def next_session(client: Client):
-    """The client's next scheduled session, or None (sessions come with booking)."""
-    return None
+def next_session(client: Client) -> Appointment | None:
+    """The client's next scheduled session that has not ended yet, or None."""
+    return db.session.scalar(
+        select(Appointment)
+        .where(Appointment.client_id == client.id, Appointment.status == Appointment.SCHEDULED,
+               Appointment.ends_at > utcnow())
+        .order_by(Appointment.starts_at)
+        .limit(1)
+    )
+
+
+def room_url(client: Client) -> str:
+    """The absolute address of the client's room, as it goes into emails and the copy field."""
+    return f"{current_app.config['PUBLIC_URL']}/r/{client.room_link.token}"
+
+
+def lobby_url(therapist: Therapist) -> str:
+    """The absolute address of the therapist's personal link."""
+    return f"{current_app.config['PUBLIC_URL']}/u/{therapist.personal_slug}"

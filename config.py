@@ -55,6 +55,7 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_USERNAME": env("MAIL_USERNAME") or None,
         "MAIL_PASSWORD": env("MAIL_PASSWORD") or None,
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "hearth@example.com"),
+        "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise stay silent under TESTING
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT", "10")),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text, select
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -96,3 +96,83 @@ class RoomLink(db.Model):
     replaced_at: Mapped[datetime | None]
 
     client: Mapped[Client] = relationship(back_populates="room_links")
+
+
+class Appointment(db.Model):
+    """A booked session (the screens say "session"; this name keeps clear of flask.session)."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),)
+
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    # The iCalendar UID every emailed version shares, and the version number it last went out with.
+    uid: Mapped[str] = mapped_column(String(120), unique=True)
+    sequence: Mapped[int] = mapped_column(default=0)
+    # A random key the booking form carries, so a double click or resubmission books once.
+    booking_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    therapist: Mapped[Therapist] = relationship()
+    client: Mapped[Client] = relationship()
+    deliveries: Mapped[list[InviteDelivery]] = relationship(
+        back_populates="appointment", order_by="InviteDelivery.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == self.CANCELLED
+
+    def latest_deliveries(self) -> list[InviteDelivery]:
+        """The last send to each recipient: what their calendar holds now."""
+        latest: dict[str, InviteDelivery] = {}
+        for delivery in self.deliveries:
+            latest[delivery.role] = delivery
+        return list(latest.values())
+
+
+class InviteDelivery(db.Model):
+    """One invite email to one person: what was sent, and whether it arrived at the mail server."""
+
+    __tablename__ = "invite_deliveries"
+
+    SENT = "sent"
+    FAILED = "failed"
+    OUTBOX = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # "client" or "therapist"
+    recipient: Mapped[str] = mapped_column(String(254))
+    method: Mapped[str] = mapped_column(String(16))
+    sequence: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="deliveries")
+
+
+class OutboxMessage(db.Model):
+    """A message kept in the app instead of sent, while no SMTP server is configured."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

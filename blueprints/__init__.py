@@ -1,9 +1,7 @@
 """Blueprints, one per area of the app, and the helpers every view uses."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from flask import Flask, abort, render_template
 from flask_login import current_user
@@ -12,8 +10,11 @@ from htmx_flask import request
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from wtforms import Field, SelectField, StringField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from booking import local_time
+from clients import lobby_url, room_url
 from extensions import db
 from validation import Invalid, check_text, check_timezone, zone_choices
 
@@ -94,24 +95,14 @@ class TimezoneField(SelectField):
         self.blank_label = blank_label
 
     def iter_choices(self):
-        self.choices = [(zone, zone) for zone in zone_options(self.data)]
+        self.choices = [SelectChoice(zone) for zone in zone_options(self.data)]
         if self.blank_label is not None:
-            self.choices.insert(0, ("", self.blank_label))
+            self.choices.insert(0, SelectChoice("", self.blank_label))
         return super().iter_choices()
-
-
-def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
-    """A stored naive-UTC time, shown in the viewer's zone."""
-    if moment is None:
-        return ""
-    return moment.replace(tzinfo=timezone.utc).astimezone(ZoneInfo(zone)).strftime(fmt)
 
 
 def init_app(app: Flask) -> None:
     """Template helpers every screen uses."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
-
-    @app.context_processor
-    def endpoints():
-        return {"nav_endpoints": app.view_functions}
+    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)

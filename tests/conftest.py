@@ -194,3 +194,70 @@ def screenshot(page, tmp_path):
         return path
 
     return take
+
+
+# Mail: a real SMTP server (aiosmtpd) on a free port of 127.0.0.1.
+
+
+class Inbox:
+    """What an aiosmtpd server received, parsed; `refuse` makes it answer 550 to every recipient."""
+
+    def __init__(self):
+        self.messages = []
+        self.refuse = False
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.refuse:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append((list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str):
+        return [message for rcpts, message in self.messages if address in rcpts]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def use_mail_server(app, port: int, timeout: float = 10) -> None:
+    from extensions import mail
+
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_TIMEOUT=timeout)
+    mail.init_app(app)  # Flask-Mail reads its settings when initialised
+
+
+@pytest.fixture
+def smtp(app):
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    use_mail_server(app, controller.port)
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def hanging_smtp(app):
+    """A server that accepts connections and never says a word."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    use_mail_server(app, listener.getsockname()[1], timeout=1)
+    yield listener
+    listener.close()

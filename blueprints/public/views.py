@@ -27,7 +27,7 @@ def _dead_link():
 @bp.get("/")
 def index():
     if current_user.is_authenticated:
-        return redirect(url_for("clients.index"))
+        return redirect(url_for("sessions.index"))
     return render_template("public/index.html")
 
 

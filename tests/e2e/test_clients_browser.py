@@ -10,6 +10,7 @@ pytestmark = pytest.mark.browser
 
 def test_add_client_copy_room_link_and_open_the_room(page, therapist, screenshot):
     log_in(page)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Clients").click()
     page.get_by_role("link", name="Add client").click()
     form = page.get_by_role("form", name="Add client")
     form.get_by_label("Name").fill("Jane Doe")

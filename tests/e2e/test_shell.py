@@ -23,6 +23,7 @@ def test_sign_up_change_time_zone_and_log_out(page, screenshot):
 
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Clients")).to_be_visible()
+    expect(nav.get_by_role("link", name="Sessions")).to_be_visible()
     expect(nav.get_by_role("button", name="New Session")).to_be_visible()
     screenshot("shell")
 

@@ -1,0 +1,88 @@
+from flask import abort
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import DateField, HiddenField, IntegerField, RadioField, SelectField, TimeField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, NumberRange
+
+import booking
+from extensions import db
+from models import Client
+from validation import Invalid
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class BookingForm(FlaskForm):
+    """Client, date, start time and length; validating also checks the time and finds overlaps."""
+
+    client = SelectField("Client", coerce=_int_or_none, validate_choice=False,
+                         validators=[InputRequired(message="Choose a client.")])
+    date = DateField("Date", validators=[InputRequired(message="Enter a date.")])
+    start_time = TimeField("Start time", validators=[InputRequired(message="Enter a start time.")])
+    length = IntegerField(
+        "Session length",
+        default=booking.DEFAULT_MINUTES,
+        validators=[
+            InputRequired(message="Enter the length in minutes."),
+            NumberRange(booking.MIN_MINUTES, booking.MAX_MINUTES,
+                        message=f"Choose a length from {booking.MIN_MINUTES} to {booking.MAX_MINUTES} minutes."),
+        ],
+    )
+    booking_key = HiddenField()
+
+    def __init__(self, therapist, *args, ignore: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.therapist = therapist
+        self.ignore = ignore  # the session being rescheduled, which does not conflict with itself
+        self.client_row: Client | None = None
+        self.slot: booking.Slot | None = None
+        self.conflict = None
+        active = db.session.execute(
+            select(Client.id, Client.name).filter_by(therapist_id=therapist.id, archived_at=None).order_by(Client.name)
+        ).all()
+        self.client.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(row.id, row.name) for row in active]
+        if not self.booking_key.data:
+            self.booking_key.data = booking.new_booking_key()
+
+    def validate_client(self, field):
+        if field.data is None:
+            raise ValidationError("Choose a client.")
+        client = db.session.get(Client, field.data)
+        if client is None:
+            raise ValidationError("This client does not exist. Choose one from the list.")
+        if client.therapist_id != self.therapist.id:
+            abort(404)  # another practice's client: as if it did not exist, and nothing more
+        try:
+            self.client_row = booking.check_client(client)
+        except Invalid as error:
+            self.client_row = client
+            raise ValidationError(str(error)) from None
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        try:
+            self.slot = booking.slot(self.therapist, self.date.data, self.start_time.data, self.length.data)
+        except Invalid as error:
+            self.start_time.errors.append(str(error))
+            return False
+        self.conflict = booking.find_conflict(self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore)
+        if self.conflict is not None:
+            self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
+            return False
+        return True
+
+
+class ResendForm(FlaskForm):
+    send_to = RadioField(
+        "Send to",
+        choices=[SelectChoice("both", "The client and me"), SelectChoice("client", "The client only"),
+                 SelectChoice("therapist", "Me only")],
+        default="both",
+    )

@@ -1,0 +1,162 @@
+"""Booking sessions: local times to UTC, conflicts, and creating the session. No request objects here."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from extensions import db
+from models import Appointment, Client, Therapist, utcnow
+from validation import Invalid
+
+MIN_MINUTES = 5
+MAX_MINUTES = 480
+LENGTH_CHOICES = (30, 45, 50, 60, 90)
+DEFAULT_MINUTES = 50
+MAX_YEARS_AHEAD = 5
+
+
+class Conflict(Invalid):
+    """The time overlaps another scheduled session of the same therapist."""
+
+    def __init__(self, other: Appointment, zone: ZoneInfo):
+        start, end = to_local(other.starts_at, zone), to_local(other.ends_at, zone)
+        super().__init__(f"Overlaps {other.client.short_name}, {start:%H:%M}–{end:%H:%M}.")
+        self.other = other
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A session time: UTC start and end, and whether the local time entered was ambiguous."""
+
+    starts_at: datetime  # naive UTC
+    ends_at: datetime
+    ambiguous: bool = False
+
+
+def to_local(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.replace(tzinfo=timezone.utc).astimezone(zone)
+
+
+def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
+    """A stored naive-UTC time, shown in the viewer's zone: the one formatter screens and emails use."""
+    if moment is None:
+        return ""
+    return to_local(moment, ZoneInfo(zone)).strftime(fmt)
+
+
+def _exists(local: datetime, zone: ZoneInfo) -> bool:
+    aware = local.replace(tzinfo=zone)
+    return aware.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None) == local
+
+
+def _gap_around(local: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first missing minute and the first minute after the gap that `local` falls in."""
+    start = local
+    while not _exists(start - timedelta(minutes=1), zone):
+        start -= timedelta(minutes=1)
+    end = local
+    while not _exists(end, zone):
+        end += timedelta(minutes=1)
+    return start, end
+
+
+def local_to_utc(day: date, at: time, zone: ZoneInfo) -> tuple[datetime, bool]:
+    """Turn a wall-clock time in `zone` into naive UTC.
+
+    A time in the spring-forward gap does not exist and is refused, naming the gap; a time that
+    occurs twice (clocks going back) takes the first occurrence, and says so.
+    """
+    local = datetime.combine(day, at)
+    if not _exists(local, zone):
+        gap_start, gap_end = _gap_around(local, zone)
+        raise Invalid(
+            f"{at:%H:%M} does not exist on {day:%a %-d %b %Y} in {zone.key}: the clocks go forward "
+            f"from {gap_start:%H:%M} to {gap_end:%H:%M}. Choose a time outside that gap."
+        )
+    first = local.replace(tzinfo=zone, fold=0)
+    ambiguous = first.utcoffset() != local.replace(tzinfo=zone, fold=1).utcoffset()
+    return first.astimezone(timezone.utc).replace(tzinfo=None), ambiguous
+
+
+def slot(therapist: Therapist, day: date, at: time, minutes: int) -> Slot:
+    """Validate a requested time (entered in the therapist's zone) and length."""
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise Invalid(f"Choose a length from {MIN_MINUTES} to {MAX_MINUTES} minutes.")
+    today = utcnow().date()
+    if day < today - timedelta(days=1):
+        raise Invalid("This time has already passed. Choose a time in the future.")
+    if day > today + timedelta(days=366 * MAX_YEARS_AHEAD):
+        raise Invalid(f"Choose a date within the next {MAX_YEARS_AHEAD} years.")
+    starts_at, ambiguous = local_to_utc(day, at, therapist.zone)
+    if starts_at <= utcnow():
+        raise Invalid("This time has already passed. Choose a time in the future.")
+    return Slot(starts_at, starts_at + timedelta(minutes=minutes), ambiguous)
+
+
+def find_conflict(therapist: Therapist, starts_at: datetime, ends_at: datetime, ignore: int | None = None):
+    """Another scheduled session of this therapist overlapping the time (back-to-back is fine)."""
+    statement = select(Appointment).where(
+        Appointment.therapist_id == therapist.id,
+        Appointment.status == Appointment.SCHEDULED,
+        Appointment.starts_at < ends_at,
+        Appointment.ends_at > starts_at,
+    )
+    if ignore is not None:
+        statement = statement.where(Appointment.id != ignore)
+    return db.session.scalar(statement.order_by(Appointment.starts_at).limit(1))
+
+
+def check_client(client: Client) -> Client:
+    """A client who can be booked and invited."""
+    if client.archived_at is not None:
+        raise Invalid(f"{client.name} is archived. Restore them to book a session.")
+    if not client.email:
+        raise Invalid(f"{client.name} has no email address, so no calendar invite can be sent.")
+    return client
+
+
+def new_uid() -> str:
+    host = urlsplit(current_app.config["PUBLIC_URL"]).hostname or "hearth.invalid"
+    return f"{secrets.token_urlsafe(18)}@{host}"
+
+
+def existing_booking(therapist: Therapist, booking_key: str) -> Appointment | None:
+    """The session this form already booked, when the same form arrives again."""
+    if not booking_key:
+        return None
+    return db.session.scalar(select(Appointment).filter_by(therapist_id=therapist.id, booking_key=booking_key))
+
+
+def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None) -> Appointment:
+    """Store a new session, refusing overlaps; committed before any invite is sent."""
+    check_client(client)
+    if other := find_conflict(therapist, when.starts_at, when.ends_at):
+        raise Conflict(other, therapist.zone)
+    appointment = Appointment(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        starts_at=when.starts_at,
+        ends_at=when.ends_at,
+        uid=new_uid(),
+        booking_key=booking_key or None,
+    )
+    db.session.add(appointment)
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same form was submitted twice at once; the first one booked
+        db.session.rollback()
+        if booked := existing_booking(therapist, booking_key or ""):
+            return booked
+        raise
+    return appointment
+
+
+def new_booking_key() -> str:
+    return secrets.token_urlsafe(18)
