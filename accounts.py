@@ -1,6 +1,7 @@
 """Therapist accounts: sign up, authenticate, profile and password changes."""
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import links
@@ -86,3 +87,22 @@ def change_password(therapist: Therapist, new_password: str) -> None:
     therapist.password_hash = hash_password(new_password)
     therapist.login_token = links.new_token()
     db.session.commit()
+
+
+def feed_token(therapist: Therapist) -> str:
+    """The therapist's calendar-feed token, made the first time it is asked for."""
+    if therapist.feed_token is None:
+        therapist.feed_token = links.new_token()
+        db.session.commit()
+    return therapist.feed_token
+
+
+def replace_feed_token(therapist: Therapist) -> str:
+    """A new feed address; the old one answers 404 from now on."""
+    therapist.feed_token = links.new_token()
+    db.session.commit()
+    return therapist.feed_token
+
+
+def by_feed_token(token: str) -> Therapist | None:
+    return db.session.scalar(select(Therapist).filter_by(feed_token=token))

@@ -160,3 +160,54 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
 
 def new_booking_key() -> str:
     return secrets.token_urlsafe(18)
+
+
+def _changeable(appointment: Appointment, version: int | None) -> None:
+    """Refuse changes to a cancelled or past session, or from a form opened before the last change."""
+    if appointment.is_cancelled:
+        raise Invalid("This session is cancelled and can no longer be changed.")
+    if appointment.ends_at <= utcnow():
+        raise Invalid("This session has already taken place and can no longer be changed.")
+    if version is not None and version != appointment.sequence:
+        raise Invalid("This session was changed after you opened this form. Reload the page to see it as it is now.")
+
+
+def reschedule(appointment: Appointment, when: Slot, version: int | None = None) -> datetime:
+    """Move a session (refusing overlaps with other sessions) and count a new invite version.
+
+    Returns the old start time, naive UTC, for the "moved from" line of the update.
+    """
+    _changeable(appointment, version)
+    therapist = appointment.therapist
+    if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=appointment.id):
+        raise Conflict(other, therapist.zone)
+    previous = appointment.starts_at
+    appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
+    appointment.sequence += 1
+    appointment.updated_at = utcnow()
+    db.session.commit()
+    return previous
+
+
+def cancel(appointment: Appointment, version: int | None = None) -> None:
+    """Cancel a session: its time frees up, and the next invite version is a cancellation."""
+    _changeable(appointment, version)
+    appointment.status = Appointment.CANCELLED
+    appointment.sequence += 1
+    appointment.updated_at = utcnow()
+    db.session.commit()
+
+
+FEED_DAYS_BACK = 90
+
+
+def feed_sessions(therapist: Therapist) -> list[Appointment]:
+    """What the calendar feed holds: the last 90 days and everything ahead, cancelled ones included."""
+    since = utcnow() - timedelta(days=FEED_DAYS_BACK)
+    return list(
+        db.session.scalars(
+            select(Appointment)
+            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > since)
+            .order_by(Appointment.starts_at)
+        )
+    )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import urlsplit
@@ -45,8 +46,12 @@ def _attendee(email: str, name: str, partstat: str, rsvp: bool) -> vCalAddress:
     return address
 
 
-def event(appointment: Appointment, role: str, *, stamp: datetime | None = None) -> Event:
-    """The VEVENT for one recipient's copy, as the session stands now."""
+def event(appointment: Appointment, role: str, *, stamp: datetime | None = None, people: bool = True) -> Event:
+    """The VEVENT for one recipient's copy, as the session stands now.
+
+    Without `people` (the subscription feed) it names no organizer or attendees: a feed is not an
+    invitation, and its address should not carry anyone's email.
+    """
     therapist, client = appointment.therapist, appointment.client
     link = room_url(client)
     utc = timezone.utc
@@ -62,11 +67,12 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None)
     vevent.add("url", link)
     vevent.add("status", "CANCELLED" if appointment.is_cancelled else "CONFIRMED")
     vevent.add("transp", "OPAQUE")
-    host = organizer()
-    host.params["CN"] = vText(f"{therapist.name} via Hearth")
-    vevent.add("organizer", host)
-    vevent.add("attendee", _attendee(therapist.email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
-    vevent.add("attendee", _attendee(client.email, client.short_name, "NEEDS-ACTION", rsvp=True), encode=0)
+    if people:
+        host = organizer()
+        host.params["CN"] = vText(f"{therapist.name} via Hearth")
+        vevent.add("organizer", host)
+        vevent.add("attendee", _attendee(therapist.email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
+        vevent.add("attendee", _attendee(client.email, client.short_name, "NEEDS-ACTION", rsvp=True), encode=0)
     if not appointment.is_cancelled:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
@@ -87,9 +93,23 @@ def calendar(appointment: Appointment, role: str, method: str | None = REQUEST) 
     return cal.to_ical()
 
 
+def feed(appointments: list[Appointment]) -> bytes:
+    """The therapist's subscription feed: no METHOD, the invites' UIDs, stable stamps so ETags hold."""
+    cal = Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "Hearth sessions")
+    for appointment in appointments:
+        stamp = appointment.updated_at.replace(tzinfo=timezone.utc)
+        cal.add_component(event(appointment, THERAPIST, stamp=stamp, people=False))
+    return cal.to_ical()
+
+
 # The emails that carry the invite (iMIP, RFC 6047)
 
 SUBJECT_PREFIX = {REQUEST: "", CANCEL: "Cancelled: "}
+# CRLF as SMTP wants; headers unfolded up to RFC 5322's limit (Python folds "Updated: …" subjects badly at 78).
+MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def _recipient(appointment: Appointment, role: str) -> tuple[str, str, str]:
@@ -105,7 +125,13 @@ def _other_role(role: str) -> str:
     return THERAPIST if role == CLIENT else CLIENT
 
 
-def email_context(appointment: Appointment, role: str, method: str = REQUEST, *, update: str | None = None,
+def moved_text(appointment: Appointment, moved_from: datetime, zone: str) -> str:
+    """ "moved from Tue 1 Dec 14:00 to Thu 3 Dec 16:00", in the reader's zone."""
+    fmt = "%a %-d %b %H:%M"
+    return f"moved from {local_time(moved_from, zone, fmt)} to {local_time(appointment.starts_at, zone, fmt)}"
+
+
+def email_context(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
                   note: str | None = None) -> dict:
     """What the email bodies show: times in the recipient's zone and the other party's, and the room link."""
     name, _, zone = _recipient(appointment, role)
@@ -123,7 +149,7 @@ def email_context(appointment: Appointment, role: str, method: str = REQUEST, *,
         "title": summary(appointment, role),
         "room_link": room_url(appointment.client),
         "room_sentence": ROOM_SENTENCE,
-        "update": update,
+        "update": moved_text(appointment, moved_from, zone) if moved_from else None,
         "note": note,
     }
 
@@ -135,18 +161,18 @@ def subject(appointment: Appointment, role: str, method: str = REQUEST, *, updat
     return f"{prefix}{summary(appointment, role)} on {when} ({zone})"
 
 
-def email(appointment: Appointment, role: str, method: str = REQUEST, *, update: str | None = None,
+def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
           note: str | None = None) -> EmailMessage:
     """One invite email for one person, shaped the way calendar apps expect (RFC 6047)."""
     name, address, _ = _recipient(appointment, role)
     therapist = appointment.therapist
-    context = email_context(appointment, role, method, update=update, note=note)
-    message = EmailMessage()
+    context = email_context(appointment, role, method, moved_from=moved_from, note=note)
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = formataddr((f"{therapist.name} via Hearth", current_app.config["MAIL_DEFAULT_SENDER"]))
     message["To"] = formataddr((name, address))
     if role == CLIENT:
         message["Reply-To"] = formataddr((therapist.name, therapist.email))
-    message["Subject"] = subject(appointment, role, method, updated=update is not None)
+    message["Subject"] = subject(appointment, role, method, updated=moved_from is not None)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["PUBLIC_URL"]).hostname)
     message.set_content(render_template("email/invite.txt", **context))
@@ -160,11 +186,14 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, update:
 
 
 def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...] = (CLIENT, THERAPIST), *,
-         update: str | None = None, note: str | None = None) -> list[InviteDelivery]:
-    """Email the current version to each role, one message each, and log every attempt."""
+         moved_from: datetime | None = None, note: str | None = None) -> list[InviteDelivery]:
+    """Email the current version to each role, one message each, and log every attempt.
+
+    `note` is a message from the therapist to the client; only the client's email carries it.
+    """
     deliveries = []
     for role in roles:
-        message = email(appointment, role, method, update=update, note=note)
+        message = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
         status, error = mail.deliver(message, appointment.therapist)
         delivery = InviteDelivery(
             appointment=appointment,

@@ -31,6 +31,8 @@ class Therapist(UserMixin, db.Model):
     login_token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
     personal_slug: Mapped[str] = mapped_column(String(40), unique=True)
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The private calendar-feed address; made when first shown, replaced on request.
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist", lazy="raise")

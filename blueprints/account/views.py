@@ -1,4 +1,4 @@
-from flask import flash, redirect, url_for
+from flask import current_app, flash, redirect, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
@@ -114,3 +114,26 @@ def save_personal_link():
             return _saved(_personal_link_screen, "link_form", "Personal link changed. The old link no longer works.",
                           "account.personal_link")
     return _personal_link_screen("link_form", 422, form=form)
+
+
+# Calendar tab
+
+def _feed_urls() -> dict:
+    https = url_for("public.feed", token=accounts.feed_token(current_user))
+    public = current_app.config["PUBLIC_URL"] + https
+    return {"feed_https": public, "feed_webcal": "webcal://" + public.split("://", 1)[1]}
+
+
+def _calendar_screen(block: str, **context):
+    return render("account/calendar.html", block, **_feed_urls(), **context)
+
+
+@bp.get("/calendar")
+def calendar():
+    return _calendar_screen("pane")
+
+
+@bp.post("/calendar/replace")
+def replace_feed():
+    accounts.replace_feed_token(current_user)
+    return _saved(_calendar_screen, "feed", "New calendar link made. The old one no longer works.", "account.calendar")

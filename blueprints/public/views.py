@@ -1,7 +1,13 @@
-from flask import redirect, render_template, url_for
+import hashlib
+from datetime import timezone
+
+from flask import Response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+import accounts
+import booking
 import clients
+import invites
 from blueprints.public import bp
 from extensions import limiter
 
@@ -48,3 +54,21 @@ def lobby(slug: str):
     if therapist is None:
         return _dead_link()
     return _link_page("public/lobby.html", therapist=therapist)
+
+
+@bp.get("/feed/<token>.ics")
+@link_misses
+def feed(token: str):
+    """The therapist's private calendar subscription, with ETag and Last-Modified for polite polling."""
+    therapist = accounts.by_feed_token(token)
+    if therapist is None:
+        return _dead_link()
+    sessions = booking.feed_sessions(therapist)
+    body = invites.feed(sessions)
+    response = Response(body, mimetype="text/calendar")
+    response.set_etag(hashlib.sha256(body).hexdigest())
+    if sessions:
+        response.last_modified = max(s.updated_at for s in sessions).replace(tzinfo=timezone.utc)
+    response.headers.update({"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
+                             "X-Robots-Tag": "noindex, nofollow"})
+    return response.make_conditional(request)

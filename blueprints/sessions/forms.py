@@ -1,14 +1,16 @@
 from flask import abort
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import DateField, HiddenField, IntegerField, RadioField, SelectField, TimeField, ValidationError
+from wtforms import (DateField, HiddenField, IntegerField, RadioField, SelectField, TextAreaField, TimeField,
+                     ValidationError)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange
 
 import booking
 from extensions import db
 from models import Client
-from validation import Invalid
+from blueprints import checked
+from validation import Invalid, check_text
 
 
 def _int_or_none(value):
@@ -43,10 +45,11 @@ class BookingForm(FlaskForm):
         self.client_row: Client | None = None
         self.slot: booking.Slot | None = None
         self.conflict = None
-        active = db.session.execute(
-            select(Client.id, Client.name).filter_by(therapist_id=therapist.id, archived_at=None).order_by(Client.name)
-        ).all()
-        self.client.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(row.id, row.name) for row in active]
+        if self.client is not None:
+            active = db.session.execute(
+                select(Client.id, Client.name).filter_by(therapist_id=therapist.id, archived_at=None).order_by(Client.name)
+            ).all()
+            self.client.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(r.id, r.name) for r in active]
         if not self.booking_key.data:
             self.booking_key.data = booking.new_booking_key()
 
@@ -86,3 +89,36 @@ class ResendForm(FlaskForm):
                  SelectChoice("therapist", "Me only")],
         default="both",
     )
+
+
+class RescheduleForm(BookingForm):
+    """The booking form for a session that exists: the client is fixed, the version guards against stale forms."""
+
+    client = None
+    version = HiddenField()
+
+    def __init__(self, therapist, appointment, *args, **kwargs):
+        super().__init__(therapist, *args, ignore=appointment.id, **kwargs)
+        self.client_row = appointment.client
+
+    @classmethod
+    def prefilled(cls, therapist, appointment):
+        start = booking.to_local(appointment.starts_at, therapist.zone)
+        data = {"date": start.date(), "start_time": start.time(), "length": appointment.minutes,
+                "version": appointment.sequence}
+        return cls(therapist, appointment, formdata=None, data=data)
+
+    def version_seen(self) -> int | None:
+        return _int_or_none(self.version.data)
+
+
+class CancelForm(FlaskForm):
+    message = TextAreaField(
+        "Message to the client (optional)",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
+    )
+    version = HiddenField()
+
+    def version_seen(self) -> int | None:
+        return _int_or_none(self.version.data)

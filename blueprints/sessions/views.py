@@ -8,12 +8,14 @@ import invites
 import mail
 from blueprints import owned, render
 from blueprints.sessions import bp
-from blueprints.sessions.forms import BookingForm, ResendForm
+from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
 from models import Appointment, Client, utcnow
+from validation import Invalid
 
 BOOK = "sessions/book.html"
 SHOW = "sessions/show.html"
+ROLES = {"both": (invites.CLIENT, invites.THERAPIST), "client": (invites.CLIENT,), "therapist": (invites.THERAPIST,)}
 
 
 @bp.before_request
@@ -31,58 +33,112 @@ def index():
     return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past))
 
 
-def _booking_form(**kwargs) -> BookingForm:
-    form = BookingForm(current_user, **kwargs)
-    return form
+# Booking
+
+def _book_screen(block: str, status: int = 200, **context):
+    """The booking screen; for a reschedule, `appointment` is the session being moved."""
+    return render(BOOK, block, status, delivery_on=mail.delivery_enabled(), **context)
 
 
 @bp.get("/book")
 def book():
-    form = _booking_form(formdata=None)
-    preselect = request.args.get("client", type=int)
-    if preselect is not None:
+    form = BookingForm(current_user, formdata=None)
+    if (preselect := request.args.get("client", type=int)) is not None:
         form.client.data = owned(Client, preselect).id
-    return render(BOOK, "booking", form=form)
+    return _book_screen("booking", form=form)
 
 
 @bp.get("/book/preview")
 def preview():
     """The times on both sides, and any problem, while the therapist fills in the form."""
-    form = _booking_form(formdata=request.args, meta={"csrf": False})
-    ready = form.validate()
-    return render(BOOK, "preview", form=form, ready=ready)
+    form = BookingForm(current_user, formdata=request.args, meta={"csrf": False})
+    return _book_screen("preview", form=form, checked=form.validate())
 
 
 @bp.post("/book")
 def create():
     # The same form arriving twice (double click, resubmission) shows the first booking again.
     if done := booking.existing_booking(current_user, request.form.get("booking_key", "")):
-        return _confirmation(done, [], already=True)
-    form = _booking_form()
+        return _book_screen("booking", booked=done, deliveries=[], already=True)
+    form = BookingForm(current_user)
     if not form.validate():
-        return render(BOOK, "booking", 422, form=form)
+        return _book_screen("booking", 422, form=form)
     try:
         appointment = booking.book(current_user, form.client_row, form.slot, form.booking_key.data)
-    except booking.Conflict as error:  # booked by another tab between validation and commit
+    except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
-        return render(BOOK, "booking", 422, form=form)
-    deliveries = invites.send(appointment)
-    return _confirmation(appointment, deliveries, ambiguous=form.slot.ambiguous)
+        return _book_screen("booking", 422, form=form)
+    return _book_screen("booking", booked=appointment, deliveries=invites.send(appointment),
+                        ambiguous=form.slot.ambiguous)
 
 
-def _confirmation(appointment: Appointment, deliveries, **context):
-    return render(BOOK, "booking", appointment=appointment, deliveries=deliveries,
-                  delivery_on=mail.delivery_enabled(), resend_form=ResendForm(formdata=None), **context)
+# Rescheduling
+
+@bp.get("/<int:appointment_id>/reschedule")
+def reschedule_form(appointment_id: int):
+    appointment = owned(Appointment, appointment_id)
+    return _book_screen("booking", form=RescheduleForm.prefilled(current_user, appointment), appointment=appointment)
+
+
+@bp.get("/<int:appointment_id>/reschedule/preview")
+def reschedule_preview(appointment_id: int):
+    appointment = owned(Appointment, appointment_id)
+    form = RescheduleForm(current_user, appointment, formdata=request.args, meta={"csrf": False})
+    return _book_screen("preview", form=form, checked=form.validate(), appointment=appointment)
+
+
+@bp.post("/<int:appointment_id>/reschedule")
+def reschedule(appointment_id: int):
+    appointment = owned(Appointment, appointment_id)
+    form = RescheduleForm(current_user, appointment)
+    if form.validate():
+        try:
+            moved_from = booking.reschedule(appointment, form.slot, form.version_seen())
+        except booking.Conflict as error:
+            form.start_time.errors.append(str(error))
+        except Invalid as error:
+            form.form_errors.append(str(error))
+        else:
+            deliveries = invites.send(appointment, moved_from=moved_from)
+            return _book_screen("booking", booked=appointment, deliveries=deliveries, moved=True,
+                                ambiguous=form.slot.ambiguous)
+    return _book_screen("booking", 422, form=form, appointment=appointment)
+
+
+# The session page and its tools
+
+def _show(appointment: Appointment, status: int = 200, **context):
+    context.setdefault("resend_form", ResendForm(formdata=None))
+    context.setdefault("cancel_form", CancelForm(formdata=None, data={"version": appointment.sequence}))
+    return render(SHOW, "details", status, appointment=appointment, delivery_on=mail.delivery_enabled(),
+                  now=utcnow(), **context)
+
+
+def _done(appointment: Appointment, message: str):
+    if request.htmx:
+        return _show(appointment, saved=message)
+    flash(message)
+    return redirect(url_for("sessions.show", appointment_id=appointment.id), 303)
 
 
 @bp.get("/<int:appointment_id>")
 def show(appointment_id: int):
+    return _show(owned(Appointment, appointment_id))
+
+
+@bp.post("/<int:appointment_id>/cancel")
+def cancel(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
-    return render(SHOW, "details", appointment=appointment, resend_form=ResendForm(formdata=None),
-                  delivery_on=mail.delivery_enabled())
-
-
-ROLES = {"both": (invites.CLIENT, invites.THERAPIST), "client": (invites.CLIENT,), "therapist": (invites.THERAPIST,)}
+    form = CancelForm()
+    if form.validate():
+        try:
+            booking.cancel(appointment, form.version_seen())
+        except Invalid as error:
+            form.form_errors.append(str(error))
+        else:
+            deliveries = invites.send(appointment, invites.CANCEL, note=form.message.data or None)
+            return _done(appointment, "Session cancelled. " + _delivery_summary(deliveries, "Cancellations"))
+    return _show(appointment, 422, cancel_form=form)
 
 
 @bp.post("/<int:appointment_id>/resend")
@@ -91,24 +147,19 @@ def resend(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
     form = ResendForm()
     if not form.validate() or form.send_to.data not in ROLES:
-        return render(SHOW, "details", 422, appointment=appointment, resend_form=form, delivery_on=mail.delivery_enabled())
+        return _show(appointment, 422, resend_form=form)
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = invites.send(appointment, method, ROLES[form.send_to.data])
-    message = _delivery_summary(deliveries)
-    if request.htmx:
-        return render(SHOW, "details", appointment=appointment, resend_form=ResendForm(formdata=None),
-                      delivery_on=mail.delivery_enabled(), saved=message)
-    flash(message)
-    return redirect(url_for("sessions.show", appointment_id=appointment.id), 303)
+    return _done(appointment, _delivery_summary(deliveries, "Invites"))
 
 
-def _delivery_summary(deliveries) -> str:
+def _delivery_summary(deliveries, what: str) -> str:
     failed = [d.recipient for d in deliveries if d.status == "failed"]
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
     if all(d.status == "outbox" for d in deliveries):
-        return "Invites placed in your Outbox (email delivery is off)."
-    return "Invites sent again."
+        return f"{what} placed in your Outbox (email delivery is off)."
+    return f"{what} sent."
 
 
 @bp.get("/<int:appointment_id>/invite.ics")
