@@ -41,9 +41,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from blueprints.clients import bp as clients_bp
     from blueprints.outbox import bp as outbox_bp
     from blueprints.public import bp as public_bp
+    from blueprints.rooms import bp as rooms_bp
     from blueprints.sessions import bp as sessions_bp
 
-    for blueprint in (public_bp, auth_bp, account_bp, clients_bp, sessions_bp, outbox_bp):
+    for blueprint in (public_bp, auth_bp, account_bp, clients_bp, sessions_bp, outbox_bp, rooms_bp):
         app.register_blueprint(blueprint)
     # htmx comes from the npm package `make` installs; nothing third-party is committed.
     app.register_blueprint(

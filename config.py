@@ -1,4 +1,5 @@
 """Configuration read from the environment, with safe defaults for local use."""
+import json
 import os
 import secrets
 from pathlib import Path
@@ -57,7 +58,12 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "hearth@example.com"),
         "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise stay silent under TESTING
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT", "10")),
+        "ICE_SERVERS": json.loads(env("ICE_SERVERS") or "[]"),
+        "TURN_URLS": [url.strip() for url in (env("TURN_URLS") or "").split(",") if url.strip()],
+        "TURN_SECRET": env("TURN_SECRET") or None,
+        "TURN_TTL": int(env("TURN_TTL", "3600")),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,  # no form or message needs more
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the login session
     }

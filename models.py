@@ -178,3 +178,53 @@ class OutboxMessage(db.Model):
     subject: Mapped[str] = mapped_column(String(300))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoomParticipant(db.Model):
+    """One visit to a room: a client, the therapist, or a visitor from the personal link.
+
+    `peer_id` is the visit's secret: every signalling request names it, and it expires with the visit.
+    """
+
+    __tablename__ = "room_participants"
+    __table_args__ = (Index("ix_room_participants_room_status", "room", "status"),)
+
+    WAITING = "waiting"  # a visitor in the lobby
+    IN_ROOM = "in_room"
+    DECLINED = "declined"
+    LEFT = "left"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "client:<client id>" or "personal:<therapist id>"
+    room: Mapped[str] = mapped_column(String(40))
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # therapist, client or visitor
+    name: Mapped[str] = mapped_column(String(80))
+    peer_id: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
+    status: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    left_at: Mapped[datetime | None]
+    # The highest message number this participant has sent: a replayed or older message is refused.
+    last_seq: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def minutes(self) -> int:
+        end = self.left_at or self.last_seen
+        return max(0, round((end - self.joined_at).total_seconds() / 60))
+
+
+class RoomSignal(db.Model):
+    """An offer, answer, ICE candidate or state note from one participant to the other, kept until read."""
+
+    __tablename__ = "room_signals"
+    # Browsers ask for messages after the last id they saw, so ids must never be reused after a delete.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("room_participants.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("room_participants.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from booking import local_time
 from clients import lobby_url, room_url
-from extensions import db
+from extensions import db, limiter
 from validation import Invalid, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
@@ -28,6 +28,20 @@ def render(template: str, block: str, status: int = 200, **context):
     else:
         body = render_template(template, **context)
     return body, status, {"Vary": "HX-Request"}
+
+
+# Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
+
+LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
+CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=()"}
+
+
+def link_page(template: str, status: int = 200, *, call: bool = False, **context):
+    """Pages reached by a link (rooms, lobby): no referrer leaks the link, search engines keep out,
+    and only pages with a call in them may use the camera and microphone."""
+    headers = {**LINK_HEADERS, **(CAMERA if call else {})}
+    return render_template(template, **context), status, headers
 
 
 def owned(model: type[M], object_id: int, **filters) -> M:
@@ -106,3 +120,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
+
+    @app.after_request
+    def no_camera_by_default(response):
+        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), display-capture=()")
+        return response

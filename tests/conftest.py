@@ -150,6 +150,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # Rooms: a fake camera and microphone, no permission prompt, host candidates not hidden behind mDNS.
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
 ]
 
 
@@ -175,13 +180,26 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(base_url=live_server, timezone_id="Europe/Prague", locale="en-GB")
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+def new_page(browser, live_server):
+    """Pages in separate browser contexts: separate people, each with their own cookies."""
+    contexts = []
+
+    def make(base_url: str | None = None):
+        url = base_url or live_server
+        context = browser.new_context(base_url=url, timezone_id="Europe/Prague", locale="en-GB")
+        context.grant_permissions(["clipboard-read", "clipboard-write", "camera", "microphone"], origin=url)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 @pytest.fixture
@@ -261,3 +279,34 @@ def hanging_smtp(app):
     use_mail_server(app, listener.getsockname()[1], timeout=1)
     yield listener
     listener.close()
+
+
+@pytest.fixture
+def gunicorn_server(app):
+    """The app as production serves it: gunicorn with two workers, on the test's database."""
+    import subprocess
+    import time
+    import urllib.request
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "PUBLIC_URL": url,
+           "SECRET_KEY": app.config["SECRET_KEY"]}
+    env.pop("MAIL_SERVER", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url + "/", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -8,21 +8,13 @@ import accounts
 import booking
 import clients
 import invites
+from blueprints import link_misses, link_page
 from blueprints.public import bp
-from extensions import limiter
 
-# Wrong tokens and slugs count against the visitor, across both kinds of link: links cannot be found by trying many.
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
-
-
-def _link_page(template: str, status: int = 200, **context):
-    """Room and lobby pages: no referrer leaks the link, search engines keep out."""
-    headers = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
-    return render_template(template, **context), status, headers
 
 
 def _dead_link():
-    return _link_page(
+    return link_page(
         "public/dead_link.html",
         404,
         title="This link is no longer valid",
@@ -43,8 +35,11 @@ def room(token: str):
     client = clients.open_room(token)
     if client is None:
         return _dead_link()
-    return _link_page("public/room.html", therapist=client.therapist, client_zone=client.zone,
-                      next_session=clients.next_session(client))
+    therapist = client.therapist
+    return link_page("rooms/room.html", call=True, title=f"Your session room with {therapist.name}", host_name=therapist.name,
+                     other_name=therapist.name, room_key=f"r-{token[:8]}", join_url=url_for("rooms.client_join", token=token),
+                     waiting_text=f"Waiting for {therapist.name} to join…", client_zone=client.zone,
+                     next_session=clients.next_session(client))
 
 
 @bp.get("/u/<slug>")
@@ -53,7 +48,9 @@ def lobby(slug: str):
     therapist = clients.therapist_by_slug(slug)
     if therapist is None:
         return _dead_link()
-    return _link_page("public/lobby.html", therapist=therapist)
+    return link_page("rooms/room.html", call=True, title=f"{therapist.name}’s room", host_name=therapist.name,
+                     other_name=therapist.name, room_key=f"u-{slug}", knock_url=url_for("rooms.knock", slug=slug),
+                     waiting_text=f"Waiting for {therapist.name} to join…")
 
 
 @bp.get("/feed/<token>.ics")

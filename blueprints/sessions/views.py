@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from flask import Response, flash, redirect, url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
@@ -15,6 +17,7 @@ from validation import Invalid
 
 BOOK = "sessions/book.html"
 SHOW = "sessions/show.html"
+START_SESSION_EARLY = timedelta(minutes=15)  # "Start session" shows this long before the start
 ROLES = {"both": (invites.CLIENT, invites.THERAPIST), "client": (invites.CLIENT,), "therapist": (invites.THERAPIST,)}
 
 
@@ -30,7 +33,8 @@ def index():
     mine = select(Appointment).filter_by(therapist_id=current_user.id).join(Appointment.client)
     upcoming = db.session.scalars(mine.where(Appointment.ends_at > now).order_by(Appointment.starts_at).limit(200))
     past = db.session.scalars(mine.where(Appointment.ends_at <= now).order_by(Appointment.starts_at.desc()).limit(50))
-    return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past))
+    return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past),
+                  soon=now + START_SESSION_EARLY)
 
 
 # Booking
