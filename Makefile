@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 HTMX := node_modules/htmx.org/dist/htmx.min.js
 
-.PHONY: help install run test clean
+WORKERS ?= $(or $(WEB_CONCURRENCY),2)
+BIND ?= 127.0.0.1:8000
+
+.PHONY: help install run serve test clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -31,6 +34,10 @@ install: $(VENV)/.installed $(HTMX)  ## Create .venv and install what the app ne
 run: install  ## Install, migrate the SQLite database under instance/, serve on http://127.0.0.1:5000
 	$(FLASK) db upgrade
 	$(FLASK) run --host 127.0.0.1 --port 5000
+
+serve: install  ## Production: migrate DATABASE_URL, then gunicorn (WORKERS=2, BIND=127.0.0.1:8000)
+	$(FLASK) db upgrade
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(BIND) --access-logfile - "app:create_app()"
 
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium

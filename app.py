@@ -3,9 +3,11 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, render_template
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import blueprints
 import config
+import security
 from extensions import HearthRequest, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent
@@ -51,6 +53,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         Blueprint("vendor", __name__, static_folder=str(ROOT / "node_modules/htmx.org/dist"), static_url_path="/vendor/htmx")
     )
     blueprints.init_app(app)
+    security.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     _register_error_pages(app)
     return app
 

@@ -11,6 +11,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from database import write_lock
 from extensions import db
 from models import Appointment, Client, Therapist, utcnow
 from validation import Invalid
@@ -134,10 +135,23 @@ def existing_booking(therapist: Therapist, booking_key: str) -> Appointment | No
     return db.session.scalar(select(Appointment).filter_by(therapist_id=therapist.id, booking_key=booking_key))
 
 
+def _overlap_refused(therapist: Therapist, when: Slot, ignore: int | None = None) -> None:
+    """After the database refused a write: the same friendly message as the check before it."""
+    db.session.rollback()
+    if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=ignore):
+        raise Conflict(other, therapist.zone) from None
+
+
 def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None) -> Appointment:
-    """Store a new session, refusing overlaps; committed before any invite is sent."""
+    """Store a new session, refusing overlaps; committed before any invite is sent.
+
+    The check and the insert run under the write lock on SQLite; on PostgreSQL an exclusion
+    constraint refuses an overlap that a concurrent request committed in between.
+    """
     check_client(client)
+    write_lock()
     if other := find_conflict(therapist, when.starts_at, when.ends_at):
+        db.session.rollback()
         raise Conflict(other, therapist.zone)
     appointment = Appointment(
         therapist_id=therapist.id,
@@ -150,10 +164,11 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     db.session.add(appointment)
     try:
         db.session.commit()
-    except IntegrityError:  # the same form was submitted twice at once; the first one booked
+    except IntegrityError:
         db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
-            return booked
+            return booked  # the same form was submitted twice at once; the first one booked
+        _overlap_refused(therapist, when)
         raise
     return appointment
 
@@ -178,14 +193,22 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     Returns the old start time, naive UTC, for the "moved from" line of the update.
     """
     _changeable(appointment, version)
-    therapist = appointment.therapist
-    if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=appointment.id):
+    therapist, appointment_id = appointment.therapist, appointment.id
+    write_lock()
+    db.session.refresh(appointment)
+    _changeable(appointment, version)  # again, under the lock: another request may have moved it
+    if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=appointment_id):
+        db.session.rollback()
         raise Conflict(other, therapist.zone)
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
     appointment.sequence += 1
     appointment.updated_at = utcnow()
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        _overlap_refused(therapist, when, ignore=appointment_id)
+        raise
     return previous
 
 

@@ -46,6 +46,12 @@ def from_environment(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": https,
+        # Under https, the __Host- prefix pins cookies to this host, path / and a secure connection.
+        "SESSION_COOKIE_NAME": "__Host-session" if https else "session",
+        "REMEMBER_COOKIE_NAME": "__Host-remember_token" if https else "remember_token",
+        "IDLE_TIMEOUT": int(env("IDLE_TIMEOUT", str(30 * 60))),  # seconds without a request
+        "SESSION_LIFETIME": int(env("SESSION_LIFETIME", str(12 * 3600))),  # seconds after login, at most
+        "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES", "0")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": https,

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, select
+from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, event, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -228,3 +228,14 @@ class RoomSignal(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# On PostgreSQL the database itself refuses overlapping scheduled sessions of one therapist, so no
+# race between two requests can double-book. Half-open ranges: back-to-back sessions do not overlap.
+NO_OVERLAP = (
+    "ALTER TABLE appointments ADD CONSTRAINT ex_appointments_no_overlap EXCLUDE USING gist "
+    "(therapist_id WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'scheduled')"
+)
+event.listen(Appointment.__table__, "before_create",
+             DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"))
+event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(dialect="postgresql"))

@@ -1,7 +1,8 @@
-from flask import flash, redirect, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 import accounts
+import security
 from blueprints import render
 from blueprints.auth import bp
 from blueprints.auth.forms import LoginForm, SignupForm
@@ -23,6 +24,7 @@ def _login_email() -> str:
 def _start_session(therapist, remember: bool = False) -> None:
     session.clear()  # nothing from before login carries over into the logged-in session
     login_user(therapist, remember=remember)
+    security.start_session()
 
 
 def _next_url() -> str:
@@ -75,3 +77,8 @@ def logout():
     session.clear()  # drop everything the logged-in session held, then leave only the notice
     flash("You are logged out.")
     return redirect(url_for("auth.login"), 303)
+
+
+@bp.get("/signed-out")
+def signed_out():
+    return render_template("auth/signed_out.html")

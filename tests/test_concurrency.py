@@ -1,0 +1,102 @@
+"""Double booking is impossible: twenty requests at once for overlapping times book exactly one session."""
+import threading
+import time as time_module
+from datetime import time
+
+import pytest
+from sqlalchemy import func, select
+
+import booking
+import clients
+from conftest import PASSWORD
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import Appointment, Therapist
+
+REQUESTS = 20
+
+
+def run_at_once(app, cookie, token, requests):
+    """Send each (url, form) from its own thread and client, released together; return the responses."""
+    barrier = threading.Barrier(len(requests))
+    responses = [None] * len(requests)
+
+    def worker(index, url, form):
+        browser = app.test_client()
+        browser.set_cookie(cookie.key, cookie.value)
+        barrier.wait()
+        with app.app_context():
+            responses[index] = browser.post(url, data={**form, "csrf_token": token}, headers={"HX-Request": "true"})
+
+    threads = [threading.Thread(target=worker, args=(i, url, form)) for i, (url, form) in enumerate(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return responses
+
+
+@pytest.fixture(autouse=True)
+def slow_check(monkeypatch):
+    """Widen the gap between checking a time and writing it, so that a race would surely be lost."""
+    original = booking.find_conflict
+
+    def find_conflict_slowly(*args, **kwargs):
+        found = original(*args, **kwargs)
+        time_module.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(booking, "find_conflict", find_conflict_slowly)
+
+
+@pytest.fixture
+def session_cookie(app, logged_in):
+    token = logged_in.csrf_token()  # first: fetching it stores the CSRF secret in the session cookie
+    return logged_in.client.get_cookie("session"), token
+
+
+def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, session_cookie):
+    cookie, token = session_cookie
+    dana = db.session.scalar(select(Therapist))
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
+    requests = [("/sessions/book", {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(),
+                                    "start_time": f"14:{minute:02d}", "length": "50", "booking_key": f"key-{minute}"})
+                for minute in range(REQUESTS)]
+    responses = run_at_once(app, cookie, token, requests)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [422] * (REQUESTS - 1)
+    refused = [r.get_data(as_text=True) for r in responses if r.status_code == 422]
+    assert all("Overlaps Jane D., 14:" in page for page in refused)
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
+
+
+def test_twenty_reschedules_into_one_free_slot_at_once_move_exactly_one(app, session_cookie):
+    cookie, token = session_cookie
+    dana = db.session.scalar(select(Therapist))
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
+    sessions = [booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(8 + hour // 2, 30 * (hour % 2)), 25))
+                for hour in range(REQUESTS)]
+    target = PLAIN_TUESDAY.replace(day=PLAIN_TUESDAY.day + 1).isoformat()
+    requests = [(f"/sessions/{s.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50", "version": "0"})
+                for s in sessions]
+    responses = run_at_once(app, cookie, token, requests)
+    assert sorted(r.status_code for r in responses) == [200] + [422] * (REQUESTS - 1)
+    db.session.expire_all()
+    moved = db.session.scalars(select(Appointment).filter_by(sequence=1)).all()
+    assert len(moved) == 1
+
+
+def test_postgresql_refuses_an_overlap_written_past_the_app(app, therapist):
+    """The database constraint itself, for a write that skips the app's check."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the exclusion constraint exists on PostgreSQL; SQLite relies on the write lock")
+    from sqlalchemy.exc import IntegrityError
+
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    first = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(14, 0), 50))
+    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=first.starts_at,
+                               ends_at=first.ends_at, uid="manual@example.com"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
