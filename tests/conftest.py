@@ -183,6 +183,7 @@ def browser():
 def new_page(browser, live_server):
     """Pages in separate browser contexts: separate people, each with their own cookies."""
     contexts = []
+    violations = []
 
     def make(base_url: str | None = None):
         url = base_url or live_server
@@ -190,11 +191,15 @@ def new_page(browser, live_server):
         context.grant_permissions(["clipboard-read", "clipboard-write", "camera", "microphone"], origin=url)
         context.set_default_timeout(10_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        # The Content-Security-Policy forbids inline script, eval and inline style: nothing may trip it.
+        page.on("console", lambda m: violations.append(f"{m.location} {page.url}: {m.text}") if "Content Security Policy" in m.text else None)
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert violations == [], violations
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.browser
 
-CONNECTED = "document.querySelector('[data-room]').dataset.connectionState === 'connected'"
+CONNECTED = "() => document.querySelector('[data-room]').dataset.connectionState === 'connected'"
 PLAYING = """() => { const v = document.getElementById('remote-video');
   return v.videoWidth > 0 && v.currentTime > 0.5 && !v.paused; }"""
 
