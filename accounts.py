@@ -1,4 +1,7 @@
 """Therapist accounts: sign up, authenticate, profile and password changes."""
+import hashlib
+from datetime import timedelta
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -6,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 import links
 from extensions import db
-from models import Therapist
+from models import PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
 
 # argon2-cffi's default profile (RFC 9106 low-memory: Argon2id, 64 MiB, t=3) is above OWASP's minimum.
@@ -106,3 +109,42 @@ def replace_feed_token(therapist: Therapist) -> str:
 
 def by_feed_token(token: str) -> Therapist | None:
     return db.session.scalar(select(Therapist).filter_by(feed_token=token))
+
+
+RESET_VALID_FOR = timedelta(hours=1)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def start_reset(email: str) -> tuple[Therapist, str] | None:
+    """Make a single-use reset token for the account with this email; None when there is no such account."""
+    try:
+        therapist = Therapist.by_email(email_key(normalise_email(email)))
+    except Invalid:
+        return None
+    if therapist is None:
+        return None
+    token = links.new_token()
+    db.session.add(PasswordReset(therapist_id=therapist.id, token_hash=_hash(token),
+                                 expires_at=utcnow() + RESET_VALID_FOR))
+    db.session.commit()
+    return therapist, token
+
+
+def find_reset(token: str) -> PasswordReset | None:
+    """The reset this token opens, if unused and not expired."""
+    reset = db.session.scalar(select(PasswordReset).filter_by(token_hash=_hash(token)))
+    if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
+        return None
+    return reset
+
+
+def finish_reset(reset: PasswordReset, new_password: str) -> Therapist:
+    """Set the new password, use up this link and every other open one, and end all sessions."""
+    now = utcnow()
+    for other in db.session.scalars(select(PasswordReset).filter_by(therapist_id=reset.therapist_id, used_at=None)):
+        other.used_at = now
+    change_password(reset.therapist, new_password)
+    return reset.therapist

@@ -239,3 +239,32 @@ NO_OVERLAP = (
 event.listen(Appointment.__table__, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"))
 event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(dialect="postgresql"))
+
+
+class PasswordReset(db.Model):
+    """A "forgot password" link: single use, one hour, and only a hash of its token is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    therapist: Mapped[Therapist] = relationship()
+
+
+class Activity(db.Model):
+    """One change a therapist made, with when and from where. Written once, never edited."""
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_therapist_at", "therapist_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(60))
+    detail: Mapped[str] = mapped_column(String(300), default="")

@@ -189,7 +189,7 @@ def signal(me: RoomParticipant, body: bytes) -> RoomSignal:
     if not isinstance(message, dict):
         raise RoomError("The message must be a JSON object.", 400)
     kind, data, seq = message.get("kind"), message.get("data"), message.get("seq")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise RoomError("Unknown message type.", 400)
     if not isinstance(data, dict):
         raise RoomError("The message data must be a JSON object.", 400)

@@ -13,6 +13,7 @@ from wtforms import Field, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+import activity
 from booking import local_time
 from clients import lobby_url, room_url
 from extensions import db, limiter
@@ -42,6 +43,11 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
     and only pages with a call in them may use the camera and microphone."""
     headers = {**LINK_HEADERS, **(CAMERA if call else {})}
     return render_template(template, **context), status, headers
+
+
+def note(action: str, detail: str = "") -> None:
+    """Add to the logged-in therapist's activity log, with the request's address."""
+    activity.record(current_user.id, action, detail, request.remote_addr or "")
 
 
 def owned(model: type[M], object_id: int, **filters) -> M:

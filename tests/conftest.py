@@ -223,21 +223,27 @@ def screenshot(page, tmp_path):
 
 
 class Inbox:
-    """What an aiosmtpd server received, parsed; `refuse` makes it answer 550 to every recipient."""
+    """What an aiosmtpd server received, parsed. `fault` makes it misbehave:
+    "refuse" answers 550 to every recipient, "busy" 450, "drop" closes the connection during DATA."""
 
     def __init__(self):
         self.messages = []
-        self.refuse = False
+        self.fault = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse:
+        if self.fault == "refuse":
             return "550 5.1.1 Mailbox unavailable"
+        if self.fault == "busy":
+            return "450 4.2.1 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         from email import message_from_bytes, policy
 
+        if self.fault == "drop":
+            server.transport.close()
+            return "421 4.3.0 Closing"
         message = message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
@@ -262,15 +268,28 @@ def use_mail_server(app, port: int, timeout: float = 10) -> None:
 
 
 @pytest.fixture
-def smtp(app):
+def smtp_server(app):
+    """Start an aiosmtpd server on a given port (or a free one); stopped after the test."""
     from aiosmtpd.controller import Controller
 
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    use_mail_server(app, controller.port)
-    yield inbox
-    controller.stop()
+    controllers = []
+
+    def start(port: int | None = None) -> Inbox:
+        inbox = Inbox()
+        controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
+        controller.start()
+        controllers.append(controller)
+        use_mail_server(app, controller.port)
+        return inbox
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    return smtp_server()
 
 
 @pytest.fixture
@@ -315,3 +334,15 @@ def gunicorn_server(app):
     yield url
     process.terminate()
     process.wait(timeout=10)
+
+
+def dump() -> dict:
+    """Every row of every table, to show that a refused request changed nothing."""
+    from sqlalchemy import select as select_
+
+    db.session.expire_all()
+    tables = {}
+    for table in db.metadata.sorted_tables:
+        rows = db.session.execute(select_(table)).all()
+        tables[table.name] = sorted(tuple(str(value) for value in row) for row in rows)
+    return tables

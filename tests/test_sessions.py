@@ -150,7 +150,7 @@ def test_booking_sends_exactly_two_invites_one_to_each_person(logged_in, jane, s
 
 
 def test_refusing_server_keeps_the_booking_logs_the_failure_and_resend_works_later(logged_in, jane, smtp):
-    smtp.refuse = True
+    smtp.fault = "refuse"
     response = logged_in.post("/sessions/book", booking_form(jane.id), htmx=True)
     page = response.get_data(as_text=True)
     assert "Session booked." in page and "could not be sent" in page and "550" in page
@@ -159,7 +159,7 @@ def test_refusing_server_keeps_the_booking_logs_the_failure_and_resend_works_lat
     assert [d.status for d in appointment.deliveries] == ["failed", "failed"]
     assert "Failed" in logged_in.get(f"/sessions/{appointment.id}").get_data(as_text=True)
 
-    smtp.refuse = False
+    smtp.fault = None
     logged_in.post(f"/sessions/{appointment.id}/resend", {"send_to": "both"})
     assert len(smtp.messages) == 2
     assert [d.status for d in appointment.deliveries] == ["failed", "failed", "sent", "sent"]

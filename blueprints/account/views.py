@@ -1,10 +1,11 @@
-from flask import current_app, flash, redirect, url_for
+from flask import Response, current_app, flash, redirect, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
 import accounts
+import activity
 import clients
-from blueprints import render
+from blueprints import note, render
 from blueprints.account import bp
 from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm
 from validation import Invalid
@@ -57,6 +58,7 @@ def save_profile():
         except accounts.EmailTaken as error:
             form.email.errors.append(str(error))
         else:
+            note("profile_changed")
             return _saved(_profile_screen, "profile_form", "Profile saved.", "account.profile")
     return _profile_screen("profile_form", 422, profile_form=form)
 
@@ -67,7 +69,8 @@ def change_password():
     if form.validate():
         if accounts.password_matches(current_user, form.current_password.data):
             accounts.change_password(current_user, form.new_password.data)
-            login_user(current_user)  # keep this session; the new login token has ended all others
+            login_user(current_user._get_current_object())  # keep this session; the new token ended all others
+            note("password_changed")
             return _saved(_profile_screen, "password_form", "Password changed.", "account.profile")
         form.current_password.errors.append("This is not your current password.")
     return _profile_screen("password_form", 422, password_form=form)
@@ -111,6 +114,7 @@ def save_personal_link():
         except Invalid as error:
             form.slug.errors.append(str(error))
         else:
+            note("personal_link_changed", form.slug.data)
             return _saved(_personal_link_screen, "link_form", "Personal link changed. The old link no longer works.",
                           "account.personal_link")
     return _personal_link_screen("link_form", 422, form=form)
@@ -136,4 +140,18 @@ def calendar():
 @bp.post("/calendar/replace")
 def replace_feed():
     accounts.replace_feed_token(current_user)
+    note("feed_link_replaced")
     return _saved(_calendar_screen, "feed", "New calendar link made. The old one no longer works.", "account.calendar")
+
+
+# Activity tab
+
+@bp.get("/activity")
+def activity_log():
+    return render("account/activity.html", "pane", entries=activity.recent(current_user), actions=activity.ACTIONS)
+
+
+@bp.get("/activity.csv")
+def activity_csv():
+    return Response(activity.as_csv(current_user), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="hearth-activity.csv"'})

@@ -32,3 +32,15 @@ class LoginForm(FlaskForm):
     email = text_field("Email", max_length=EMAIL_MAX)
     password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
     remember = BooleanField("Remember me")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = text_field("Email", max_length=EMAIL_MAX)
+
+
+class ResetPasswordForm(FlaskForm):
+    password = password_field("New password")
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
+    )

@@ -1,12 +1,18 @@
-from flask import flash, redirect, render_template, request, session, url_for
+from email.message import EmailMessage
+from email.utils import formataddr
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 import accounts
+import activity
+import mail
 import security
-from blueprints import render
+from blueprints import link_misses, note, render
 from blueprints.auth import bp
-from blueprints.auth.forms import LoginForm, SignupForm
+from blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from extensions import limiter
+from invites import MAIL_POLICY
 from validation import email_key
 
 LOGIN_LIMIT = "10 per 15 minutes"
@@ -25,6 +31,7 @@ def _start_session(therapist, remember: bool = False) -> None:
     session.clear()  # nothing from before login carries over into the logged-in session
     login_user(therapist, remember=remember)
     security.start_session()
+    note("login")
 
 
 def _next_url() -> str:
@@ -82,3 +89,49 @@ def logout():
 @bp.get("/signed-out")
 def signed_out():
     return render_template("auth/signed_out.html")
+
+
+RESET_LIMIT = "5 per hour"
+
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@limiter.limit(RESET_LIMIT, methods=["POST"])
+@limiter.limit(RESET_LIMIT, methods=["POST"], key_func=_login_email)
+def forgot_password():
+    """The same answer whether or not the address has an account, so it tells no one who uses Hearth."""
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        if started := accounts.start_reset(form.email.data):
+            therapist, token = started
+            mail.deliver(password_reset_email(therapist, token), therapist)
+        return render("auth/forgot_password.html", "form", form=form, sent=True)
+    return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form)
+
+
+def password_reset_email(therapist, token: str):
+    link = current_app.config["PUBLIC_URL"] + url_for("auth.reset_password", token=token)
+    message = EmailMessage(policy=MAIL_POLICY)
+    message["From"] = formataddr(("Hearth", current_app.config["MAIL_DEFAULT_SENDER"]))
+    message["To"] = formataddr((therapist.name, therapist.email))
+    message["Subject"] = "Reset your Hearth password"
+    message.set_content(render_template("email/password_reset.txt", therapist=therapist, link=link))
+    message.add_alternative(render_template("email/password_reset.html", therapist=therapist, link=link), subtype="html")
+    return message
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@link_misses
+def reset_password(token: str):
+    reset = accounts.find_reset(token)
+    if reset is None:
+        return render_template("errors/error.html", title="This reset link is no longer valid",
+                               message="Reset links work once, for one hour. Ask for a new one from the login page."), 404
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        therapist = accounts.finish_reset(reset, form.password.data)
+        activity.record(therapist, "password_reset", ip=request.remote_addr or "")
+        logout_user()
+        session.clear()
+        flash("Your password is changed, and every device was signed out. Log in with the new password.")
+        return redirect(url_for("auth.login"), 303)
+    return render("auth/reset_password.html", "form", 422 if form.is_submitted() else 200, form=form, token=token)

@@ -4,7 +4,7 @@ from htmx_flask import request
 from jinja2_fragments.flask import render_blocks
 
 import clients
-from blueprints import owned, render
+from blueprints import note, owned, render
 from blueprints.clients import bp
 from blueprints.clients.forms import ClientForm
 from models import Client
@@ -67,6 +67,7 @@ def create():
         response[2].update({"HX-Retarget": "#add-client", "HX-Reswap": "outerHTML"})
         return response
     client = clients.add(current_user, **form.client_data())
+    note("client_added", client.name)
     if request.htmx:
         return _fragments(client, saved="Client added.")
     flash("Client added.")
@@ -100,6 +101,7 @@ def update(client_id: int):
     if not form.validate():
         return render(SCREEN, "details", 422, **_context(client, edit_form=form))
     clients.update(client, **form.client_data())
+    note("client_changed", client.name)
     return _after_change(client, "Changes saved.")
 
 
@@ -107,6 +109,7 @@ def update(client_id: int):
 def archive(client_id: int):
     client = owned(Client, client_id)
     clients.archive(client)
+    note("client_archived", client.name)
     return _after_change(client, "Client archived. Their room link no longer opens.")
 
 
@@ -114,6 +117,7 @@ def archive(client_id: int):
 def restore(client_id: int):
     client = owned(Client, client_id)
     clients.restore(client)
+    note("client_restored", client.name)
     return _after_change(client, "Client restored.")
 
 
@@ -121,4 +125,5 @@ def restore(client_id: int):
 def replace_room_link(client_id: int):
     client = owned(Client, client_id)
     clients.replace_room_link(client)
+    note("room_link_replaced", client.name)
     return _after_change(client, "New room link issued. The old link no longer works.")

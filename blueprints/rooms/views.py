@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 import clients
 import rooms
-from blueprints import link_misses, link_page, owned
+from blueprints import link_misses, link_page, note, owned
 from blueprints.rooms import bp
 from extensions import csrf
 from models import Client
@@ -120,11 +120,12 @@ def lobby():
 @login_required
 def admit(participant_id: int):
     try:
-        rooms.admit(current_user, participant_id)
+        visitor = rooms.admit(current_user, participant_id)
     except rooms.RoomError as error:
         if error.status == 404:
             abort(404)
         return render_template("rooms/_lobby.html", visitors=rooms.waiting(current_user), problem=str(error)), 409
+    note("visitor_admitted", visitor.name)
     if request.headers.get("HX-Request"):
         return "", 204, {"HX-Redirect": url_for("rooms.personal_room", join=1)}
     return redirect(url_for("rooms.personal_room", join=1), 303)
@@ -134,9 +135,10 @@ def admit(participant_id: int):
 @login_required
 def decline(participant_id: int):
     try:
-        rooms.decline(current_user, participant_id)
+        visitor = rooms.decline(current_user, participant_id)
     except rooms.RoomError:
         abort(404)
+    note("visitor_declined", visitor.name)
     return render_template("rooms/_lobby.html", visitors=rooms.waiting(current_user))
 
 

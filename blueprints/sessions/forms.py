@@ -86,7 +86,7 @@ class ResendForm(FlaskForm):
     send_to = RadioField(
         "Send to",
         choices=[SelectChoice("both", "The client and me"), SelectChoice("client", "The client only"),
-                 SelectChoice("therapist", "Me only")],
+                 SelectChoice("therapist", "Me only"), SelectChoice("failed", "Only where the last send failed")],
         default="both",
     )
 

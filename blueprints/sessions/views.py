@@ -8,7 +8,7 @@ from sqlalchemy import select
 import booking
 import invites
 import mail
-from blueprints import owned, render
+from blueprints import local_time, note, owned, render
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -72,8 +72,8 @@ def create():
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
         return _book_screen("booking", 422, form=form)
-    return _book_screen("booking", booked=appointment, deliveries=invites.send(appointment),
-                        ambiguous=form.slot.ambiguous)
+    note("session_booked", _describe(appointment))
+    return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
 
 
 # Rescheduling
@@ -103,7 +103,8 @@ def reschedule(appointment_id: int):
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            deliveries = invites.send(appointment, moved_from=moved_from)
+            note("session_rescheduled", _describe(appointment))
+            deliveries = _send(appointment, moved_from=moved_from)
             return _book_screen("booking", booked=appointment, deliveries=deliveries, moved=True,
                                 ambiguous=form.slot.ambiguous)
     return _book_screen("booking", 422, form=form, appointment=appointment)
@@ -140,7 +141,8 @@ def cancel(appointment_id: int):
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            deliveries = invites.send(appointment, invites.CANCEL, note=form.message.data or None)
+            note("session_cancelled", _describe(appointment))
+            deliveries = _send(appointment, invites.CANCEL, note=form.message.data or None)
             return _done(appointment, "Session cancelled. " + _delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
 
@@ -150,11 +152,30 @@ def resend(appointment_id: int):
     """Send the current version again (same UID and SEQUENCE), to either side or both."""
     appointment = owned(Appointment, appointment_id)
     form = ResendForm()
-    if not form.validate() or form.send_to.data not in ROLES:
+    if not form.validate():
         return _show(appointment, 422, resend_form=form)
+    if form.send_to.data == "failed":  # after a mail fault: no one who already has it gets it twice
+        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == "failed")
+        if not roles:
+            return _done(appointment, "Every invite reached the mail server already; nothing was sent again.")
+    else:
+        roles = ROLES[form.send_to.data]
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
-    deliveries = invites.send(appointment, method, ROLES[form.send_to.data])
+    deliveries = _send(appointment, method, roles)
     return _done(appointment, _delivery_summary(deliveries, "Invites"))
+
+
+def _send(appointment: Appointment, *args, **kwargs):
+    """Send invites and log who they went to, and how that went."""
+    deliveries = invites.send(appointment, *args, **kwargs)
+    sent = ", ".join(f"{d.recipient} ({d.status})" for d in deliveries)
+    note("invites_sent", f"{deliveries[0].method} for {_describe(appointment)} to {sent}" if deliveries else "")
+    return deliveries
+
+
+def _describe(appointment: Appointment) -> str:
+    when = local_time(appointment.starts_at, current_user.timezone)
+    return f"{appointment.client.name}, {when} ({current_user.timezone})"
 
 
 def _delivery_summary(deliveries, what: str) -> str:

@@ -1,0 +1,60 @@
+"""The activity log: every change a therapist makes, with time and IP. Nothing in it is ever edited."""
+from __future__ import annotations
+
+import csv
+import io
+
+from sqlalchemy import select
+
+from extensions import db
+from models import Activity, Therapist
+
+ACTIONS = {
+    "login": "Logged in",
+    "password_changed": "Password changed",
+    "password_reset": "Password reset by email link",
+    "profile_changed": "Profile changed",
+    "personal_link_changed": "Personal link changed",
+    "feed_link_replaced": "Calendar link replaced",
+    "client_added": "Client added",
+    "client_changed": "Client changed",
+    "client_archived": "Client archived",
+    "client_restored": "Client restored",
+    "room_link_replaced": "Room link replaced",
+    "session_booked": "Session booked",
+    "session_rescheduled": "Session rescheduled",
+    "session_cancelled": "Session cancelled",
+    "invites_sent": "Invites sent",
+    "visitor_admitted": "Visitor admitted",
+    "visitor_declined": "Visitor declined",
+}
+
+
+def record(therapist: Therapist | int, action: str, detail: str = "", ip: str = "") -> None:
+    therapist_id = therapist if isinstance(therapist, int) else therapist.id
+    db.session.add(Activity(therapist_id=therapist_id, action=action, detail=detail[:300], ip=ip[:64]))
+    db.session.commit()
+
+
+def recent(therapist: Therapist, limit: int = 200) -> list[Activity]:
+    return list(db.session.scalars(
+        select(Activity).filter_by(therapist_id=therapist.id).order_by(Activity.at.desc(), Activity.id.desc()).limit(limit)
+    ))
+
+
+def as_csv(therapist: Therapist) -> str:
+    """The whole log, oldest first, times in UTC (ISO 8601)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["time_utc", "ip", "action", "detail"])
+    for entry in db.session.scalars(
+        select(Activity).filter_by(therapist_id=therapist.id).order_by(Activity.at, Activity.id)
+    ):
+        writer.writerow([entry.at.isoformat(timespec="seconds") + "Z", entry.ip, ACTIONS.get(entry.action, entry.action),
+                         _safe(entry.detail)])
+    return out.getvalue()
+
+
+def _safe(cell: str) -> str:
+    """Keep spreadsheet apps from running a cell as a formula (CSV injection)."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
