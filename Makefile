@@ -8,7 +8,7 @@ HTMX := node_modules/htmx.org/dist/htmx.min.js
 WORKERS ?= $(or $(WEB_CONCURRENCY),2)
 BIND ?= 127.0.0.1:8000
 
-.PHONY: help install run serve test clean
+.PHONY: help install run serve test bench clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 
 $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+$(VENV)/.bench-installed: requirements-bench.txt $(VENV)/.test-installed
+	$(BIN)/pip install --quiet -r requirements-bench.txt
 	touch $@
 
 $(HTMX): package.json package-lock.json
@@ -44,6 +48,9 @@ serve: install  ## Production: migrate DATABASE_URL, then gunicorn (WORKERS=2, B
 
 test: install $(VENV)/.test-installed /usr/bin/chromium  ## Install test needs (and Debian's chromium) and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install $(VENV)/.bench-installed  ## Seed databases, load Hearth under gunicorn, write bench/RESULTS.md and latency.png
+	$(BIN)/python bench/run.py
 
 clean:  ## Remove the virtualenv and node_modules (keeps instance/ data)
 	rm -rf $(VENV) node_modules

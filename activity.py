@@ -30,10 +30,12 @@ ACTIONS = {
 }
 
 
-def record(therapist: Therapist | int, action: str, detail: str = "", ip: str = "") -> None:
+def record(therapist: Therapist | int, action: str, detail: str = "", ip: str = "", *, commit: bool = True) -> None:
+    """Add an entry; with commit=False it is saved by the commit that follows (the same transaction)."""
     therapist_id = therapist if isinstance(therapist, int) else therapist.id
     db.session.add(Activity(therapist_id=therapist_id, action=action, detail=detail[:300], ip=ip[:64]))
-    db.session.commit()
+    if commit:
+        db.session.commit()
 
 
 def recent(therapist: Therapist, limit: int = 200) -> list[Activity]:

@@ -4,17 +4,28 @@ from pathlib import Path
 from flask import Blueprint, Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 import blueprints
+import commands
 import config
 import security
 from extensions import HearthRequest, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent
+MAX_ID = 2**31 - 1  # the largest INTEGER in PostgreSQL
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:…>` in routes: ids a database integer can hold, so a huge one is a 404, not a database error."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, min=1, max=MAX_ID)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.url_map.converters["int"] = DatabaseId
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config:
@@ -53,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         Blueprint("vendor", __name__, static_folder=str(ROOT / "node_modules/htmx.org/dist"), static_url_path="/vendor/htmx")
     )
     blueprints.init_app(app)
+    commands.init_app(app)
     security.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]

@@ -1,6 +1,7 @@
 """Booking sessions: local times to UTC, conflicts, and creating the session. No request objects here."""
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -21,6 +22,7 @@ MAX_MINUTES = 480
 LENGTH_CHOICES = (30, 45, 50, 60, 90)
 DEFAULT_MINUTES = 50
 MAX_YEARS_AHEAD = 5
+BOOKING_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Conflict(Invalid):
@@ -130,8 +132,8 @@ def new_uid() -> str:
 
 def existing_booking(therapist: Therapist, booking_key: str) -> Appointment | None:
     """The session this form already booked, when the same form arrives again."""
-    if not booking_key:
-        return None
+    if not booking_key or not BOOKING_KEY.fullmatch(booking_key):
+        return None  # not a key this app made: nothing was booked with it
     return db.session.scalar(select(Appointment).filter_by(therapist_id=therapist.id, booking_key=booking_key))
 
 
@@ -149,7 +151,7 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     constraint refuses an overlap that a concurrent request committed in between.
     """
     check_client(client)
-    write_lock()
+    write_lock(therapist.id)
     if other := find_conflict(therapist, when.starts_at, when.ends_at):
         db.session.rollback()
         raise Conflict(other, therapist.zone)
@@ -194,7 +196,7 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     """
     _changeable(appointment, version)
     therapist, appointment_id = appointment.therapist, appointment.id
-    write_lock()
+    write_lock(therapist.id)
     db.session.refresh(appointment)
     _changeable(appointment, version)  # again, under the lock: another request may have moved it
     if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=appointment_id):

@@ -3,14 +3,21 @@ from sqlalchemy import text
 
 from extensions import db
 
+BOOKING_LOCKS = 1001  # advisory-lock namespace for "one therapist's calendar"
 
-def write_lock() -> None:
-    """Start a transaction that holds SQLite's write lock from its first statement (elsewhere, a plain one).
 
-    Checking for a free time and booking it then happen with no other writer in between. pysqlite
-    starts transactions lazily at the first write; an explicit BEGIN IMMEDIATE takes the lock now, and
-    the driver's commit ends it as usual.
+def write_lock(therapist_id: int) -> None:
+    """Start a transaction in which no one else can change this therapist's calendar until it ends.
+
+    Checking for a free time and writing it then happen with no other booking in between. SQLite:
+    BEGIN IMMEDIATE takes the database's write lock now (pysqlite would begin only at the first
+    write, and its commit ends the transaction as usual). PostgreSQL: a transaction-level advisory
+    lock per therapist; without it, concurrent writes checked by the exclusion constraint can
+    deadlock each other instead of one simply waiting.
     """
     db.session.commit()  # end whatever the request had open
-    if db.session.get_bind().dialect.name == "sqlite":
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "sqlite":
         db.session.execute(text("BEGIN IMMEDIATE"))
+    elif dialect == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": BOOKING_LOCKS, "key": therapist_id})

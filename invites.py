@@ -191,10 +191,10 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
 
     `note` is a message from the therapist to the client; only the client's email carries it.
     """
+    messages = [email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
+                for role in roles]
     deliveries = []
-    for role in roles:
-        message = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
-        status, error = mail.deliver(message, appointment.therapist)
+    for role, (status, error) in zip(roles, mail.deliver_all(messages, appointment.therapist)):
         delivery = InviteDelivery(
             appointment=appointment,
             role=role,

@@ -33,21 +33,36 @@ def delivery_enabled() -> bool:
 
 def deliver(message: EmailMessage, therapist: Therapist) -> tuple[str, str | None]:
     """Send one message; returns ("sent" | "outbox" | "failed", reason). Never raises for mail trouble."""
+    return deliver_all([message], therapist)[0]
+
+
+def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tuple[str, str | None]]:
+    """Send messages over one SMTP connection (or keep them in the outbox), each with its own outcome."""
     if not delivery_enabled():
-        db.session.add(
-            OutboxMessage(
-                therapist_id=therapist.id, recipient=message["To"], subject=message["Subject"], raw=message.as_bytes()
-            )
-        )
+        for message in messages:
+            db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"],
+                                         subject=message["Subject"], raw=message.as_bytes()))
         db.session.commit()
-        return "outbox", None
+        return [("outbox", None)] * len(messages)
+    outcomes: list[tuple[str, str | None]] = []
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
-            connection.host.send_message(message)
+            for message in messages:
+                try:
+                    connection.host.send_message(message)
+                    outcomes.append(("sent", None))
+                except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
+                    connection.host.rset()  # this message was refused; the next may still go
+                    outcomes.append(_failed(message, error))
     except (smtplib.SMTPException, OSError, socket.timeout) as error:
-        current_app.logger.warning("Mail to %s failed: %s", message["To"], error)
-        return "failed", describe(error)
-    return "sent", None
+        # The connection broke: whatever was not sent yet failed with it.
+        outcomes += [_failed(message, error) for message in messages[len(outcomes):]]
+    return outcomes
+
+
+def _failed(message: EmailMessage, error: Exception) -> tuple[str, str]:
+    current_app.logger.warning("Mail to %s failed: %s", message["To"], error)
+    return "failed", describe(error)
 
 
 def describe(error: Exception) -> str:

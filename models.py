@@ -51,6 +51,8 @@ class Therapist(UserMixin, db.Model):
 
 class Client(db.Model):
     __tablename__ = "clients"
+    # The client list: one therapist's clients in name order, a page at a time.
+    __table_args__ = (Index("ix_clients_therapist_name", "therapist_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, current_app, redirect, request, session, url_for
+from flask import Flask, abort, current_app, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 CSP = "; ".join([
@@ -42,6 +42,13 @@ def init_app(app: Flask) -> None:
         if app.config["PUBLIC_URL"].startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         return response
+
+    @app.before_request
+    def refuse_nul():
+        """NUL belongs in no address or query; PostgreSQL refuses it in text, so stop it at the door."""
+        if "\x00" in request.path or any("\x00" in value for value in request.args.values()):
+            abort(400)
+        return None
 
     @app.before_request
     def expire_idle_sessions():

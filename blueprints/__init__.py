@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, abort, render_template
+from flask import Flask, abort, flash, redirect, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -45,13 +45,23 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
     return render_template(template, **context), status, headers
 
 
-def note(action: str, detail: str = "") -> None:
+def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     """Add to the logged-in therapist's activity log, with the request's address."""
-    activity.record(current_user.id, action, detail, request.remote_addr or "")
+    activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
+
+
+def saved(message: str, fragment, url: str):
+    """After a change: htmx gets `fragment(saved=message)`; a plain form post is redirected (303) with the notice."""
+    if request.htmx:
+        return fragment(saved=message)
+    flash(message)
+    return redirect(url, 303)
 
 
 def owned(model: type[M], object_id: int, **filters) -> M:
     """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's)."""
+    if not 1 <= object_id < 2**31:  # no such row, and no database error for an id out of range
+        abort(404)
     row = db.session.scalar(
         select(model).filter_by(id=object_id, therapist_id=current_user.id, **filters)
     )

@@ -5,7 +5,7 @@ from datetime import time, timedelta
 import icalendar
 import pytest
 from ical.calendar_stream import IcsCalendarStream
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import booking
 import clients
@@ -13,7 +13,7 @@ import invites
 from conftest import make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, InviteDelivery, Therapist, utcnow
+from models import InviteDelivery, Therapist, utcnow
 from validation import Invalid
 
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 import clients
-from conftest import login, make_therapist
+from conftest import make_therapist
 from extensions import db
 from models import Client, RoomLink, Therapist
 

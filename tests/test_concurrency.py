@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 import booking
 import clients
-from conftest import PASSWORD
 from dates import PLAIN_TUESDAY
 from extensions import db
 from models import Appointment, Therapist

@@ -1,15 +1,13 @@
 """Mail faults: the booking stands, the log says why, the therapist sees it, and Resend heals it without duplicates."""
-from datetime import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-import booking
 import clients
 from conftest import free_port, use_mail_server
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Client, InviteDelivery, Therapist
+from models import Appointment, InviteDelivery, Therapist
 
 FORM = {"date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00", "length": "50", "booking_key": "fault-key"}
 

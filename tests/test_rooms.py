@@ -10,7 +10,7 @@ import clients
 import rooms
 from conftest import login, make_therapist
 from extensions import db
-from models import RoomParticipant, RoomSignal, Therapist
+from models import RoomParticipant, RoomSignal
 
 
 @pytest.fixture

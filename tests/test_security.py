@@ -8,7 +8,7 @@ import pytest
 import booking
 import clients
 import rooms
-from conftest import PASSWORD, dump, login, make_therapist
+from conftest import dump, login, make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
 
@@ -171,3 +171,8 @@ def test_https_cookies_use_the_host_prefix(tmp_path, monkeypatch):
 def test_https_sends_hsts(app, client):
     app.config["PUBLIC_URL"] = "https://hearth.example.com"
     assert "max-age" in client.get("/").headers["Strict-Transport-Security"]
+
+
+def test_ids_too_large_for_the_database_answer_404(logged_in):
+    for path in ("/clients/99999999999", "/sessions/2147483648", "/sessions/book?client=99999999999"):
+        assert logged_in.get(path).status_code == 404, path

@@ -11,16 +11,13 @@ import clients
 from conftest import make_therapist
 from dates import EU_SPRING, PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Client, InviteDelivery, OutboxMessage
+from models import Appointment, InviteDelivery, OutboxMessage, Therapist
 
 DAY = PLAIN_TUESDAY.isoformat()
 
 
 @pytest.fixture
 def jane(logged_in):
-    therapist = db.session.scalar(select(Client).limit(1)) and None
-    from models import Therapist
-
     dana = db.session.scalar(select(Therapist).filter_by(email_key="dana@example.com"))
     return clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
 

@@ -1,11 +1,11 @@
-from flask import Response, current_app, flash, redirect, url_for
+from flask import Response, current_app, redirect, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
 import accounts
 import activity
 import clients
-from blueprints import note, render
+from blueprints import note, render, saved
 from blueprints.account import bp
 from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm
 from validation import Invalid
@@ -24,10 +24,7 @@ def index():
 
 def _saved(screen, block: str, message: str, tab: str):
     """After a save: the form's block with a notice for htmx, else a redirect to the tab (PRG)."""
-    if request.htmx:
-        return screen(block, saved=message)
-    flash(message)
-    return redirect(url_for(tab), 303)
+    return saved(message, lambda **notice: screen(block, **notice), url_for(tab))
 
 
 # Profile tab

@@ -1,10 +1,13 @@
-from flask import flash, redirect, url_for
+import functools
+
+from flask import url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from jinja2_fragments.flask import render_blocks
+from werkzeug.local import LocalProxy
 
 import clients
-from blueprints import note, owned, render
+from blueprints import note, owned, render, saved
 from blueprints.clients import bp
 from blueprints.clients.forms import ClientForm
 from models import Client
@@ -36,7 +39,9 @@ def _client_form(client: Client | None = None, **kwargs) -> ClientForm:
 def _context(client: Client | None = None, **context) -> dict:
     """Everything the Clients screen shows: the list as the URL asks for it, and one client's details."""
     args = _list_args()
-    return {"listing": clients.search(current_user, **args), **args, "client": client, **context}
+    # Loaded only if the list is drawn: a Client details fragment does not need it.
+    listing = LocalProxy(functools.cache(lambda: clients.search(current_user, **args)))
+    return {"listing": listing, **args, "client": client, **context}
 
 
 def _fragments(client: Client, status: int = 200, **context):
@@ -68,10 +73,7 @@ def create():
         return response
     client = clients.add(current_user, **form.client_data())
     note("client_added", client.name)
-    if request.htmx:
-        return _fragments(client, saved="Client added.")
-    flash("Client added.")
-    return redirect(url_for("clients.show", client_id=client.id), 303)
+    return _after_change(client, "Client added.")
 
 
 @bp.get("/<int:client_id>")
@@ -88,10 +90,7 @@ def edit(client_id: int):
 
 def _after_change(client: Client, message: str):
     """htmx gets the refreshed fragments; a plain form post goes back to the client's page."""
-    if request.htmx:
-        return _fragments(client, saved=message)
-    flash(message)
-    return redirect(url_for("clients.show", client_id=client.id), 303)
+    return saved(message, lambda **notice: _fragments(client, **notice), url_for("clients.show", client_id=client.id))
 
 
 @bp.post("/<int:client_id>/edit")

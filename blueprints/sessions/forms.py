@@ -14,16 +14,31 @@ from validation import Invalid, check_text
 
 
 def _int_or_none(value):
+    """A whole number a database id or version can be, else None."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 <= number < 2**31 else None
+
+
+class ClientField(SelectField):
+    """The therapist's active clients, read from the database only when the select is drawn."""
+
+    therapist = None
+
+    def iter_choices(self):
+        active = db.session.execute(
+            select(Client.id, Client.name).filter_by(therapist_id=self.therapist.id, archived_at=None).order_by(Client.name)
+        ).all()
+        self.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(r.id, r.name) for r in active]
+        return super().iter_choices()
 
 
 class BookingForm(FlaskForm):
     """Client, date, start time and length; validating also checks the time and finds overlaps."""
 
-    client = SelectField("Client", coerce=_int_or_none, validate_choice=False,
+    client = ClientField("Client", coerce=_int_or_none, validate_choice=False,
                          validators=[InputRequired(message="Choose a client.")])
     date = DateField("Date", validators=[InputRequired(message="Enter a date.")])
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a start time.")])
@@ -46,10 +61,7 @@ class BookingForm(FlaskForm):
         self.slot: booking.Slot | None = None
         self.conflict = None
         if self.client is not None:
-            active = db.session.execute(
-                select(Client.id, Client.name).filter_by(therapist_id=therapist.id, archived_at=None).order_by(Client.name)
-            ).all()
-            self.client.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(r.id, r.name) for r in active]
+            self.client.therapist = therapist
         if not self.booking_key.data:
             self.booking_key.data = booking.new_booking_key()
 

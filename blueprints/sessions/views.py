@@ -1,14 +1,15 @@
 from datetime import timedelta
 
-from flask import Response, flash, redirect, url_for
+from flask import Response, url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 import booking
 import invites
 import mail
-from blueprints import local_time, note, owned, render
+from blueprints import local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -30,9 +31,15 @@ def require_login():
 @bp.get("/")
 def index():
     now = utcnow()
-    mine = select(Appointment).filter_by(therapist_id=current_user.id).join(Appointment.client)
-    upcoming = db.session.scalars(mine.where(Appointment.ends_at > now).order_by(Appointment.starts_at).limit(200))
-    past = db.session.scalars(mine.where(Appointment.ends_at <= now).order_by(Appointment.starts_at.desc()).limit(50))
+    # Each row shows its client and invite state: load them with the page, not one query a row.
+    mine = (select(Appointment).filter_by(therapist_id=current_user.id)
+            .options(selectinload(Appointment.client), selectinload(Appointment.deliveries)))
+    # Bounding starts_at as well lets the (therapist, starts_at) index find both lists without a scan.
+    recent_start = now - timedelta(minutes=booking.MAX_MINUTES)
+    upcoming = db.session.scalars(mine.where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
+                                  .order_by(Appointment.starts_at).limit(200))
+    past = db.session.scalars(mine.where(Appointment.starts_at <= now, Appointment.ends_at <= now)
+                              .order_by(Appointment.starts_at.desc()).limit(50))
     return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past),
                   soon=now + START_SESSION_EARLY)
 
@@ -67,12 +74,13 @@ def create():
     form = BookingForm(current_user)
     if not form.validate():
         return _book_screen("booking", 422, form=form)
+    key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
     try:
-        appointment = booking.book(current_user, form.client_row, form.slot, form.booking_key.data)
+        appointment = booking.book(current_user, form.client_row, form.slot, key)
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
         return _book_screen("booking", 422, form=form)
-    note("session_booked", _describe(appointment))
+    note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
 
 
@@ -103,7 +111,7 @@ def reschedule(appointment_id: int):
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            note("session_rescheduled", _describe(appointment))
+            note("session_rescheduled", _describe(appointment), commit=False)
             deliveries = _send(appointment, moved_from=moved_from)
             return _book_screen("booking", booked=appointment, deliveries=deliveries, moved=True,
                                 ambiguous=form.slot.ambiguous)
@@ -120,10 +128,8 @@ def _show(appointment: Appointment, status: int = 200, **context):
 
 
 def _done(appointment: Appointment, message: str):
-    if request.htmx:
-        return _show(appointment, saved=message)
-    flash(message)
-    return redirect(url_for("sessions.show", appointment_id=appointment.id), 303)
+    return saved(message, lambda **notice: _show(appointment, **notice),
+                 url_for("sessions.show", appointment_id=appointment.id))
 
 
 @bp.get("/<int:appointment_id>")
@@ -141,7 +147,7 @@ def cancel(appointment_id: int):
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            note("session_cancelled", _describe(appointment))
+            note("session_cancelled", _describe(appointment), commit=False)
             deliveries = _send(appointment, invites.CANCEL, note=form.message.data or None)
             return _done(appointment, "Session cancelled. " + _delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)

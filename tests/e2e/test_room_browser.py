@@ -30,7 +30,7 @@ def test_therapist_and_client_meet_in_the_clients_room(new_page, therapist, tmp_
     dana.goto(f"/clients/{jane.id}")
     dana.get_by_role("link", name="Open room").click()
     dana.get_by_role("button", name="Join").click()
-    expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…")
+    expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…", timeout=15_000)
 
     client = new_page()
     client.goto(room_link)

@@ -1,0 +1,360 @@
+"""make bench: Hearth under gunicorn (2 workers) against seeded databases and a local SMTP sink.
+
+Prints one table and writes bench/RESULTS.md and bench/latency.png. Every figure is a ratio or a
+distribution measured in this run, since absolute times drift on shared machines. Only 127.0.0.1
+is contacted, and every loop is bounded in count and in time.
+"""
+from __future__ import annotations
+
+import gzip
+import http.client
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("SECRET_KEY", "bench-only-secret")
+
+PASSWORD = "correct horse battery"
+SAMPLES = 60  # requests per page and database, after warming up
+TIME_LIMIT = 60.0  # seconds any one measuring loop may run
+SMALL, LARGE = (100, 1_000), (10_000, 100_000)  # (clients, sessions) in one practice
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_database(path: Path, clients: int, sessions: int) -> None:
+    """Create the schema by the migrations and seed one practice."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "seed", "--therapists", "1", "--clients",
+                    str(clients), "--sessions", str(sessions)], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+class Server:
+    """gunicorn with two sync workers, as `make serve` runs it."""
+
+    def __init__(self, app: str, env: dict | None = None, cwd: Path = ROOT):
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}", app],
+            cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"gunicorn for {app} did not start")
+
+    def worker_rss_kib(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        sizes = []
+        for pid in children:
+            status = Path(f"/proc/{pid}/status").read_text()
+            sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)))
+        return sizes
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Browser:
+    """A tiny HTTP client with one cookie jar: enough to log in and click around."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.cookies: dict[str, str] = {}
+        self.token = ""
+
+    def request(self, method: str, path: str, form: dict | None = None, htmx: bool = False):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()), "Accept-Encoding": "identity"}
+        if htmx:
+            headers["HX-Request"] = "true"
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode({**form, "csrf_token": self.token})
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        started = time.perf_counter()
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        elapsed = (time.perf_counter() - started) * 1000
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            self.cookies[name] = value
+        connection.close()
+        if match := re.search(rb'"X-CSRFToken": "([^"]+)"', data):
+            self.token = match.group(1).decode()
+        return response.status, data, elapsed
+
+    def log_in(self, email: str) -> None:
+        self.request("GET", "/login")
+        status, _, _ = self.request("POST", "/login", {"email": email, "password": PASSWORD})
+        assert status == 303, status
+        self.request("GET", "/sessions/")
+
+
+def median_ms(browser: Browser, path: str, htmx: bool = False, samples: int = SAMPLES) -> float:
+    for _ in range(5):
+        browser.request("GET", path, htmx=htmx)
+    times, deadline = [], time.monotonic() + TIME_LIMIT
+    while len(times) < samples and time.monotonic() < deadline:
+        status, _, elapsed = browser.request("GET", path, htmx=htmx)
+        assert status == 200, (path, status)
+        times.append(elapsed)
+    return statistics.median(times)
+
+
+def ids(browser: Browser) -> tuple[int, int]:
+    _, page, _ = browser.request("GET", "/clients/")
+    client_id = int(re.search(rb'/clients/(\d+)"', page).group(1))
+    _, page, _ = browser.request("GET", "/sessions/")
+    session_id = int(re.search(rb'/sessions/(\d+)"', page).group(1))
+    return client_id, session_id
+
+
+def pages(client_id: int, session_id: int) -> dict[str, tuple[str, bool]]:
+    day = (date.today() + timedelta(days=500)).isoformat()
+    return {
+        "Clients list": ("/clients/", False),
+        "client search": ("/clients/?q=client+1", True),
+        "Client details": (f"/clients/{client_id}", True),
+        "Sessions": ("/sessions/", False),
+        "session page": (f"/sessions/{session_id}", False),
+        "booking preview": (f"/sessions/book/preview?client={client_id}&date={day}&start_time=10:00&length=50", True),
+    }
+
+
+def throughput(port: int, path: str, headers: dict, seconds: float = 8.0, threads: int = 4) -> float:
+    """Requests per second from a few concurrent clients for a fixed, bounded time."""
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def hammer(index: int):
+        while time.monotonic() < stop:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers=headers)
+            connection.getresponse().read()
+            connection.close()
+            counts[index] += 1
+
+    workers = [threading.Thread(target=hammer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=seconds + 30)
+    return sum(counts) / seconds
+
+
+def gzip_size(data: bytes) -> int:
+    return len(gzip.compress(data, 6))
+
+
+def main() -> int:
+    from aiosmtpd.controller import Controller
+
+    class Sink:
+        received = 0
+
+        async def handle_DATA(self, server, session, envelope):
+            Sink.received += 1
+            return "250 OK"
+
+    started = time.monotonic()
+    results: dict = {"pages": {}}
+    sink = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    sink.start()
+    workdir = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
+    servers = []
+    try:
+        databases = {}
+        for label, (clients, sessions) in (("small", SMALL), ("large", LARGE)):
+            path = workdir / f"{label}.db"
+            t0 = time.monotonic()
+            build_database(path, clients, sessions)
+            print(f"seeded {label}: {clients} clients, {sessions} sessions in {time.monotonic() - t0:.1f} s", flush=True)
+            databases[label] = path
+
+        for label, path in databases.items():
+            server = Server("app:create_app()", {"DATABASE_URL": f"sqlite:///{path}", "MAIL_SERVER": "127.0.0.1",
+                                                "MAIL_PORT": str(sink.port), "PUBLIC_URL": "http://127.0.0.1:5000"})
+            servers.append(server)
+            browser = Browser(server.port)
+            browser.log_in("therapist1@example.com")
+            client_id, session_id = ids(browser)
+            for name, (path_, htmx) in pages(client_id, session_id).items():
+                results["pages"].setdefault(name, {})[label] = median_ms(browser, path_, htmx)
+            print(f"pages measured on {label}", flush=True)
+
+            if label == "small":
+                # Booking: a POST that sends two invites to the SMTP sink.
+                times, before = [], Sink.received
+                deadline = time.monotonic() + TIME_LIMIT
+                for n in range(100):
+                    if time.monotonic() > deadline:
+                        break
+                    day = (date.today() + timedelta(days=400 + n // 10)).isoformat()
+                    form = {"client": str(client_id), "date": day, "start_time": f"{8 + n % 10:02d}:00",
+                            "length": "50", "booking_key": f"bench-{n}"}
+                    status, body, elapsed = browser.request("POST", "/sessions/book", form, htmx=True)
+                    assert status == 200 and b"Calendar invites sent" in body, (status, body[:300])
+                    times.append(elapsed)
+                times.sort()
+                results["booking"] = {"median": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1],
+                                      "count": len(times), "mails": Sink.received - before}
+                print("booking measured", flush=True)
+            else:
+                # Weight of the first load of Sessions, and of each fragment (gzip, as a proxy would send it).
+                _, page, _ = browser.request("GET", "/sessions/")
+                assets = re.findall(rb'(?:href|src)="(/(?:static|vendor)/[^"]+)"', page)
+                total = gzip_size(page) + sum(gzip_size(browser.request("GET", a.decode())[1]) for a in assets)
+                results["weight"] = {"first_load": total, "assets": len(assets), "fragments": {}}
+                for name, (path_, htmx) in pages(client_id, session_id).items():
+                    if htmx:
+                        results["weight"]["fragments"][name] = gzip_size(browser.request("GET", path_, htmx=True)[1])
+                results["weight"]["fragments"]["Sessions (fragment)"] = gzip_size(
+                    browser.request("GET", "/sessions/", htmx=True)[1])
+
+                # Throughput of the Client details fragment against a one-line Flask view.
+                headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in browser.cookies.items()), "HX-Request": "true"}
+                hearth_rps = throughput(server.port, f"/clients/{client_id}", headers)
+                baseline = Server("baseline:app", cwd=ROOT / "bench")
+                servers.append(baseline)
+                baseline_rps = throughput(baseline.port, "/", {})
+                results["throughput"] = {"hearth": hearth_rps, "baseline": baseline_rps}
+                print("throughput measured", flush=True)
+
+                # Memory: worker RSS after 1,000 requests and after 10,000.
+                mix = [p for p, _ in pages(client_id, session_id).values()]
+                def run_requests(count: int):
+                    deadline = time.monotonic() + 240
+                    done = 0
+                    def one_thread(share: int):
+                        nonlocal done
+                        local = Browser(server.port)
+                        local.cookies = dict(browser.cookies)
+                        for n in range(share):
+                            if time.monotonic() > deadline:
+                                return
+                            local.request("GET", mix[n % len(mix)], htmx=True)
+                            done += 1
+                    threads = [threading.Thread(target=one_thread, args=(count // 4,)) for _ in range(4)]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    return done
+                run_requests(1_000)
+                after_1k = server.worker_rss_kib()
+                run_requests(9_000)
+                after_10k = server.worker_rss_kib()
+                results["memory"] = {"after_1k": after_1k, "after_10k": after_10k}
+                print("memory measured", flush=True)
+    finally:
+        for server in servers:
+            server.stop()
+        sink.stop()
+    results["seconds"] = time.monotonic() - started
+    report(results)
+    return 0
+
+
+def report(results: dict) -> None:
+    rows = []
+
+    def row(what: str, figure: str, target: str, met: bool):
+        rows.append((what, figure, target, "met" if met else "NOT met"))
+
+    booking = results["booking"]
+    row("Booking (POST + 2 invites by SMTP)", f"median {booking['median']:.1f} ms, p95 {booking['p95']:.1f} ms "
+        f"({booking['count']} bookings, {booking['mails']} mails)", "median < 25 ms", booking["median"] < 25)
+    for name, figures in results["pages"].items():
+        ratio = figures["large"] / figures["small"]
+        row(f"{name}: large / small", f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})",
+            "≤ 1.5", ratio <= 1.5)
+    rps = results["throughput"]
+    ratio = rps["hearth"] / rps["baseline"]
+    row("Throughput: Client details / one-line view", f"{rps['hearth']:.0f} / {rps['baseline']:.0f} req/s (× {ratio:.2f})",
+        "≥ 0.5", ratio >= 0.5)
+    weight = results["weight"]
+    row("First load of Sessions, with CSS and JS (gzip)", f"{weight['first_load'] / 1024:.1f} KB ({weight['assets']} files)",
+        "< 100 KB", weight["first_load"] < 100 * 1024)
+    for name, size in weight["fragments"].items():
+        row(f"Fragment: {name} (gzip)", f"{size / 1024:.1f} KB", "< 10 KB", size < 10 * 1024)
+    memory = results["memory"]
+    growth = max(b / a - 1 for a, b in zip(memory["after_1k"], memory["after_10k"]))
+    row("Worker RSS, 1,000 → 10,000 requests",
+        ", ".join(f"{a / 1024:.1f} → {b / 1024:.1f} MB" for a, b in zip(memory["after_1k"], memory["after_10k"]))
+        + f" (+{growth * 100:.1f}%)", "< +10%", growth < 0.10)
+
+    width = max(len(r[0]) for r in rows)
+    print()
+    for what, figure, target, verdict in rows:
+        print(f"{what:<{width}}  {figure:<58} {target:<14} {verdict}")
+
+    now = datetime.now(timezone.utc)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Latest `make bench`: {now:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, SQLite, gunicorn with 2 sync workers, "
+        f"{results['seconds']:.0f} s in all. Small practice: {SMALL[0]:,} clients, {SMALL[1]:,} sessions; large: "
+        f"{LARGE[0]:,} clients, {LARGE[1]:,} sessions. Page figures are medians of {SAMPLES} requests. Sizes are "
+        "gzip-compressed, as a reverse proxy with gzip sends them (Hearth itself does not compress).",
+        "",
+        "| what | figure | target | |",
+        "| --- | --- | --- | --- |",
+        *[f"| {what} | {figure} | {target} | {verdict} |" for what, figure, target, verdict in rows],
+        "",
+        "![Median latency, small and large practice](latency.png)",
+        "",
+    ]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
+    plot(results)
+
+
+def plot(results: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["pages"])
+    small = [results["pages"][n]["small"] for n in names]
+    large = [results["pages"][n]["large"] for n in names]
+    positions = range(len(names))
+    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
+    axes.bar([p - 0.2 for p in positions], small, width=0.4, label=f"{SMALL[0]:,} clients / {SMALL[1]:,} sessions")
+    axes.bar([p + 0.2 for p in positions], large, width=0.4, label=f"{LARGE[0]:,} clients / {LARGE[1]:,} sessions")
+    axes.set_xticks(list(positions), names, rotation=20, ha="right")
+    axes.set_ylabel("median latency (ms)")
+    axes.set_title("Hearth pages and fragments as the practice grows")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(ROOT / "bench" / "latency.png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Query discipline: each page and fragment runs the same number of SQL statements at 10 rows as at 1,000."""
+from contextlib import contextmanager
+
+from sqlalchemy import event, select
+
+import seed
+from conftest import login, make_therapist
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import Appointment, Client
+
+
+@contextmanager
+def counting():
+    statements = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def pages(therapist_id: int) -> dict:
+    client = db.session.scalar(select(Client).filter_by(therapist_id=therapist_id).order_by(Client.id))
+    appointment = db.session.scalar(select(Appointment).filter_by(therapist_id=therapist_id).order_by(Appointment.id))
+    preview = f"/sessions/book/preview?client={client.id}&date={PLAIN_TUESDAY.isoformat()}&start_time=14:00&length=50"
+    return {
+        "Clients list": ("/clients/", False),
+        "client search": ("/clients/?q=client", True),
+        "Client details": (f"/clients/{client.id}", True),
+        "Sessions": ("/sessions/", False),
+        "session page": (f"/sessions/{appointment.id}", False),
+        "booking preview": (preview, True),
+        "presence": (f"/room/client/{client.id}/presence", True),
+        "activity": ("/account/activity", False),
+    }
+
+
+def statement_counts(browser, therapist) -> dict:
+    login(browser, email=therapist.email)
+    counts = {}
+    for name, (path, htmx) in pages(therapist.id).items():
+        browser.get(path, htmx=htmx)  # warm up: first visits may load what later ones reuse
+        with counting() as statements:
+            response = browser.get(path, htmx=htmx)
+        assert response.status_code == 200, name
+        counts[name] = len(statements)
+    return counts
+
+
+def test_statement_counts_do_not_grow_with_rows(app, client):
+    small = make_therapist(name="Small Practice", email="small@example.com")
+    large = make_therapist(name="Large Practice", email="large@example.com")
+    seed.add_practice(small, 10, 10)
+    seed.add_practice(large, 1000, 1000)  # a hundred times larger, in the same database
+    small_counts = statement_counts(client, small)
+    large_counts = statement_counts(client.__class__(app.test_client()), large)
+    assert large_counts == small_counts
+    assert all(count <= 12 for count in small_counts.values()), small_counts
