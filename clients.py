@@ -23,7 +23,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1):
+def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):
     """One page of the therapist's clients, by name, matching `query` in name or email."""
     statement = select(Client).filter_by(therapist_id=therapist.id)
     statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
@@ -31,7 +31,7 @@ def search(therapist: Therapist, query: str = "", *, archived: bool = False, pag
         pattern = _like(query)
         statement = statement.where(or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\")))
     statement = statement.order_by(Client.name, Client.id)
-    return db.paginate(statement, page=page, per_page=PAGE_SIZE, max_per_page=PAGE_SIZE, error_out=False)
+    return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
 
 def add(therapist: Therapist, **fields) -> Client:

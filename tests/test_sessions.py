@@ -197,3 +197,14 @@ def test_room_page_shows_the_next_session_in_the_clients_zone(logged_in, jane, c
     visitor = client.__class__(client.client.application.test_client())
     page = visitor.get(re.sub(r"^https?://[^/]+", "", clients.room_url(jane))).get_data(as_text=True)
     assert f"{PLAIN_TUESDAY:%a %-d %b %Y}, 08:00" in page and "America/New_York" in page
+
+
+def test_client_options_follow_find_client_and_keep_the_chosen_one(logged_in, jane):
+    mark = clients.add(jane.therapist, name="Mark Twain", email="mark@example.com")
+    options = logged_in.get(f"/sessions/book/client-options?client_filter=twa&client={jane.id}", htmx=True)
+    text = options.get_data(as_text=True)
+    assert "Mark Twain" in text and f'<option value="{jane.id}" selected>Jane Doe</option>' in text
+    olga = make_therapist(name="Olga Novak", email="olga@example.com")
+    theirs = clients.add(olga, name="Private Person", email="private@example.com")
+    hidden = logged_in.get(f"/sessions/book/client-options?client_filter=Private&client={theirs.id}", htmx=True)
+    assert "Private Person" not in hidden.get_data(as_text=True) and mark.name not in hidden.get_data(as_text=True)

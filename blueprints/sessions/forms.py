@@ -7,6 +7,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange
 
 import booking
+import clients
 from extensions import db
 from models import Client
 from blueprints import checked
@@ -23,15 +24,25 @@ def _int_or_none(value):
 
 
 class ClientField(SelectField):
-    """The therapist's active clients, read from the database only when the select is drawn."""
+    """The therapist's active clients, read only when the select is drawn: those matching `search`
+    (the Find client box), at most OPTIONS_SHOWN of them, and always the one chosen."""
 
+    OPTIONS_SHOWN = 200
     therapist = None
+    search = ""
 
     def iter_choices(self):
-        active = db.session.execute(
-            select(Client.id, Client.name).filter_by(therapist_id=self.therapist.id, archived_at=None).order_by(Client.name)
-        ).all()
-        self.choices = [SelectChoice("", "Choose a client…")] + [SelectChoice(r.id, r.name) for r in active]
+        shown = clients.search(self.therapist, self.search, per_page=self.OPTIONS_SHOWN)
+        rows = [(c.id, c.name) for c in shown.items]
+        if self.data and self.data not in {r[0] for r in rows}:
+            chosen = db.session.get(Client, self.data)
+            if chosen and chosen.therapist_id == self.therapist.id and chosen.archived_at is None:
+                rows.insert(0, (chosen.id, chosen.name))
+        self.choices = [SelectChoice("", "Choose a client…" if rows else "No client matches")]
+        self.choices += [SelectChoice(value, label) for value, label in rows]
+        if shown.total > len(shown.items):
+            more = shown.total - len(shown.items)
+            self.choices.append(SelectChoice("0", f"… {more} more: type in Find client", render_kw={"disabled": True}))
         return super().iter_choices()
 
 

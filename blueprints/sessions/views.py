@@ -59,6 +59,14 @@ def book():
     return _book_screen("booking", form=form)
 
 
+@bp.get("/book/client-options")
+def client_options():
+    """The Client select's options for what is typed in Find client, keeping the one chosen."""
+    form = BookingForm(current_user, formdata=request.args, meta={"csrf": False})
+    form.client.search = request.args.get("client_filter", "").strip()[:200]
+    return _book_screen("client_options", form=form)
+
+
 @bp.get("/book/preview")
 def preview():
     """The times on both sides, and any problem, while the therapist fills in the form."""

@@ -27,7 +27,7 @@ def test_book_a_session_from_the_navigation_bar(page, therapist, smtp, screensho
     nav.get_by_role("button", name="New Session").click()
     page.get_by_role("link", name="Book With Calendar").click()
     expect(page.get_by_role("heading", name="Book With Calendar")).to_be_visible()
-    page.get_by_label("Client").select_option(label="Jane Doe")
+    page.get_by_label("Client", exact=True).select_option(label="Jane Doe")
     page.get_by_label("Date").fill(PLAIN_TUESDAY.isoformat())
     page.get_by_label("Start time").fill("14:00")
     expect(page.get_by_label("Session length")).to_have_value("50")
@@ -73,3 +73,18 @@ def test_a_conflict_is_shown_before_booking(page, therapist, screenshot):
     expect(page.get_by_label("Start time")).to_be_focused()
     expect(page.locator("#start_time-error")).to_have_text("Overlaps Jane D., 14:00–14:50.")
     screenshot("conflict")
+
+
+def test_find_client_among_many(page, therapist):
+    for number in range(250):
+        clients.add(therapist, name=f"Person {number:03d}", email=f"person{number}@example.com")
+    clients.add(therapist, name="Zelda Fitzgerald", email="zelda@example.com", timezone="America/New_York")
+    log_in(page)
+    page.goto("/sessions/book")
+    expect(page.get_by_label("Client", exact=True).locator("option[disabled]")).to_have_text("… 51 more: type in Find client")
+    page.get_by_label("Find client").fill("zeld")
+    expect(page.get_by_label("Client", exact=True).locator("option")).to_have_text(["Choose a client…", "Zelda Fitzgerald"])
+    page.get_by_label("Client", exact=True).select_option(label="Zelda Fitzgerald")
+    page.get_by_label("Date").fill(PLAIN_TUESDAY.isoformat())
+    page.get_by_label("Start time").fill("14:00")
+    expect(page.locator("#booking-preview")).to_contain_text("08:00–08:50 for Zelda (America/New_York)")
