@@ -3,11 +3,13 @@ import hashlib
 from datetime import timedelta
 
 from argon2 import PasswordHasher
+from flask import current_app
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import links
+import mail
 from extensions import db
 from models import PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
@@ -131,6 +133,17 @@ def start_reset(email: str) -> tuple[Therapist, str] | None:
                                  expires_at=utcnow() + RESET_VALID_FOR))
     db.session.commit()
     return therapist, token
+
+
+def send_reset_link(email: str) -> None:
+    """Email a reset link if the address has an account; say nothing either way."""
+    if started := start_reset(email):
+        therapist, token = started
+        link = f"{current_app.config['PUBLIC_URL']}/reset-password/{token}"
+        message = mail.compose(sender_name="Hearth", to=(therapist.name, therapist.email),
+                               subject="Reset your Hearth password", template="password_reset",
+                               context={"therapist": therapist, "link": link})
+        mail.deliver(message, therapist)
 
 
 def find_reset(token: str) -> PasswordReset | None:

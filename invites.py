@@ -2,12 +2,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from email import policy
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
-from urllib.parse import urlsplit
 
-from flask import current_app, render_template
+from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 from booking import local_time
@@ -108,8 +105,6 @@ def feed(appointments: list[Appointment]) -> bytes:
 # The emails that carry the invite (iMIP, RFC 6047)
 
 SUBJECT_PREFIX = {REQUEST: "", CANCEL: "Cancelled: "}
-# CRLF as SMTP wants; headers unfolded up to RFC 5322's limit (Python folds "Updated: …" subjects badly at 78).
-MAIL_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 def _recipient(appointment: Appointment, role: str) -> tuple[str, str, str]:
@@ -166,17 +161,14 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
     """One invite email for one person, shaped the way calendar apps expect (RFC 6047)."""
     name, address, _ = _recipient(appointment, role)
     therapist = appointment.therapist
-    context = email_context(appointment, role, method, moved_from=moved_from, note=note)
-    message = EmailMessage(policy=MAIL_POLICY)
-    message["From"] = formataddr((f"{therapist.name} via Hearth", current_app.config["MAIL_DEFAULT_SENDER"]))
-    message["To"] = formataddr((name, address))
-    if role == CLIENT:
-        message["Reply-To"] = formataddr((therapist.name, therapist.email))
-    message["Subject"] = subject(appointment, role, method, updated=moved_from is not None)
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["PUBLIC_URL"]).hostname)
-    message.set_content(render_template("email/invite.txt", **context))
-    message.add_alternative(render_template("email/invite.html", **context), subtype="html")
+    message = mail.compose(
+        sender_name=f"{therapist.name} via Hearth",
+        to=(name, address),
+        reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
+        subject=subject(appointment, role, method, updated=moved_from is not None),
+        template="invite",
+        context=email_context(appointment, role, method, moved_from=moved_from, note=note),
+    )
     ics = calendar(appointment, role, method)
     # As bytes, so the CRLF line endings RFC 5545 requires survive (text would be re-wrapped to LF).
     message.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import smtplib
 import socket
+from email import policy
 from email.message import EmailMessage
+from email.utils import formataddr, formatdate, make_msgid
+from urllib.parse import urlsplit
 
 import flask_mail
-from flask import current_app
+from flask import current_app, render_template
 from sqlalchemy import select
 
 from extensions import db
@@ -25,6 +28,26 @@ class _TimedConnection(flask_mail.Connection):
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
+
+
+# CRLF as SMTP wants; headers unfolded up to RFC 5322's limit (Python folds "Updated: …" subjects badly at 78).
+POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+def compose(*, sender_name: str, to: tuple[str, str], subject: str, template: str, context: dict,
+            reply_to: tuple[str, str] | None = None) -> EmailMessage:
+    """A message from Hearth's sending address: text and HTML bodies from templates/email/<template>.txt|.html."""
+    message = EmailMessage(policy=POLICY)
+    message["From"] = formataddr((sender_name, current_app.config["MAIL_DEFAULT_SENDER"]))
+    message["To"] = formataddr(to)
+    if reply_to:
+        message["Reply-To"] = formataddr(reply_to)
+    message["Subject"] = subject
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["PUBLIC_URL"]).hostname)
+    message.set_content(render_template(f"email/{template}.txt", **context))
+    message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    return message
 
 
 def delivery_enabled() -> bool:

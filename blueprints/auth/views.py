@@ -1,18 +1,13 @@
-from email.message import EmailMessage
-from email.utils import formataddr
-
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 import accounts
 import activity
-import mail
 import security
 from blueprints import link_misses, note, render
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from extensions import limiter
-from invites import MAIL_POLICY
 from validation import email_key
 
 LOGIN_LIMIT = "10 per 15 minutes"
@@ -101,22 +96,9 @@ def forgot_password():
     """The same answer whether or not the address has an account, so it tells no one who uses Hearth."""
     form = ForgotPasswordForm()
     if form.validate_on_submit():
-        if started := accounts.start_reset(form.email.data):
-            therapist, token = started
-            mail.deliver(password_reset_email(therapist, token), therapist)
+        accounts.send_reset_link(form.email.data)
         return render("auth/forgot_password.html", "form", form=form, sent=True)
     return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form)
-
-
-def password_reset_email(therapist, token: str):
-    link = current_app.config["PUBLIC_URL"] + url_for("auth.reset_password", token=token)
-    message = EmailMessage(policy=MAIL_POLICY)
-    message["From"] = formataddr(("Hearth", current_app.config["MAIL_DEFAULT_SENDER"]))
-    message["To"] = formataddr((therapist.name, therapist.email))
-    message["Subject"] = "Reset your Hearth password"
-    message.set_content(render_template("email/password_reset.txt", therapist=therapist, link=link))
-    message.add_alternative(render_template("email/password_reset.html", therapist=therapist, link=link), subtype="html")
-    return message
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])

@@ -1,6 +1,5 @@
 from flask import abort
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import (DateField, HiddenField, IntegerField, RadioField, SelectField, TextAreaField, TimeField,
                      ValidationError)
 from wtforms.fields.choices import SelectChoice
