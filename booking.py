@@ -140,10 +140,10 @@ def existing_booking(therapist: Therapist, booking_key: str) -> Appointment | No
     return db.session.scalar(select(Appointment).filter_by(therapist_id=therapist.id, booking_key=booking_key))
 
 
-def _overlap_refused(therapist: Therapist, when: Slot, ignore: int | None = None) -> None:
-    """After the database refused a write: the same friendly message as the check before it."""
-    db.session.rollback()
+def _refuse_overlap(therapist: Therapist, when: Slot, ignore: int | None = None) -> None:
+    """Raise Conflict, ending the transaction, if another scheduled session overlaps the time."""
     if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=ignore):
+        db.session.rollback()
         raise Conflict(other, therapist.zone) from None
 
 
@@ -155,9 +155,7 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     """
     check_client(client)
     write_lock(therapist.id)
-    if other := find_conflict(therapist, when.starts_at, when.ends_at):
-        db.session.rollback()
-        raise Conflict(other, therapist.zone)
+    _refuse_overlap(therapist, when)
     appointment = Appointment(
         therapist_id=therapist.id,
         client_id=client.id,
@@ -173,7 +171,7 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
         db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
             return booked  # the same form was submitted twice at once; the first one booked
-        _overlap_refused(therapist, when)
+        _refuse_overlap(therapist, when)  # the database refused it: the same friendly message
         raise
     return appointment
 
@@ -202,9 +200,7 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     write_lock(therapist.id)
     db.session.refresh(appointment)
     _changeable(appointment, version)  # again, under the lock: another request may have moved it
-    if other := find_conflict(therapist, when.starts_at, when.ends_at, ignore=appointment_id):
-        db.session.rollback()
-        raise Conflict(other, therapist.zone)
+    _refuse_overlap(therapist, when, ignore=appointment_id)
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
     appointment.sequence += 1
@@ -212,7 +208,8 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     try:
         db.session.commit()
     except IntegrityError:
-        _overlap_refused(therapist, when, ignore=appointment_id)
+        db.session.rollback()
+        _refuse_overlap(therapist, when, ignore=appointment_id)  # the database refused it
         raise
     return previous
 

@@ -13,7 +13,7 @@ from flask import current_app, render_template
 from sqlalchemy import select
 
 from extensions import db
-from models import OutboxMessage, Therapist
+from models import InviteDelivery, OutboxMessage, Therapist
 
 
 class _TimedConnection(flask_mail.Connection):
@@ -55,7 +55,7 @@ def delivery_enabled() -> bool:
 
 
 def deliver(message: EmailMessage, therapist: Therapist) -> tuple[str, str | None]:
-    """Send one message; returns ("sent" | "outbox" | "failed", reason). Never raises for mail trouble."""
+    """Send one message; returns (SENT | OUTBOX | FAILED, reason). Never raises for mail trouble."""
     return deliver_all([message], therapist)[0]
 
 
@@ -66,14 +66,14 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
             db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"],
                                          subject=message["Subject"], raw=message.as_bytes()))
         db.session.commit()
-        return [("outbox", None)] * len(messages)
+        return [(InviteDelivery.OUTBOX, None)] * len(messages)
     outcomes: list[tuple[str, str | None]] = []
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
             for message in messages:
                 try:
                     connection.host.send_message(message)
-                    outcomes.append(("sent", None))
+                    outcomes.append((InviteDelivery.SENT, None))
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
                     connection.host.rset()  # this message was refused; the next may still go
                     outcomes.append(_failed(message, error))
@@ -85,7 +85,7 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
 
 def _failed(message: EmailMessage, error: Exception) -> tuple[str, str]:
     current_app.logger.warning("Mail to %s failed: %s", message["To"], error)
-    return "failed", describe(error)
+    return InviteDelivery.FAILED, describe(error)
 
 
 def describe(error: Exception) -> str:

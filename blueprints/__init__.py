@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, abort, flash, redirect, render_template
+from flask import Flask, Response, abort, flash, redirect, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -56,6 +56,11 @@ def saved(message: str, fragment, url: str):
         return fragment(saved=message)
     flash(message)
     return redirect(url, 303)
+
+
+def attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
+    """A file to download (an .ics, an .eml, a CSV)."""
+    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def owned(model: type[M], object_id: int, **filters) -> M:

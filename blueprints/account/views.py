@@ -1,11 +1,11 @@
-from flask import Response, current_app, redirect, url_for
+from flask import current_app, redirect, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
 import accounts
 import activity
 import clients
-from blueprints import note, render, saved
+from blueprints import attachment, note, render, saved
 from blueprints.account import bp
 from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm
 from validation import Invalid
@@ -150,5 +150,4 @@ def activity_log():
 
 @bp.get("/activity.csv")
 def activity_csv():
-    return Response(activity.as_csv(current_user), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="hearth-activity.csv"'})
+    return attachment(activity.as_csv(current_user), "text/csv", "hearth-activity.csv")

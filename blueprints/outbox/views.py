@@ -4,7 +4,7 @@ from flask import Response, render_template
 from flask_login import current_user, login_required
 
 import mail
-from blueprints import owned
+from blueprints import attachment, owned
 from blueprints.outbox import bp
 from models import OutboxMessage
 
@@ -20,14 +20,10 @@ def index():
     return render_template("outbox/index.html", messages=mail.outbox(current_user), delivery_on=mail.delivery_enabled())
 
 
-def _download(body: bytes, mimetype: str, filename: str) -> Response:
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 @bp.get("/<int:message_id>.eml")
 def download_eml(message_id: int):
     message = owned(OutboxMessage, message_id)
-    return _download(message.raw, "message/rfc822", f"hearth-{message.id}.eml")
+    return attachment(message.raw, "message/rfc822", f"hearth-{message.id}.eml")
 
 
 @bp.get("/<int:message_id>/invite.ics")
@@ -36,5 +32,5 @@ def download_ics(message_id: int):
     parsed = message_from_bytes(message.raw, policy=policy.default)
     for part in parsed.walk():
         if part.get_content_type() == "text/calendar":
-            return _download(part.get_payload(decode=True), "text/calendar", f"invite-{message.id}.ics")
+            return attachment(part.get_payload(decode=True), "text/calendar", f"invite-{message.id}.ics")
     return Response("This message holds no invite.", status=404)

@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from flask import Response, url_for
+from flask import url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
@@ -9,11 +9,11 @@ from sqlalchemy.orm import selectinload
 import booking
 import invites
 import mail
-from blueprints import local_time, note, owned, render, saved
+from blueprints import attachment, local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
-from models import Appointment, Client, utcnow
+from models import Appointment, Client, InviteDelivery, utcnow
 from validation import Invalid
 
 BOOK = "sessions/book.html"
@@ -48,7 +48,8 @@ def index():
 
 def _book_screen(block: str, status: int = 200, **context):
     """The booking screen; for a reschedule, `appointment` is the session being moved."""
-    return render(BOOK, block, status, delivery_on=mail.delivery_enabled(), **context)
+    return render(BOOK, block, status, delivery_on=mail.delivery_enabled(), length_choices=booking.LENGTH_CHOICES,
+                  min_minutes=booking.MIN_MINUTES, max_minutes=booking.MAX_MINUTES, **context)
 
 
 @bp.get("/book")
@@ -169,7 +170,7 @@ def resend(appointment_id: int):
     if not form.validate():
         return _show(appointment, 422, resend_form=form)
     if form.send_to.data == "failed":  # after a mail fault: no one who already has it gets it twice
-        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == "failed")
+        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == InviteDelivery.FAILED)
         if not roles:
             return _done(appointment, "Every invite reached the mail server already; nothing was sent again.")
     else:
@@ -193,10 +194,10 @@ def _describe(appointment: Appointment) -> str:
 
 
 def _delivery_summary(deliveries, what: str) -> str:
-    failed = [d.recipient for d in deliveries if d.status == "failed"]
+    failed = [d.recipient for d in deliveries if d.status == InviteDelivery.FAILED]
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
-    if all(d.status == "outbox" for d in deliveries):
+    if all(d.status == InviteDelivery.OUTBOX for d in deliveries):
         return f"{what} placed in your Outbox (email delivery is off)."
     return f"{what} sent."
 
@@ -204,6 +205,5 @@ def _delivery_summary(deliveries, what: str) -> str:
 @bp.get("/<int:appointment_id>/invite.ics")
 def download_ics(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
-    body = invites.calendar(appointment, invites.THERAPIST, method=None)
-    return Response(body, mimetype="text/calendar",
-                    headers={"Content-Disposition": f'attachment; filename="session-{appointment.id}.ics"'})
+    return attachment(invites.calendar(appointment, invites.THERAPIST, method=None), "text/calendar",
+                      f"session-{appointment.id}.ics")
