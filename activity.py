@@ -25,6 +25,10 @@ ACTIONS = {
     "session_rescheduled": "Session rescheduled",
     "session_cancelled": "Session cancelled",
     "invites_sent": "Invites sent",
+    "attendance_marked": "Attendance marked",
+    "reminder_sent": "Reminder sent again",
+    "reminder_settings_changed": "Reminder settings changed",
+    "client_reminders_changed": "Client reminders changed",
     "visitor_admitted": "Visitor admitted",
     "visitor_declined": "Visitor declined",
 }
@@ -53,10 +57,10 @@ def as_csv(therapist: Therapist) -> str:
         select(Activity).filter_by(therapist_id=therapist.id).order_by(Activity.at, Activity.id)
     ):
         writer.writerow([entry.at.isoformat(timespec="seconds") + "Z", entry.ip, ACTIONS.get(entry.action, entry.action),
-                         _safe(entry.detail)])
+                         safe_cell(entry.detail)])
     return out.getvalue()
 
 
-def _safe(cell: str) -> str:
+def safe_cell(cell: str) -> str:
     """Keep spreadsheet apps from running a cell as a formula (CSV injection)."""
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell

@@ -9,6 +9,7 @@ from werkzeug.routing import IntegerConverter
 import blueprints
 import commands
 import config
+import jobs
 import security
 from extensions import HearthRequest, csrf, db, htmx, limiter, login_manager, mail, migrate
 
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     blueprints.init_app(app)
     commands.init_app(app)
+    jobs.init_app(app)
     security.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         hops = app.config["TRUSTED_PROXIES"]

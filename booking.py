@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import reminders
 from database import write_lock
 from extensions import db
 from models import Appointment, Client, Therapist, utcnow
@@ -205,6 +206,7 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
     appointment.sequence += 1
     appointment.updated_at = utcnow()
+    reminders.rearm(appointment)
     try:
         db.session.commit()
     except IntegrityError:
@@ -220,6 +222,7 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     appointment.status = Appointment.CANCELLED
     appointment.sequence += 1
     appointment.updated_at = utcnow()
+    reminders.disarm(appointment)
     db.session.commit()
 
 

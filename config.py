@@ -69,6 +69,9 @@ def from_environment(instance_path: str) -> dict:
         "TURN_SECRET": env("TURN_SECRET") or None,
         "TURN_TTL": int(env("TURN_TTL", "3600")),
         "RATELIMIT_STORAGE_URI": env("RATELIMIT_STORAGE_URI", "memory://"),
+        # Background jobs (jobs.py): Redis when REDIS_URL is set, else this SQLite file.
+        "REDIS_URL": env("REDIS_URL") or None,
+        "HUEY_SQLITE": env("HUEY_SQLITE", str(Path(instance_path) / "huey.db")),
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAX_CONTENT_LENGTH": 1024 * 1024,  # no form or message needs more
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the login session

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask_login import UserMixin
-from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, event, select
+from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, event, false, select, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -34,6 +34,9 @@ class Therapist(UserMixin, db.Model):
     # The private calendar-feed address; made when first shown, replaced on request.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
+    remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
+    remind_1h: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist", lazy="raise")
 
@@ -63,6 +66,8 @@ class Client(db.Model):
     note: Mapped[str] = mapped_column(Text, default="")
     archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set from Client details: this client gets no reminder emails.
+    reminders_off: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     therapist: Mapped[Therapist] = relationship(back_populates="clients")
     room_links: Mapped[list[RoomLink]] = relationship(
@@ -110,6 +115,8 @@ class Appointment(db.Model):
 
     SCHEDULED = "scheduled"
     CANCELLED = "cancelled"
+    # Attendance, marked after the session's end (for billing elsewhere).
+    ATTENDANCE = {"attended": "Attended", "no_show": "No-show", "late_cancellation": "Late cancellation"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
@@ -124,6 +131,11 @@ class Appointment(db.Model):
     booking_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the current time was set (booked or last moved): a reminder whose window had already begun is not sent.
+    time_set_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The client pressed "Confirm I'll be there" for the current time (cleared by a reschedule).
+    confirmed_at: Mapped[datetime | None]
+    attendance: Mapped[str | None] = mapped_column(String(20))
 
     therapist: Mapped[Therapist] = relationship()
     client: Mapped[Client] = relationship()
@@ -138,6 +150,10 @@ class Appointment(db.Model):
     @property
     def is_cancelled(self) -> bool:
         return self.status == self.CANCELLED
+
+    @property
+    def attendance_label(self) -> str:
+        return self.ATTENDANCE.get(self.attendance or "", "")
 
     def latest_deliveries(self) -> list[InviteDelivery]:
         """The last send to each recipient: what their calendar holds now."""
@@ -167,6 +183,43 @@ class InviteDelivery(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     appointment: Mapped[Appointment] = relationship(back_populates="deliveries")
+
+
+class Reminder(db.Model):
+    """One reminder email for one session time and kind ("24h", "1h").
+
+    The row is the claim: (session, kind, start time) is unique, so of several workers finding the same
+    reminder due only the one whose insert succeeds sends it. A reschedule makes a new start time, so
+    the reminder is armed again; retries move the row on by conditional UPDATEs.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("appointment_id", "kind", "starts_at", name="uq_reminders_once"),
+                      Index("ix_reminders_status_next", "status", "next_attempt_at"))
+
+    SENDING = "sending"
+    SENT = "sent"
+    OUTBOX = "outbox"
+    RETRY = "retry"
+    FAILED = "failed"
+    DROPPED = "dropped"  # the session was cancelled or moved before this went out
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    starts_at: Mapped[datetime]  # the session start this reminder announces
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=1)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    recipient: Mapped[str] = mapped_column(String(254))
+    error: Mapped[str | None] = mapped_column(String(500))
+    # Only a hash of the "Confirm I'll be there" token is kept; the link works once.
+    confirm_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    confirmed_at: Mapped[datetime | None]
+
+    appointment: Mapped[Appointment] = relationship()
 
 
 class OutboxMessage(db.Model):

@@ -43,10 +43,12 @@ def database(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def app(database):
+def app(database, tmp_path):
     app = create_app(
         {
             "TESTING": True,
+            "HUEY_SQLITE": str(tmp_path / "huey.db"),
+            "REDIS_URL": None,
             "SQLALCHEMY_DATABASE_URI": database,
             "RATELIMIT_STORAGE_URI": "memory://",
             "PUBLIC_URL": "http://127.0.0.1:5000",

@@ -197,4 +197,4 @@ def test_every_logged_in_page_redirects_to_login_when_logged_out(app, client):
 def test_login_next_only_goes_to_paths_on_this_site(client, therapist):
     client.forget_csrf()
     response = client.post("/login?next=//evil.example.com/", {"email": "dana@example.com", "password": PASSWORD})
-    assert response.headers["Location"] == "/sessions/"
+    assert response.headers["Location"] == "/sessions/today"

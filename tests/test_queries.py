@@ -33,6 +33,10 @@ def pages(therapist_id: int) -> dict:
         "client search": ("/clients/?q=client", True),
         "Client details": (f"/clients/{client.id}", True),
         "Sessions": ("/sessions/", False),
+        "Today": ("/sessions/today", False),
+        "Week": (f"/sessions/week?date={appointment.starts_at.date().isoformat()}", False),
+        "Week (htmx)": (f"/sessions/week?date={(appointment.starts_at.date()).isoformat()}", True),
+        "Cancelled": ("/sessions/?show=cancelled", False),
         "session page": (f"/sessions/{appointment.id}", False),
         "booking preview": (preview, True),
         "presence": (f"/room/client/{client.id}/presence", True),
@@ -57,6 +61,10 @@ def test_statement_counts_do_not_grow_with_rows(app, client):
     large = make_therapist(name="Large Practice", email="large@example.com")
     seed.add_practice(small, 10, 10)
     seed.add_practice(large, 1000, 1000)  # a hundred times larger, in the same database
+    for practice in (small, large):  # so that both Cancelled lists have rows (10 sessions may have none)
+        db.session.scalar(select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc())
+                          .limit(1)).status = Appointment.CANCELLED
+    db.session.commit()
     small_counts = statement_counts(client, small)
     large_counts = statement_counts(client.__class__(app.test_client()), large)
     assert large_counts == small_counts

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import PasswordField
+from wtforms import BooleanField, PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
 from blueprints import TimezoneField, text_field
@@ -27,3 +27,8 @@ class PasswordForm(FlaskForm):
 
 class PersonalLinkForm(FlaskForm):
     slug = text_field("Link name", max_length=40)
+
+
+class RemindersForm(FlaskForm):
+    remind_24h = BooleanField("24 hours before")
+    remind_1h = BooleanField("1 hour before")

@@ -5,9 +5,10 @@ from htmx_flask import request
 import accounts
 import activity
 import clients
+import reminders
 from blueprints import attachment, note, render, saved
 from blueprints.account import bp
-from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm
+from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
 from validation import Invalid
 
 
@@ -139,6 +140,29 @@ def replace_feed():
     accounts.replace_feed_token(current_user)
     note("feed_link_replaced")
     return _saved(_calendar_screen, "feed", "New calendar link made. The old one no longer works.", "account.calendar")
+
+
+# Reminders tab
+
+def _reminders_screen(block: str, status: int = 200, form=None, **context):
+    return render("account/reminders.html", block, status, form=form or RemindersForm(obj=current_user, formdata=None),
+                  **context)
+
+
+@bp.get("/reminders")
+def reminders_tab():
+    return _reminders_screen("pane")
+
+
+@bp.post("/reminders")
+def save_reminders():
+    form = RemindersForm()
+    if not form.validate():
+        return _reminders_screen("reminders_form", 422, form=form)
+    note("reminder_settings_changed", f"24 hours: {'on' if form.remind_24h.data else 'off'}, "
+                                      f"1 hour: {'on' if form.remind_1h.data else 'off'}", commit=False)
+    reminders.update_settings(current_user, remind_24h=form.remind_24h.data, remind_1h=form.remind_1h.data)
+    return _saved(_reminders_screen, "reminders_form", "Reminder settings saved.", "account.reminders_tab")
 
 
 # Activity tab

@@ -34,13 +34,13 @@ def _next_url() -> str:
     # Only same-site paths: an open redirect would let a phishing link bounce through Hearth.
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
-    return url_for("sessions.index")
+    return url_for("sessions.today")
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
     if current_user.is_authenticated:
-        return redirect(url_for("sessions.index"))
+        return redirect(url_for("sessions.today"))
     form = SignupForm()
     if form.validate_on_submit():
         try:
@@ -50,7 +50,7 @@ def signup():
         else:
             _start_session(therapist)
             flash(f"Welcome to Hearth, {therapist.name}.")
-            return redirect(url_for("sessions.index"), 303)
+            return redirect(url_for("sessions.today"), 303)
     status = 422 if form.is_submitted() else 200
     return render("auth/signup.html", "form", status, form=form)
 
@@ -60,7 +60,7 @@ def signup():
 @limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_email, deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("sessions.index"))
+        return redirect(url_for("sessions.today"))
     form = LoginForm()
     if form.validate_on_submit():
         therapist = accounts.authenticate(form.email.data, form.password.data)

@@ -7,6 +7,8 @@ from jinja2_fragments.flask import render_blocks
 from werkzeug.local import LocalProxy
 
 import clients
+import reminders
+import schedule
 from blueprints import note, owned, render, saved
 from blueprints.clients import bp
 from blueprints.clients.forms import ClientForm
@@ -41,7 +43,8 @@ def _context(client: Client | None = None, **context) -> dict:
     args = _list_args()
     # Loaded only if the list is drawn: a Client details fragment does not need it.
     listing = LocalProxy(functools.cache(lambda: clients.search(current_user, **args)))
-    return {"listing": listing, **args, "client": client, **context}
+    upcoming, past = schedule.client_sessions(client) if client else ([], [])
+    return {"listing": listing, **args, "client": client, "upcoming": upcoming, "past": past, **context}
 
 
 def _fragments(client: Client, status: int = 200, **context):
@@ -126,3 +129,13 @@ def replace_room_link(client_id: int):
     clients.replace_room_link(client)
     note("room_link_replaced", client.name)
     return _after_change(client, "New room link issued. The old link no longer works.")
+
+
+@bp.post("/<int:client_id>/reminders")
+def set_reminders(client_id: int):
+    """Exclude a client from reminder emails, or include them again."""
+    client = owned(Client, client_id)
+    off = request.form.get("reminders") == "off"
+    note("client_reminders_changed", f"{client.name}: {'off' if off else 'on'}", commit=False)
+    reminders.set_client_opt_out(client, off)
+    return _after_change(client, f"No reminders for {client.name}." if off else f"{client.name} gets reminders again.")

@@ -8,7 +8,9 @@ import accounts
 import booking
 import clients
 import invites
+import reminders
 from blueprints import link_misses, link_page
+from extensions import csrf
 from blueprints.public import bp
 
 
@@ -25,7 +27,7 @@ def _dead_link():
 @bp.get("/")
 def index():
     if current_user.is_authenticated:
-        return redirect(url_for("sessions.index"))
+        return redirect(url_for("sessions.today"))
     return render_template("public/index.html")
 
 
@@ -69,3 +71,34 @@ def feed(token: str):
     response.headers.update({"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
                              "X-Robots-Tag": "noindex, nofollow"})
     return response.make_conditional(request)
+
+
+# "Confirm I'll be there", from a reminder email. The unguessable token is what authorises the POST
+# (no cookie is involved, so CSRF does not apply); a GET only shows the page, so mail scanners that
+# follow links confirm nothing.
+
+def _confirm_page(reminder, token: str, done: bool = False):
+    appointment = reminder.appointment
+    return link_page("public/confirm.html", token=token, appointment=appointment, zone=appointment.client.zone.key,
+                     therapist=appointment.therapist, done=done)
+
+
+@bp.get("/confirm/<token>")
+@link_misses
+def confirm(token: str):
+    reminder = reminders.find_confirmation(token)
+    if reminder is None:
+        return link_page("public/dead_link.html", 404, title="This link is no longer valid",
+                         message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.")
+    return _confirm_page(reminder, token)
+
+
+@bp.post("/confirm/<token>")
+@csrf.exempt
+@link_misses
+def confirm_post(token: str):
+    reminder = reminders.find_confirmation(token)
+    if reminder is None or not reminders.confirm(reminder):
+        return link_page("public/dead_link.html", 404, title="This link is no longer valid",
+                         message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.")
+    return _confirm_page(reminder, token, done=True)

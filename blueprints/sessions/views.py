@@ -1,6 +1,6 @@
-from datetime import timedelta
+from datetime import date, time, timedelta
 
-from flask import url_for
+from flask import abort, redirect, url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
@@ -9,6 +9,8 @@ from sqlalchemy.orm import selectinload
 import booking
 import invites
 import mail
+import reminders
+import schedule
 from blueprints import attachment, local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
@@ -28,20 +30,66 @@ def require_login():
     """Booking and every session page are for the logged-in therapist only."""
 
 
+def _iso_date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+@bp.get("/today")
+def today():
+    """The home page: today's sessions with Start session, the countdown, who is in a room, first steps."""
+    now = utcnow()
+    return render("sessions/today.html", "today", day=schedule.today(current_user, now), now=now,
+                  soon=now + schedule.START_EARLY, countdown=schedule.countdown,
+                  attendance_choices=Appointment.ATTENDANCE)
+
+
 @bp.get("/")
 def index():
     now = utcnow()
+    show_cancelled = request.args.get("show") == "cancelled"
     # Each row shows its client and invite state: load them with the page, not one query a row.
     mine = (select(Appointment).filter_by(therapist_id=current_user.id)
             .options(selectinload(Appointment.client), selectinload(Appointment.deliveries)))
-    # Bounding starts_at as well lets the (therapist, starts_at) index find both lists without a scan.
-    recent_start = now - timedelta(minutes=booking.MAX_MINUTES)
-    upcoming = db.session.scalars(mine.where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
-                                  .order_by(Appointment.starts_at).limit(200))
-    past = db.session.scalars(mine.where(Appointment.starts_at <= now, Appointment.ends_at <= now)
-                              .order_by(Appointment.starts_at.desc()).limit(50))
-    return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past),
-                  soon=now + START_SESSION_EARLY)
+    if show_cancelled:
+        upcoming = db.session.scalars(mine.filter_by(status=Appointment.CANCELLED)
+                                      .order_by(Appointment.starts_at.desc()).limit(200))
+        past = []
+    else:
+        # Bounding starts_at as well lets the (therapist, starts_at) index find both lists without a scan.
+        recent_start = now - timedelta(minutes=booking.MAX_MINUTES)
+        upcoming = db.session.scalars(mine.filter_by(status=Appointment.SCHEDULED)
+                                      .where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
+                                      .order_by(Appointment.starts_at).limit(200))
+        past = db.session.scalars(mine.filter_by(status=Appointment.SCHEDULED)
+                                  .where(Appointment.starts_at <= now, Appointment.ends_at <= now)
+                                  .order_by(Appointment.starts_at.desc()).limit(50))
+    today_local = schedule.local_today(current_user, now)
+    return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past), now=now,
+                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled,
+                  export_from=today_local.replace(day=1), export_to=today_local)
+
+
+@bp.get("/week")
+def week():
+    """Seven days by half-hours; previous and next week swap the grid in place (htmx) with the URL pushed."""
+    day = _iso_date(request.args.get("date")) or schedule.local_today(current_user)
+    return render("sessions/week.html", "week", week=schedule.week(current_user, day),
+                  today=schedule.local_today(current_user))
+
+
+@bp.get("/export.csv")
+def export_csv():
+    first, last = _iso_date(request.args.get("from")), _iso_date(request.args.get("to"))
+    if first is None or last is None:
+        abort(400)
+    try:
+        body = schedule.sessions_csv(current_user, first, last)
+    except Invalid:
+        abort(400)
+    return attachment(body, "text/csv", f"hearth-sessions-{first}-to-{last}.csv")
 
 
 # Booking
@@ -57,6 +105,13 @@ def book():
     form = BookingForm(current_user, formdata=None)
     if (preselect := request.args.get("client", type=int)) is not None:
         form.client.data = owned(Client, preselect).id
+    # From an empty half-hour of the week view: ?date=2026-03-02&time=09:30
+    if chosen_day := _iso_date(request.args.get("date")):
+        form.date.data = chosen_day
+    try:
+        form.start_time.data = time.fromisoformat(request.args.get("time", ""))
+    except ValueError:
+        pass
     return _book_screen("booking", form=form)
 
 
@@ -133,7 +188,8 @@ def _show(appointment: Appointment, status: int = 200, **context):
     context.setdefault("resend_form", ResendForm(formdata=None))
     context.setdefault("cancel_form", CancelForm(formdata=None, data={"version": appointment.sequence}))
     return render(SHOW, "details", status, appointment=appointment, delivery_on=mail.delivery_enabled(),
-                  now=utcnow(), **context)
+                  now=utcnow(), undelivered=reminders.undelivered(appointment),
+                  attendance_choices=Appointment.ATTENDANCE, **context)
 
 
 def _done(appointment: Appointment, message: str):
@@ -160,6 +216,38 @@ def cancel(appointment_id: int):
             deliveries = _send(appointment, invites.CANCEL, note=form.message.data or None)
             return _done(appointment, "Session cancelled. " + _delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
+
+
+@bp.post("/<int:appointment_id>/attendance")
+def mark_attendance(appointment_id: int):
+    """Attended / No-show / Late cancellation, from the session page or from Today (`from=today`)."""
+    appointment = owned(Appointment, appointment_id)
+    mark = request.form.get("attendance", "")
+    try:
+        note("attendance_marked", f"{_describe(appointment)}: {Appointment.ATTENDANCE.get(mark, mark)}", commit=False)
+        schedule.mark_attendance(appointment, mark)
+    except Invalid as error:
+        db.session.rollback()
+        return _show(appointment, 422, attendance_error=str(error))
+    if request.form.get("from") == "today":
+        if request.htmx:
+            return today()
+        return redirect(url_for("sessions.today"), 303)
+    return _done(appointment, f"Marked: {appointment.attendance_label}.")
+
+
+@bp.post("/<int:appointment_id>/reminder/send")
+def send_reminder_now(appointment_id: int):
+    """Send now, after a reminder's last retry failed."""
+    appointment = owned(Appointment, appointment_id)
+    failed = reminders.undelivered(appointment)
+    if failed is None:
+        return _done(appointment, "There is no undelivered reminder for this session.")
+    result = reminders.send_now(failed)
+    if result is not None and result.status in (result.SENT, result.OUTBOX):
+        note("reminder_sent", _describe(appointment))
+        return _done(appointment, f"Reminder sent to {result.recipient}.")
+    return _done(appointment, "The reminder could not be sent now either. It will not be tried again by itself.")
 
 
 @bp.post("/<int:appointment_id>/resend")

@@ -1,0 +1,34 @@
+"""Background jobs on Huey: the reminder sweep, every minute.
+
+Storage: Redis when REDIS_URL is set (every instance and worker on that Redis shares one queue), else a
+SQLite file under instance/ (HUEY_SQLITE), with nothing to start. Run the worker with
+`huey_consumer worker.huey` (see the README). Several workers are safe: each reminder is claimed in the
+app's database, not in Huey, so two workers sweeping at once still send it once.
+"""
+from __future__ import annotations
+
+from flask import Flask
+from huey import RedisHuey, SqliteHuey, crontab
+
+import reminders
+
+QUEUE = "hearth"
+
+
+def make_huey(config: dict):
+    if config.get("REDIS_URL"):
+        return RedisHuey(QUEUE, url=config["REDIS_URL"], results=False)
+    return SqliteHuey(QUEUE, filename=config["HUEY_SQLITE"], results=False)
+
+
+def init_app(app: Flask) -> None:
+    """Make the app's Huey and register its tasks; the worker finds it as app.extensions["huey"]."""
+    huey = make_huey(app.config)
+    app.extensions["huey"] = huey
+
+    @huey.periodic_task(crontab(minute="*"), name="send_due_reminders")
+    def send_due_reminders() -> int:
+        with app.app_context():
+            return reminders.send_due()
+
+    app.extensions["huey_tasks"] = {"send_due_reminders": send_due_reminders}

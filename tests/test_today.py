@@ -1,0 +1,158 @@
+"""The therapist's day: Today as the home page, Upcoming and Cancelled, client details, attendance, CSV, the week."""
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+import booking
+import clients
+import schedule
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import Appointment, Therapist, utcnow
+
+
+@pytest.fixture
+def dana(logged_in):
+    return db.session.scalar(select(Therapist).filter_by(email_key="dana@example.com"))
+
+
+@pytest.fixture
+def jane(dana):
+    return clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
+
+
+def add_session(therapist, client, starts_at: datetime, minutes: int = 50, **fields) -> Appointment:
+    """A session at any time, past ones included (booking refuses the past, so straight into the table)."""
+    appointment = Appointment(therapist_id=therapist.id, client_id=client.id, starts_at=starts_at,
+                              ends_at=starts_at + timedelta(minutes=minutes), uid=booking.new_uid(), **fields)
+    db.session.add(appointment)
+    db.session.commit()
+    return appointment
+
+
+def at_local(therapist, day: date, hour: int, minute: int = 0) -> datetime:
+    return booking.local_to_utc(day, time(hour, minute), therapist.zone)[0]
+
+
+def test_login_lands_on_today_and_a_new_therapist_is_shown_the_first_steps(client, therapist):
+    from conftest import login
+
+    response = login(client)
+    assert response.headers["Location"] == "/sessions/today"
+    page = client.get("/sessions/today").get_data(as_text=True)
+    assert "Add your first client" in page and "Book a session</a></p>" not in page.split("first-run")[1][:400]
+    assert client.get("/").headers["Location"] == "/sessions/today"
+
+
+def test_with_a_client_but_no_session_today_says_book_a_session(dana, jane, logged_in):
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert "Add your first client" not in page and "Next: book your first session" in page
+
+
+def test_today_lists_todays_sessions_in_order_with_start_prominent_ten_minutes_before(dana, jane, logged_in):
+    now = utcnow().replace(second=0, microsecond=0)
+    ben = clients.add(dana, name="Ben Ode", email="ben@example.com")
+    later = add_session(dana, ben, now + timedelta(minutes=9), minutes=30)  # starts in 9 minutes: prominent
+    earlier = add_session(dana, jane, now - timedelta(minutes=120), minutes=45)  # already over: attendance
+    tomorrow = add_session(dana, jane, now + timedelta(days=2))
+    day_start = schedule.local_midnight_utc(schedule.local_today(dana), dana)
+    if earlier.starts_at < day_start or later.starts_at >= day_start + timedelta(hours=23):
+        pytest.skip("too close to local midnight for a stable 'today'")
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    listed = page.split('class="today-list"')[1]
+    assert listed.index("Jane Doe") < listed.index("Ben Ode")
+    assert "30 min" in page and "45 min" in page
+    assert 'class="button primary" href="/room/client/%d"' % ben.id in page  # prominent
+    assert "Next session in 9 min" in page or "Next session in 8 min" in page
+    assert "Attended" in page and "No-show" in page and "Late cancellation" in page
+    assert f"/sessions/{tomorrow.id}\"" not in page  # another day
+
+
+def test_today_shows_confirmed_and_who_is_in_a_room(dana, jane, logged_in):
+    import rooms
+
+    now = utcnow()
+    add_session(dana, jane, now + timedelta(minutes=30), confirmed_at=now)
+    rooms.join(rooms.client_room(jane), dana, rooms.CLIENT, "Jane", jane)
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert "Confirmed by client" in page
+    assert "In a room now" in page and "Join Jane" in page
+
+
+def test_upcoming_lists_scheduled_only_and_cancelled_have_their_own_filter(dana, jane, logged_in):
+    start = utcnow() + timedelta(days=3)
+    kept = add_session(dana, jane, start)
+    dropped = add_session(dana, jane, start + timedelta(hours=2), status=Appointment.CANCELLED)
+    upcoming = logged_in.get("/sessions/").get_data(as_text=True)
+    assert f"/sessions/{kept.id}\"" in upcoming and f"/sessions/{dropped.id}\"" not in upcoming
+    cancelled = logged_in.get("/sessions/?show=cancelled").get_data(as_text=True)
+    assert f"/sessions/{dropped.id}\"" in cancelled and f"/sessions/{kept.id}\"" not in cancelled
+
+
+def test_client_details_list_the_next_five_and_last_five_sessions(dana, jane, logged_in):
+    now = utcnow()
+    future = [add_session(dana, jane, now + timedelta(days=n)) for n in range(1, 8)]
+    past = [add_session(dana, jane, now - timedelta(days=n)) for n in range(1, 8)]
+    page = logged_in.get(f"/clients/{jane.id}").get_data(as_text=True)
+    shown = {a.id for a in future + past if f"/sessions/{a.id}\"" in page}
+    assert shown == {a.id for a in future[:5] + past[:5]}
+
+
+def test_attendance_can_be_marked_after_the_end_only_and_shows_in_lists(dana, jane, logged_in):
+    over = add_session(dana, jane, utcnow() - timedelta(hours=3))
+    ahead = add_session(dana, jane, utcnow() + timedelta(hours=3))
+    refused = logged_in.post(f"/sessions/{ahead.id}/attendance", {"attendance": "attended"}, htmx=True)
+    assert refused.status_code == 422 and "once the session has ended" in refused.get_data(as_text=True)
+    assert db.session.get(Appointment, ahead.id).attendance is None
+    bad = logged_in.post(f"/sessions/{over.id}/attendance", {"attendance": "maybe"}, htmx=True)
+    assert bad.status_code == 422
+    done = logged_in.post(f"/sessions/{over.id}/attendance", {"attendance": "no_show"}, htmx=True)
+    assert done.status_code == 200 and "Marked: No-show." in done.get_data(as_text=True)
+    assert db.session.get(Appointment, over.id).attendance == "no_show"
+    assert "No-show" in logged_in.get("/sessions/").get_data(as_text=True)
+    assert "No-show" in logged_in.get(f"/clients/{jane.id}").get_data(as_text=True)
+
+
+def test_csv_export_has_the_marks_and_guards_against_formulas(dana, logged_in):
+    evil = clients.add(dana, name="=HYPERLINK(1)", email="evil@example.com")
+    over = add_session(dana, evil, at_local(dana, date.today() - timedelta(days=3), 10))
+    over.attendance = "late_cancellation"
+    db.session.commit()
+    first, last = date.today() - timedelta(days=10), date.today()
+    response = logged_in.get(f"/sessions/export.csv?from={first}&to={last}")
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][:3] == ["date", "start", "end"]
+    assert rows[1][1] == "10:00" and rows[1][5] == "'=HYPERLINK(1)" and rows[1][8] == "Late cancellation"
+    assert logged_in.get(f"/sessions/export.csv?from={last}&to={first}").status_code == 400
+    assert logged_in.get("/sessions/export.csv?from=nonsense&to=").status_code == 400
+
+
+def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(dana, jane, logged_in):
+    monday = schedule.monday_of(PLAIN_TUESDAY)
+    shown = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 9, 30), minutes=50)
+    early = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY + timedelta(days=1), 6, 0))
+    hidden = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 14), status=Appointment.CANCELLED)
+    week = schedule.week(dana, PLAIN_TUESDAY)
+    assert week.monday == monday and week.hours[0] == time(6, 0) and week.hours[-1] == time(20, 30)
+    row = week.hours.index(time(9, 30))
+    cell = week.rows[row][1]
+    assert cell.sessions == [shown] and cell.rows == 2 and week.rows[row + 1][1].covered
+    assert all(hidden not in c.sessions for r in week.rows for c in r)
+    page = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}").get_data(as_text=True)
+    assert f"/sessions/{shown.id}\"" in page and f"/sessions/{early.id}\"" in page
+    assert f"/sessions/{hidden.id}\"" not in page
+    assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=10:30" in page
+    assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=09:30" not in page  # taken
+    fragment = logged_in.get(f"/sessions/week?date={monday + timedelta(days=7)}", htmx=True).get_data(as_text=True)
+    assert fragment.startswith('\n<section id="week"') or fragment.lstrip().startswith('<section id="week"')
+    assert "<html" not in fragment
+
+
+def test_booking_form_takes_date_and_time_from_the_week_view(dana, jane, logged_in):
+    page = logged_in.get(f"/sessions/book?date={PLAIN_TUESDAY}&time=10:30").get_data(as_text=True)
+    assert f'value="{PLAIN_TUESDAY}"' in page and 'value="10:30"' in page
+    assert logged_in.get("/sessions/book?date=junk&time=25:99").status_code == 200
