@@ -21,14 +21,19 @@ def make_huey(config: dict):
     return SqliteHuey(QUEUE, filename=config["HUEY_SQLITE"], results=False)
 
 
-def init_app(app: Flask) -> None:
-    """Make the app's Huey and register its tasks; the worker finds it as app.extensions["huey"]."""
-    huey = make_huey(app.config)
-    app.extensions["huey"] = huey
+def register(huey, app: Flask) -> dict:
+    """The app's tasks on a Huey instance; each runs in an app context of its own."""
 
     @huey.periodic_task(crontab(minute="*"), name="send_due_reminders")
     def send_due_reminders() -> int:
         with app.app_context():
             return reminders.send_due()
 
-    app.extensions["huey_tasks"] = {"send_due_reminders": send_due_reminders}
+    return {"send_due_reminders": send_due_reminders}
+
+
+def init_app(app: Flask) -> None:
+    """Make the app's Huey and register its tasks; the worker finds it as app.extensions["huey"]."""
+    huey = make_huey(app.config)
+    app.extensions["huey"] = huey
+    app.extensions["huey_tasks"] = register(huey, app)

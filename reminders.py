@@ -11,7 +11,9 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 
-from flask import url_for
+from urllib.parse import urlsplit
+
+from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -148,6 +150,13 @@ def retry_ids(at: datetime) -> list[int]:
 
 # Sending
 
+def _external(endpoint: str, **values) -> str:
+    """An absolute link under PUBLIC_URL, built from the URL map: the worker has no request to build it from."""
+    public = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/", url_scheme=public.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def email(reminder: Reminder, token: str):
     """The reminder to the client only: time in the client's zone, Join session, Confirm I'll be there."""
     appointment = reminder.appointment
@@ -156,7 +165,7 @@ def email(reminder: Reminder, token: str):
     context = {
         "appointment": appointment, "name": client.name, "zone": zone, "therapist": therapist,
         "title": f"Session with {therapist.name}", "room_link": room_url(client),
-        "confirm_link": url_for("public.confirm", token=token, _external=True),
+        "confirm_link": _external("public.confirm", token=token),
     }
     return mail.compose(
         sender_name=f"{therapist.name} via Hearth",
