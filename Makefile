@@ -8,7 +8,7 @@ HTMX := node_modules/htmx.org/dist/htmx.min.js
 WORKERS ?= $(or $(WEB_CONCURRENCY),2)
 BIND ?= 127.0.0.1:8000
 
-.PHONY: help install run serve test bench clean
+.PHONY: help install run serve worker test bench clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,13 +35,20 @@ $(HTMX): package.json package-lock.json
 
 install: $(VENV)/.installed $(HTMX)  ## Create .venv and install what the app needs
 
-run: install  ## Install, migrate the SQLite database under instance/, serve on http://127.0.0.1:5000
-	$(FLASK) db upgrade
-	$(FLASK) run --host 127.0.0.1 --port 5000
+# The reminder worker runs beside the web app and stops with it (Ctrl-C or any exit ends both).
+WORKER = $(BIN)/huey_consumer worker.huey --workers 2
+WITH_WORKER = $(WORKER) & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM;
 
-serve: install  ## Production: migrate DATABASE_URL, then gunicorn (WORKERS=2, BIND=127.0.0.1:8000)
+run: install  ## Install, migrate the SQLite database under instance/, serve on http://127.0.0.1:5000 with the reminder worker
 	$(FLASK) db upgrade
-	$(BIN)/gunicorn --workers $(WORKERS) --bind $(BIND) --access-logfile - "app:create_app()"
+	$(WITH_WORKER) $(FLASK) run --host 127.0.0.1 --port 5000
+
+serve: install  ## Production: migrate DATABASE_URL, then gunicorn (WORKERS=2, BIND=127.0.0.1:8000) and the reminder worker
+	$(FLASK) db upgrade
+	$(WITH_WORKER) $(BIN)/gunicorn --workers $(WORKERS) --bind $(BIND) --access-logfile - "app:create_app()"
+
+worker: install  ## Only the reminder worker (Huey consumer), e.g. under systemd
+	$(WORKER)
 
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
