@@ -1,0 +1,134 @@
+"""The therapist's day in the browser: Today and its Join button, the week view, attendance, and a
+reminder's Confirm link showing on Today."""
+import re
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+import booking
+import clients
+import reminders
+import schedule
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import Appointment, utcnow
+from tests.e2e.helpers import log_in
+
+pytestmark = pytest.mark.browser
+
+
+def add_session(therapist, client, starts_at, minutes=50, **fields):
+    appointment = Appointment(therapist_id=therapist.id, client_id=client.id, starts_at=starts_at,
+                              ends_at=starts_at + timedelta(minutes=minutes), uid=booking.new_uid(), **fields)
+    db.session.add(appointment)
+    db.session.commit()
+    return appointment
+
+
+def within_today(therapist, *moments):
+    start = schedule.local_midnight_utc(schedule.local_today(therapist), therapist)
+    if not all(start <= m < start + timedelta(hours=23) for m in moments):
+        pytest.skip("too close to local midnight for a stable 'today'")
+
+
+def test_today_with_two_sessions_and_join_goes_to_the_room(page, therapist, screenshot):
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    ben = clients.add(therapist, name="Ben Ode", email="ben@example.com")
+    now = utcnow().replace(second=0, microsecond=0)
+    earlier = add_session(therapist, ben, now - timedelta(hours=2), minutes=45)
+    soon = add_session(therapist, jane, now + timedelta(minutes=5))
+    within_today(therapist, earlier.starts_at, soon.ends_at)
+    log_in(page)
+    expect(page.get_by_role("heading", name=re.compile("^Today"))).to_be_visible()  # the home page
+    expect(page.get_by_role("listitem").filter(has_text="Ben Ode")).to_contain_text("45 min")
+    expect(page.get_by_role("status").filter(has_text="Next session in")).to_contain_text("Jane Doe")
+    screenshot("today")
+    page.get_by_role("link", name="Start session with Jane Doe").click()
+    expect(page).to_have_url(re.compile(rf"/room/client/{jane.id}$"))
+
+
+def test_marking_attendance_on_today(page, therapist, screenshot):
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    now = utcnow().replace(second=0, microsecond=0)
+    over = add_session(therapist, jane, now - timedelta(minutes=70))
+    within_today(therapist, over.starts_at)
+    log_in(page)
+    form = page.get_by_role("form", name=re.compile("Attendance for Jane Doe"))
+    form.get_by_role("button", name="No-show").click()
+    expect(page.get_by_role("form", name=re.compile("Attendance for Jane Doe"))
+           .get_by_role("button", name="No-show")).to_have_attribute("aria-pressed", "true")
+    screenshot("today-attendance")
+    page.goto(f"/sessions/{over.id}")
+    expect(page.get_by_role("definition").filter(has_text="No-show")).to_be_visible()
+    page.get_by_role("button", name="Attended").click()
+    expect(page.get_by_text("Marked: Attended.")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Appointment, over.id).attendance == "attended"
+
+
+def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapist, screenshot):
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    booked = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, booking.time(9, 0), 50))
+    log_in(page)
+    page.goto(f"/sessions/week?date={PLAIN_TUESDAY}")
+    monday = schedule.monday_of(PLAIN_TUESDAY)
+    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("09:00–09:50 Jane Doe"))).to_be_visible()
+    screenshot("week")
+
+    page.get_by_role("link", name="Next week").click()
+    following = monday + timedelta(days=7)
+    expect(page.get_by_role("heading", name=f"Week of {following:%a %-d %b %Y}")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/sessions/week\?date={following}$"))
+    expect(page.get_by_role("link", name=re.compile("Jane Doe"))).to_have_count(0)
+    page.get_by_role("link", name="Previous week").click()
+    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("heading", name=f"Week of {following:%a %-d %b %Y}")).to_be_visible()
+    page.go_back()
+    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+
+    slot = page.get_by_role("link", name=f"Book {PLAIN_TUESDAY:%a %-d %b}, 10:30")
+    slot.focus()  # keyboard: a link like any other
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Book With Calendar")).to_be_visible()
+    expect(page.get_by_label("Date")).to_have_value(PLAIN_TUESDAY.isoformat())
+    expect(page.get_by_label("Start time")).to_have_value("10:30")
+    assert booked.id
+
+
+def test_week_view_on_a_phone_is_a_list_of_days(new_page, therapist, tmp_path):
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, booking.time(9, 0), 50))
+    phone = new_page()
+    phone.set_viewport_size({"width": 360, "height": 740})
+    log_in(phone)
+    phone.goto(f"/sessions/week?date={PLAIN_TUESDAY}")
+    expect(phone.get_by_role("table")).to_be_hidden()
+    expect(phone.get_by_role("heading", name=f"{PLAIN_TUESDAY:%A %-d %B}")).to_be_visible()
+    expect(phone.get_by_role("link", name=re.compile("09:00–09:50 Jane Doe"))).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    phone.screenshot(path=str(tmp_path / "week-phone.png"), full_page=True)
+
+
+def test_confirm_link_from_a_reminder_shows_confirmed_on_today(new_page, therapist, smtp, live_server):
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    now = utcnow().replace(second=0, microsecond=0)
+    session = add_session(therapist, jane, now + timedelta(minutes=40), time_set_at=now - timedelta(days=2))
+    within_today(therapist, session.starts_at)
+    reminders.send_due()
+    (message,) = smtp.to("jane@example.com")
+    link = re.search(r"(http://\S+/confirm/[\w-]+)", message.get_body(("plain",)).get_content()).group(1)
+    assert link.startswith(live_server)
+
+    client_page = new_page()
+    client_page.goto(link)
+    expect(client_page.get_by_role("heading", name="Your session with Dana Whitfield")).to_be_visible()
+    client_page.get_by_role("button", name="Confirm I’ll be there").click()
+    expect(client_page.get_by_role("status")).to_contain_text("can see that you will be there")
+
+    therapist_page = new_page()
+    log_in(therapist_page)
+    item = therapist_page.get_by_role("listitem").filter(has_text="Jane Doe")
+    expect(item).to_contain_text("Confirmed by client")
