@@ -143,6 +143,8 @@ def pages(client_id: int, session_id: int) -> dict[str, tuple[str, bool]]:
         "client search": ("/clients/?q=client+1", True),
         "Client details": (f"/clients/{client_id}", True),
         "Sessions": ("/sessions/", False),
+        "Today": ("/sessions/today", False),
+        "Week": (f"/sessions/week?date={date.today().isoformat()}", False),
         "session page": (f"/sessions/{session_id}", False),
         "booking preview": (f"/sessions/book/preview?client={client_id}&date={day}&start_time=10:00&length=50", True),
     }

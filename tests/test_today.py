@@ -127,8 +127,10 @@ def test_csv_export_has_the_marks_and_guards_against_formulas(dana, logged_in):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:3] == ["date", "start", "end"]
     assert rows[1][1] == "10:00" and rows[1][5] == "'=HYPERLINK(1)" and rows[1][8] == "Late cancellation"
-    assert logged_in.get(f"/sessions/export.csv?from={last}&to={first}").status_code == 400
-    assert logged_in.get("/sessions/export.csv?from=nonsense&to=").status_code == 400
+    backwards = logged_in.get(f"/sessions/export.csv?from={last}&to={first}")
+    assert backwards.status_code == 422 and "The end date is before the start date." in backwards.get_data(as_text=True)
+    nonsense = logged_in.get("/sessions/export.csv?from=nonsense&to=")
+    assert nonsense.status_code == 422 and "Enter both dates" in nonsense.get_data(as_text=True)
 
 
 def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(dana, jane, logged_in):

@@ -46,8 +46,8 @@ def today():
                   attendance_choices=Appointment.ATTENDANCE)
 
 
-@bp.get("/")
-def index():
+def _index_screen(status: int = 200, **context):
+    """The Sessions list: Upcoming and Past, or the Cancelled filter; and the CSV export form."""
     now = utcnow()
     show_cancelled = request.args.get("show") == "cancelled"
     # Each row shows its client and invite state: load them with the page, not one query a row.
@@ -67,9 +67,29 @@ def index():
                                   .where(Appointment.starts_at <= now, Appointment.ends_at <= now)
                                   .order_by(Appointment.starts_at.desc()).limit(50))
     today_local = schedule.local_today(current_user, now)
-    return render("sessions/index.html", "sessions", upcoming=list(upcoming), past=list(past), now=now,
-                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled,
-                  export_from=today_local.replace(day=1), export_to=today_local)
+    context.setdefault("export_from", today_local.replace(day=1).isoformat())
+    context.setdefault("export_to", today_local.isoformat())
+    return render("sessions/index.html", "sessions", status, upcoming=list(upcoming), past=list(past), now=now,
+                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled, **context)
+
+
+@bp.get("/")
+def index():
+    return _index_screen()
+
+
+@bp.get("/export.csv")
+def export_csv():
+    """Sessions in a date range with attendance marks; a wrong range is explained on the Sessions page."""
+    raw_from, raw_to = request.args.get("from", "")[:20], request.args.get("to", "")[:20]
+    first, last = _iso_date(raw_from), _iso_date(raw_to)
+    try:
+        if first is None or last is None:
+            raise Invalid("Enter both dates, as on the calendar (YYYY-MM-DD).")
+        body = schedule.sessions_csv(current_user, first, last)
+    except Invalid as error:
+        return _index_screen(422, export_error=str(error), export_from=raw_from, export_to=raw_to)
+    return attachment(body, "text/csv", f"hearth-sessions-{first}-to-{last}.csv")
 
 
 @bp.get("/week")
@@ -78,18 +98,6 @@ def week():
     day = _iso_date(request.args.get("date")) or schedule.local_today(current_user)
     return render("sessions/week.html", "week", week=schedule.week(current_user, day),
                   today=schedule.local_today(current_user))
-
-
-@bp.get("/export.csv")
-def export_csv():
-    first, last = _iso_date(request.args.get("from")), _iso_date(request.args.get("to"))
-    if first is None or last is None:
-        abort(400)
-    try:
-        body = schedule.sessions_csv(current_user, first, last)
-    except Invalid:
-        abort(400)
-    return attachment(body, "text/csv", f"hearth-sessions-{first}-to-{last}.csv")
 
 
 # Booking
