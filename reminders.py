@@ -223,10 +223,15 @@ def send_due(at: datetime | None = None) -> int:
     return tried
 
 
+def for_session(appointment: Appointment) -> list[Reminder]:
+    """The reminders for the session's current time, for its page."""
+    return list(db.session.scalars(select(Reminder).filter_by(appointment_id=appointment.id,
+                                                               starts_at=appointment.starts_at).order_by(Reminder.id)))
+
+
 def undelivered(appointment: Appointment) -> Reminder | None:
-    """The reminder for the current time that failed for good, to show on the session page."""
-    return db.session.scalar(select(Reminder).filter_by(appointment_id=appointment.id, starts_at=appointment.starts_at,
-                                                         status=Reminder.FAILED).order_by(Reminder.id.desc()).limit(1))
+    """The reminder for the current time that failed for good: the session page offers Send now."""
+    return next((r for r in reversed(for_session(appointment)) if r.status == Reminder.FAILED), None)
 
 
 def send_now(reminder: Reminder) -> Reminder | None:

@@ -242,7 +242,9 @@ def test_confirm_link_shows_the_time_confirms_once_and_shows_on_today_and_the_se
     assert client.post(link, csrf=False).status_code == 404  # single use
     assert client.get(link).status_code == 404
     login(client)
-    assert "Confirmed by client" in client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    page = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert "Confirmed by client" in page
+    assert re.search(r"24 hours before to jane@example.com:\s+sent", page)
 
 
 def test_confirm_link_dies_when_the_session_is_moved_or_cancelled(dana, jane, clock, smtp, client):

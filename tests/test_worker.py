@@ -89,7 +89,7 @@ def sent_rows():
 
 
 def test_two_consumers_sweeping_at_once_send_exactly_one_reminder(app, smtp, due_session, consumers):
-    first, huey, tasks = consumers.start()
+    _, huey, tasks = consumers.start()
     consumers.start()
     for _ in range(12):  # every worker of both consumers gets sweeps to run, at the same moment
         tasks["send_due_reminders"]()
@@ -114,7 +114,7 @@ def test_stopping_a_consumer_mid_run_and_restarting_still_sends_one(app, smtp, d
     wait_for(lambda: sent_rows())  # claimed: one worker is inside the send now
     consumers.stop(first, graceful=False)
     consumers.stop(second, graceful=False)
-    restarted, huey, tasks = consumers.start()
+    _, huey, tasks = consumers.start()
     for _ in range(8):
         tasks["send_due_reminders"]()
     wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in sent_rows()))

@@ -1,6 +1,6 @@
 from datetime import date, time, timedelta
 
-from flask import abort, redirect, url_for
+from flask import redirect, url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
@@ -196,7 +196,7 @@ def _show(appointment: Appointment, status: int = 200, **context):
     context.setdefault("resend_form", ResendForm(formdata=None))
     context.setdefault("cancel_form", CancelForm(formdata=None, data={"version": appointment.sequence}))
     return render(SHOW, "details", status, appointment=appointment, delivery_on=mail.delivery_enabled(),
-                  now=utcnow(), undelivered=reminders.undelivered(appointment),
+                  now=utcnow(), reminder_log=reminders.for_session(appointment), reminder_labels=reminders.LABELS,
                   attendance_choices=Appointment.ATTENDANCE, **context)
 
 

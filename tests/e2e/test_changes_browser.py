@@ -41,6 +41,8 @@ def test_reschedule_then_cancel_from_the_session_page(page, therapist, smtp, scr
     assert len(smtp.to("jane@example.com")) == 2
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sessions").click()
+    expect(page.get_by_text("No upcoming sessions.")).to_be_visible()  # Upcoming holds scheduled ones only
+    page.get_by_role("navigation", name="Sessions views").get_by_role("link", name="Cancelled").click()
     row = page.get_by_role("row").filter(has_text="Jane Doe")
     expect(row).to_contain_text(f"{new_day:%a %-d %b %Y}, 16:00–16:50")
     expect(row).to_contain_text("Cancelled")
