@@ -18,7 +18,7 @@ from extensions import db
 from models import Appointment, Client, Therapist, utcnow
 from validation import Invalid
 
-MIN_MINUTES = 5
+MIN_MINUTES = 10  # shorter is a typo, not a session
 MAX_MINUTES = 480
 LENGTH_CHOICES = (30, 45, 50, 60, 90)
 DEFAULT_MINUTES = 50

@@ -34,6 +34,11 @@ def search(therapist: Therapist, query: str = "", *, archived: bool = False, pag
     return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
 
+def has_active(therapist: Therapist) -> bool:
+    """Whether the therapist has a client to book with (first-run screens point to Add client otherwise)."""
+    return db.session.scalar(select(Client.id).filter_by(therapist_id=therapist.id, archived_at=None).limit(1)) is not None
+
+
 def add(therapist: Therapist, **fields) -> Client:
     """Create a client with its first room link."""
     client = Client(therapist_id=therapist.id, **fields)

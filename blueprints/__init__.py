@@ -50,11 +50,20 @@ def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
 
 
+class Notice(str):
+    """A notice with a level: "warning" is drawn as one (e.g. mail kept in the Outbox), plain text as a success."""
+
+    def __new__(cls, text: str, level: str = "message"):
+        notice = super().__new__(cls, text)
+        notice.level = level
+        return notice
+
+
 def saved(message: str, fragment, url: str):
     """After a change: htmx gets `fragment(saved=message)`; a plain form post is redirected (303) with the notice."""
     if request.htmx:
         return fragment(saved=message)
-    flash(message)
+    flash(message, getattr(message, "level", "message"))
     return redirect(url, 303)
 
 

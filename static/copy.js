@@ -1,10 +1,11 @@
-// Every "Copy link" button: <button data-copy="input-id">, with a [data-copy-status="input-id"] live region.
+// Every "Copy link" button: <button data-copy="input-id">, with a [data-copy-status="input-id"] live region
+// that hearth.css shows as a toast while it has text (3 s: long enough to read, short enough not to linger).
 function announce(id, text) {
   const status = document.querySelector(`[data-copy-status="${id}"]`);
   if (!status) return;
   status.textContent = text;
   clearTimeout(status.hearthTimer);
-  status.hearthTimer = setTimeout(() => { status.textContent = ""; }, 2000);
+  status.hearthTimer = setTimeout(() => { status.textContent = ""; }, 3000);
 }
 
 document.addEventListener("click", async (event) => {

@@ -5,13 +5,15 @@ from flask_login import current_user, login_required
 from htmx_flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.local import LocalProxy
 
 import booking
+import clients
 import invites
 import mail
 import reminders
 import schedule
-from blueprints import attachment, local_time, note, owned, render, saved
+from blueprints import Notice, attachment, local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -69,8 +71,10 @@ def _index_screen(status: int = 200, **context):
     today_local = schedule.local_today(current_user, now)
     context.setdefault("export_from", today_local.replace(day=1).isoformat())
     context.setdefault("export_to", today_local.isoformat())
-    return render("sessions/index.html", "sessions", status, upcoming=list(upcoming), past=list(past), now=now,
-                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled, **context)
+    upcoming, past = list(upcoming), list(past)
+    return render("sessions/index.html", "sessions", status, upcoming=upcoming, past=past, now=now,
+                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled,
+                  has_clients=upcoming or past or clients.has_active(current_user), **context)
 
 
 @bp.get("/")
@@ -105,6 +109,7 @@ def week():
 def _book_screen(block: str, status: int = 200, **context):
     """The booking screen; for a reschedule, `appointment` is the session being moved."""
     return render(BOOK, block, status, delivery_on=mail.delivery_enabled(), length_choices=booking.LENGTH_CHOICES,
+                  has_clients=LocalProxy(lambda: clients.has_active(current_user)),
                   min_minutes=booking.MIN_MINUTES, max_minutes=booking.MAX_MINUTES, **context)
 
 
@@ -145,13 +150,13 @@ def create():
         return _book_screen("booking", booked=done, deliveries=[], already=True)
     form = BookingForm(current_user)
     if not form.validate():
-        return _book_screen("booking", 422, form=form)
+        return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
     try:
         appointment = booking.book(current_user, form.client_row, form.slot, key)
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
-        return _book_screen("booking", 422, form=form)
+        return _book_screen("booking", 422, form=form, checked=False)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
 
@@ -187,7 +192,7 @@ def reschedule(appointment_id: int):
             deliveries = _send(appointment, moved_from=moved_from)
             return _book_screen("booking", booked=appointment, deliveries=deliveries, moved=True,
                                 ambiguous=form.slot.ambiguous)
-    return _book_screen("booking", 422, form=form, appointment=appointment)
+    return _book_screen("booking", 422, form=form, appointment=appointment, checked=False)
 
 
 # The session page and its tools
@@ -294,7 +299,7 @@ def _delivery_summary(deliveries, what: str) -> str:
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
     if all(d.status == InviteDelivery.OUTBOX for d in deliveries):
-        return f"{what} placed in your Outbox (email delivery is off)."
+        return Notice(f"{what} placed in your Outbox (email delivery is off).", "warning")
     return f"{what} sent."
 
 
