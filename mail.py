@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
-from email import policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from urllib.parse import urlsplit
@@ -109,3 +109,22 @@ def outbox(therapist: Therapist) -> list[OutboxMessage]:
             select(OutboxMessage).filter_by(therapist_id=therapist.id).order_by(OutboxMessage.id.desc()).limit(200)
         )
     )
+
+
+def read(message: OutboxMessage) -> dict:
+    """A kept message as its recipient would see it: the headers a mail app shows, its text and HTML parts,
+    and whether it carries an invite. A part that is missing (or a message that cannot be parsed) is None."""
+    parsed = message_from_bytes(message.raw, policy=policy.default)
+    parts = {"text/plain": None, "text/html": None}
+    has_invite = False
+    for part in parsed.walk():
+        kind = part.get_content_type()
+        if kind in parts and parts[kind] is None and part.get_content_disposition() != "attachment":
+            try:
+                parts[kind] = part.get_content()
+            except (LookupError, ValueError):  # an unknown charset: show the other part rather than fail
+                pass
+        has_invite = has_invite or kind == "text/calendar"
+    return {"subject": parsed["Subject"] or message.subject, "from": parsed["From"], "to": parsed["To"] or message.recipient,
+            "reply_to": parsed["Reply-To"], "date": parsed["Date"], "text": parts["text/plain"],
+            "html": parts["text/html"], "has_invite": has_invite}

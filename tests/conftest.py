@@ -181,6 +181,23 @@ def browser():
         browser.close()
 
 
+# Chromium logs every non-2xx answer as an error. 409 and 422 are Hearth's planned answers to a refused form or a
+# stale action (their message is in the page), and a test that stops its server leaves polls unanswered.
+EXPECTED_LOAD_FAILURES = re.compile(r"status of (409|422) |net::ERR_CONNECTION_(REFUSED|RESET)")
+
+
+def console_fault(message, page) -> bool:
+    """A CSP violation, or any console error except the ones above and the status of the page itself (a test
+    opening a dead link checks the 404 it expects)."""
+    if "Content Security Policy" in message.text:
+        return True
+    if message.type != "error":
+        return False
+    if message.text.startswith("Failed to load resource"):
+        return not (message.location.get("url") == page.url or EXPECTED_LOAD_FAILURES.search(message.text))
+    return True
+
+
 @pytest.fixture
 def new_page(browser, live_server):
     """Pages in separate browser contexts: separate people, each with their own cookies."""
@@ -194,8 +211,10 @@ def new_page(browser, live_server):
         context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
-        # The Content-Security-Policy forbids inline script, eval and inline style: nothing may trip it.
-        page.on("console", lambda m: violations.append(f"{m.location} {page.url}: {m.text}") if "Content Security Policy" in m.text else None)
+        # The Content-Security-Policy forbids inline script, eval and inline style: nothing may trip it; and no
+        # screen may log an error (a missing favicon, an htmx complaint, a script exception).
+        page.on("console", lambda m: violations.append(f"{m.location} {page.url}: {m.text}") if console_fault(m, page) else None)
+        page.on("pageerror", lambda error: violations.append(f"{page.url}: {error}"))
         return page
 
     yield make

@@ -95,7 +95,7 @@ def test_personal_link_lobby_admit_one_keep_another_waiting_decline_a_third(new_
     expect_call(alex)  # the admitted visit goes on
 
 
-def test_the_call_works_under_gunicorn_with_two_workers(new_page, therapist, gunicorn_server):
+def test_the_call_works_under_gunicorn_with_two_workers(gunicorn_server, new_page, therapist):  # server outlives the pages
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     token = jane.room_link.token
     dana = new_page(gunicorn_server)
