@@ -1,6 +1,8 @@
-"""Unguessable tokens and slugs for room links, personal links and feeds."""
+"""Unguessable tokens and slugs for room links, personal links and feeds; whether links can be opened at all."""
+import ipaddress
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from slugify import slugify
 
@@ -27,4 +29,21 @@ def slug_problem(slug: str) -> str | None:
         return "Use 3 to 40 characters."
     if not SLUG_PATTERN.match(slug) or "--" in slug:
         return "Use lowercase letters, digits and single hyphens, starting and ending with a letter or digit."
+    return None
+
+
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def unreachable_host(public_url: str) -> str | None:
+    """The host of PUBLIC_URL when clients elsewhere cannot open it (loopback, private, link-local), else None."""
+    host = urlsplit(public_url).hostname or ""
+    if host == "localhost" or host.endswith(LOCAL_SUFFIXES):
+        return host
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: whether it resolves publicly is for DNS to say
+    if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
+        return host
     return None

@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 import activity
+import links
 from booking import local_time
 from clients import lobby_url, room_url
 from extensions import db, limiter
@@ -150,6 +151,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
+
+    @app.context_processor
+    def unreachable_links():
+        return {"unreachable_host": links.unreachable_host(app.config["PUBLIC_URL"])}
 
     @app.after_request
     def no_camera_by_default(response):

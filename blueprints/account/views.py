@@ -1,4 +1,6 @@
-from flask import current_app, redirect, url_for
+from pathlib import Path
+
+from flask import current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
@@ -175,3 +177,22 @@ def activity_log():
 @bp.get("/activity.csv")
 def activity_csv():
     return attachment(activity.as_csv(current_user), "text/csv", "hearth-activity.csv")
+
+
+# Help for the warning every logged-in page shows while links point at a loopback or private address
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+README_SECTION = "## Links clients can open (`PUBLIC_URL`)"
+
+
+def _readme_section(heading: str) -> list[str]:
+    """The paragraphs of one README section, so the page and the README never say different things."""
+    text = README.read_text(encoding="utf-8")
+    body = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    return [" ".join(paragraph.split()) for paragraph in body.strip().split("\n\n")]
+
+
+@bp.get("/help/public-url")
+def public_url_help():
+    return render_template("account/public_url_help.html", paragraphs=_readme_section(README_SECTION),
+                           public_url=current_app.config["PUBLIC_URL"])

@@ -170,3 +170,19 @@ def test_the_open_client_stays_highlighted_when_another_is_chosen(page, practice
     expect(page.get_by_role("heading", name="Jordan Ellis")).to_be_visible()
     expect(results.get_by_role("link", name="Jordan Ellis")).to_have_attribute("aria-current", "page")
     expect(results.get_by_role("link", name=LONG_NAME)).not_to_have_attribute("aria-current", "page")
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_the_call_screen_fits_and_passes_axe_once_both_have_joined(new_page, practice, width):
+    dana, client = new_page(), new_page()
+    for page in (dana, client):
+        page.set_viewport_size({"width": width, "height": 800})
+    log_in(dana)
+    dana.goto(f"/room/client/{practice['client_id']}")
+    dana.get_by_role("button", name="Join").click()
+    client.goto(f"/r/{practice['token']}")
+    client.get_by_role("button", name="Join").click()
+    for page in (dana, client):
+        expect(page.locator("#call-state")).to_have_text("Connected", timeout=20_000)
+    problems = problems_at(dana, width, run_axe=True) + problems_at(client, width, run_axe=True)
+    assert problems == [], "\n".join(problems)
