@@ -21,10 +21,10 @@ ACTIONS = {
     "client_archived": "Client archived",
     "client_restored": "Client restored",
     "room_link_replaced": "Room link replaced",
-    "session_booked": "Session booked",
-    "session_rescheduled": "Session rescheduled",
-    "session_cancelled": "Session cancelled",
-    "invites_sent": "Invites sent",
+    "session_booked": "Booked a session with",
+    "session_rescheduled": "Moved a session with",
+    "session_cancelled": "Cancelled a session with",
+    "invites_sent": "Sent",
     "attendance_marked": "Attendance marked",
     "reminder_sent": "Reminder sent again",
     "reminder_settings_changed": "Reminder settings changed",
@@ -32,6 +32,14 @@ ACTIONS = {
     "visitor_admitted": "Visitor admitted",
     "visitor_declined": "Visitor declined",
 }
+
+
+def sentence(action: str, detail: str) -> str:
+    """One line for an entry: "Booked a session with Jordan Ellis, Tue 1 Jun …"; "Client added: Jane Doe"."""
+    label = ACTIONS.get(action, action)
+    if not detail:
+        return label
+    return f"{label} {detail}" if label.endswith(("with", "Sent")) else f"{label}: {detail}"
 
 
 def record(therapist: Therapist | int, action: str, detail: str = "", ip: str = "", *, commit: bool = True) -> None:

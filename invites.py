@@ -11,7 +11,7 @@ from booking import local_time
 from clients import room_url
 import mail
 from extensions import db
-from models import Appointment, InviteDelivery
+from models import Appointment, InviteDelivery, first_name
 
 PRODID = "-//Hearth//Hearth sessions//EN"
 REQUEST = "REQUEST"
@@ -121,9 +121,9 @@ def _other_role(role: str) -> str:
 
 
 def moved_text(appointment: Appointment, moved_from: datetime, zone: str) -> str:
-    """ "moved from Tue 1 Dec 14:00 to Thu 3 Dec 16:00", in the reader's zone."""
+    """ "from Tue 1 Dec 14:00 to Thu 3 Dec 16:00", in the reader's zone (emails say "Your session has moved …")."""
     fmt = "%a %-d %b %H:%M"
-    return f"moved from {local_time(moved_from, zone, fmt)} to {local_time(appointment.starts_at, zone, fmt)}"
+    return f"from {local_time(moved_from, zone, fmt)} to {local_time(appointment.starts_at, zone, fmt)}"
 
 
 def email_context(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
@@ -138,6 +138,7 @@ def email_context(appointment: Appointment, role: str, method: str = REQUEST, *,
         "role": role,
         "method": method,
         "name": name,
+        "greeting": appointment.client.greeting_name if role == CLIENT else first_name(name),
         "zone": zone,
         "other_name": other_name,
         "other_zone": other_zone,
@@ -200,3 +201,20 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
         deliveries.append(delivery)
     db.session.commit()
     return deliveries
+
+
+def log(appointment: Appointment) -> list[tuple[InviteDelivery, str]]:
+    """The invite log, newest first, each send named in plain words: Invite sent, Update sent, Cancellation sent,
+    or Resent when that person already had this version."""
+    seen, entries = set(), []
+    for delivery in appointment.deliveries:
+        version = (delivery.role, delivery.method, delivery.sequence)
+        if version in seen:
+            what = "Resent"
+        elif delivery.method == CANCEL:
+            what = "Cancellation sent"
+        else:
+            what = "Update sent" if delivery.sequence > 0 else "Invite sent"
+        seen.add(version)
+        entries.append((delivery, what))
+    return entries[::-1]

@@ -12,6 +12,11 @@ import links
 from extensions import db
 
 
+def first_name(name: str) -> str:
+    """The first word of a name ("María-José" of "María-José Núñez-Žáková"), or the whole name if it has one word."""
+    return (name.split() or [name])[0]
+
+
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every timestamp column stores."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -63,6 +68,7 @@ class Client(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    email_name: Mapped[str | None] = mapped_column(String(100))  # "name to use in emails"; None: the first word
     note: Mapped[str] = mapped_column(Text, default="")
     archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -83,6 +89,11 @@ class Client(db.Model):
     def room_link(self) -> RoomLink:
         """The link in force (the one not yet replaced)."""
         return next(link for link in reversed(self.room_links) if link.replaced_at is None)
+
+    @property
+    def greeting_name(self) -> str:
+        """How emails greet the client: the name they asked for, else the first word of their name."""
+        return self.email_name or first_name(self.name)
 
     @property
     def short_name(self) -> str:

@@ -171,7 +171,7 @@ def save_reminders():
 
 @bp.get("/activity")
 def activity_log():
-    return render("account/activity.html", "pane", entries=activity.recent(current_user), actions=activity.ACTIONS)
+    return render("account/activity.html", "pane", entries=activity.recent(current_user), sentence=activity.sentence)
 
 
 @bp.get("/activity.csv")

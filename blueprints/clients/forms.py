@@ -19,6 +19,7 @@ def phone_check(form, field):
 
 class ClientForm(FlaskForm):
     name = text_field("Name", max_length=NAME_MAX)
+    email_name = text_field("Name to use in emails", required=False, max_length=100)
     email = email_field("Email", required=False)
     phone = text_field("Phone", phone_check, required=False, max_length=40)
     timezone = TimezoneField("Time zone", required=False, blank_label="Same as mine")
@@ -31,6 +32,7 @@ class ClientForm(FlaskForm):
     def client_data(self) -> dict:
         return {
             "name": self.name.data,
+            "email_name": self.email_name.data or None,
             "email": self.email.data or None,
             "phone": self.phone.data or None,
             "timezone": self.timezone.data or None,

@@ -201,7 +201,7 @@ def _show(appointment: Appointment, status: int = 200, **context):
     context.setdefault("resend_form", ResendForm(formdata=None))
     context.setdefault("cancel_form", CancelForm(formdata=None, data={"version": appointment.sequence}))
     return render(SHOW, "details", status, appointment=appointment, delivery_on=mail.delivery_enabled(),
-                  now=utcnow(), reminder_log=reminders.for_session(appointment), reminder_labels=reminders.LABELS,
+                  invite_log=invites.log(appointment), now=utcnow(), reminder_log=reminders.for_session(appointment), reminder_labels=reminders.LABELS,
                   attendance_choices=Appointment.ATTENDANCE, **context)
 
 
@@ -284,9 +284,17 @@ def resend(appointment_id: int):
 def _send(appointment: Appointment, *args, **kwargs):
     """Send invites and log who they went to, and how that went."""
     deliveries = invites.send(appointment, *args, **kwargs)
-    sent = ", ".join(f"{d.recipient} ({d.status})" for d in deliveries)
-    note("invites_sent", f"{deliveries[0].method} for {_describe(appointment)} to {sent}" if deliveries else "")
+    if deliveries:
+        sent = ", ".join(f"{d.recipient} ({STATUS_WORDS[d.status]})" for d in deliveries)
+        kind = ("a cancellation" if deliveries[0].method == invites.CANCEL
+                else "an update" if appointment.sequence else "an invite")
+        note("invites_sent", f"{kind} for the session with {_describe(appointment)}, to {sent}")
+    else:
+        note("invites_sent", "")
     return deliveries
+
+
+STATUS_WORDS = {InviteDelivery.SENT: "sent", InviteDelivery.OUTBOX: "kept in Outbox", InviteDelivery.FAILED: "failed"}
 
 
 def _describe(appointment: Appointment) -> str:
