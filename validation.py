@@ -4,6 +4,7 @@ import zoneinfo
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
+from formats import canonical_zones
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 PASSWORD_MIN = 10
@@ -11,8 +12,6 @@ PASSWORD_MAX = 128
 NAME_MAX = 200
 EMAIL_MAX = 254
 
-# Legacy aliases and POSIX-style zones are accepted but not offered in the picker.
-_HIDDEN_ZONE_PREFIXES = ("posix/", "right/", "Etc/", "SystemV/", "US/", "Brazil/", "Canada/", "Chile/", "Mexico/")
 
 
 class Invalid(ValueError):
@@ -24,11 +23,9 @@ def _all_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-@cache
 def zone_choices() -> list[str]:
-    """IANA zone names offered in time zone pickers, sorted."""
-    zones = {z for z in _all_zones() if "/" in z and not z.startswith(_HIDDEN_ZONE_PREFIXES)}
-    return sorted(zones | {"UTC"})
+    """IANA zone names offered in time zone pickers: canonical ones only (any known zone is still accepted)."""
+    return list(canonical_zones())
 
 
 def check_timezone(name: str) -> str:

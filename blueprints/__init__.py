@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 import activity
 import links
 from booking import local_time
+from formats import zone_name
 from clients import lobby_url, room_url
 from extensions import db, limiter
 from validation import Invalid, check_text, check_timezone, zone_choices
@@ -132,15 +133,19 @@ def zone_options(current: str | None) -> list[str]:
 
 
 class TimezoneField(SelectField):
-    """A select of IANA zones; an unknown value is refused with a message rather than ignored."""
+    """A select of IANA zones, named "Central European Time (Prague)" and sorted by name; static/timezone.js adds
+    a filter box and puts the browser's zone first. An unknown value is refused with a message rather than ignored."""
 
     def __init__(self, label: str, *, required: bool = True, blank_label: str | None = None, **kwargs):
         presence = DataRequired(message="Choose a time zone.") if required else Optional()
-        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], **kwargs)
+        render_kw = {"data-zone-picker": True, **kwargs.pop("render_kw", {})}
+        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], render_kw=render_kw,
+                         **kwargs)
         self.blank_label = blank_label
 
     def iter_choices(self):
-        self.choices = [SelectChoice(zone) for zone in zone_options(self.data)]
+        named = sorted((zone_name(zone), zone) for zone in zone_options(self.data))
+        self.choices = [SelectChoice(zone, name) for name, zone in named]
         if self.blank_label is not None:
             self.choices.insert(0, SelectChoice("", self.blank_label))
         return super().iter_choices()
@@ -150,6 +155,7 @@ def init_app(app: Flask) -> None:
     """Template helpers every screen uses."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
+    app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
 
     @app.context_processor

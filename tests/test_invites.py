@@ -97,12 +97,15 @@ def test_email_is_shaped_for_calendar_apps(appointment, role, to, subject):
 
 def test_bodies_show_both_zones_the_room_link_and_nothing_private(appointment):
     room = clients.room_url(appointment.client)
-    for role, mine, theirs in [(invites.CLIENT, "08:00–08:50 (America/New_York)", "14:00–14:50 (Europe/Prague)"),
-                               (invites.THERAPIST, "14:00–14:50 (Europe/Prague)", "08:00–08:50 (America/New_York)")]:
+    # Zones by name and city, as people know them, not by their IANA IDs.
+    new_york, prague = "Eastern Time (New York)", "Central European Time (Prague)"
+    for role, mine, theirs in [(invites.CLIENT, f"08:00–08:50, {new_york}", f"14:00–14:50, {prague}"),
+                               (invites.THERAPIST, f"14:00–14:50, {prague}", f"08:00–08:50, {new_york}")]:
         message = invites.email(appointment, role)
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
-        assert mine in text and theirs in text
+        assert mine in text and theirs in text and "America/New_York" not in text
+        assert "Eastern Time (New York)" in html and "America/New_York" not in html
         assert room in text and room in html and "Join session" in html
         assert invites.ROOM_SENTENCE in text and invites.ROOM_SENTENCE in html
         assert "Grief" not in text + html
@@ -113,5 +116,5 @@ def test_bodies_in_the_weeks_when_only_one_side_changed_clocks(therapist, day, o
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
     appointment = booking.book(therapist, jane, booking.slot(therapist, day, time(14, 0), 50))
     text = invites.email(appointment, invites.THERAPIST).get_body(("plain",)).get_content()
-    assert f"{other_hour}–09:50 (America/New_York)" in text
-    assert "14:00–14:50 (Europe/Prague)" in text
+    assert f"{other_hour}–09:50, Eastern Time (New York)" in text
+    assert "14:00–14:50, Central European Time (Prague)" in text

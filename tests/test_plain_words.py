@@ -71,7 +71,7 @@ def test_emails_greet_by_first_name_or_the_name_asked_for(logged_in, dana):
     session_id = book(logged_in, maria.id)
     assert client_email(maria).startswith("Hello María-José,\n")
     page = logged_in.get(f"/clients/{maria.id}/edit").get_data(as_text=True)
-    assert ">Name to use in emails</label>" in page
+    assert ">Greet them as</label>" in page and "The name to use in emails" in page
     logged_in.post(f"/clients/{maria.id}/edit", {"edit-name": LONG_NAME, "edit-email_name": "Majo",
                                                  "edit-email": "maria@example.com"}, htmx=True)
     assert db.session.get(Client, maria.id).email_name == "Majo"

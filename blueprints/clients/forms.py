@@ -19,7 +19,7 @@ def phone_check(form, field):
 
 class ClientForm(FlaskForm):
     name = text_field("Name", max_length=NAME_MAX)
-    email_name = text_field("Name to use in emails", required=False, max_length=100)
+    email_name = text_field("Greet them as", required=False, max_length=100)
     email = email_field("Email", required=False)
     phone = text_field("Phone", phone_check, required=False, max_length=40)
     timezone = TimezoneField("Time zone", required=False, blank_label="Same as mine")

@@ -56,3 +56,17 @@ def test_settings_tabs_swap_in_place_and_push_the_url(page, therapist):
     expect(page.get_by_role("link", name="Personal Link")).to_have_attribute("aria-current", "page")
     page.reload()
     expect(page.get_by_role("heading", name="Personal Link")).to_be_visible()
+
+
+def test_the_zone_picker_puts_the_browsers_zone_first_and_finds_a_city(page, therapist):
+    log_in(page)
+    page.goto("/account/profile")
+    picker = page.get_by_label("Time zone", exact=True)
+    assert picker.locator("option").first.get_attribute("value") == "Europe/Prague"  # the context's zone
+    expect(picker.locator("option").first).to_have_text("Central European Time (Prague)")
+    page.get_by_label("Find a zone by city").fill("chicago")
+    expect(picker).to_have_value("America/Chicago")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalar(select(Therapist)).timezone == "America/Chicago"
