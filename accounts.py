@@ -77,13 +77,14 @@ def authenticate(email: str, password: str) -> Therapist | None:
     return therapist if password_matches(therapist, password) else None
 
 
-def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str) -> None:
-    """Save name, email and time zone; EmailTaken if the new address belongs to someone else."""
+def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str, locale: str | None = None) -> None:
+    """Save name, email, time zone and formats; EmailTaken if the new address belongs to someone else."""
     _ensure_email_free(email, therapist)
     therapist.name = name
     therapist.email = email
     therapist.email_key = email_key(email)
     therapist.timezone = timezone
+    therapist.locale = locale
     db.session.commit()
 
 

@@ -9,9 +9,10 @@ from werkzeug.routing import IntegerConverter
 import blueprints
 import commands
 import config
+import formats
 import jobs
 import security
-from extensions import HearthRequest, csrf, db, htmx, limiter, login_manager, mail, migrate
+from extensions import HearthRequest, babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
 ROOT = Path(__file__).resolve().parent
 MAX_ID = 2**31 - 1  # the largest INTEGER in PostgreSQL
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.init_app(app)
     mail.init_app(app)
     htmx.init_app(app)
+    babel.init_app(app, locale_selector=formats.select_locale, default_locale=formats.FALLBACK)
     app.request_class = HearthRequest
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

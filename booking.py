@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import formats
 import reminders
 from database import write_lock
 from extensions import db
@@ -49,10 +50,11 @@ def to_local(moment: datetime, zone: ZoneInfo) -> datetime:
 
 
 def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
-    """A stored naive-UTC time, shown in the viewer's zone: the one formatter screens and emails use."""
+    """A stored naive-UTC time, shown in the viewer's zone and locale (formats.FORMATS names the `fmt` choices):
+    the one formatter screens and emails use."""
     if moment is None:
         return ""
-    return to_local(moment, ZoneInfo(zone)).strftime(fmt)
+    return formats.local_time(moment.replace(tzinfo=timezone.utc), ZoneInfo(zone), fmt)
 
 
 def _exists(local: datetime, zone: ZoneInfo) -> bool:

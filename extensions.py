@@ -1,4 +1,5 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -35,6 +36,7 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
 mail = Mail()
 htmx = Htmx()
+babel = Babel()
 
 
 class _FormDataParser(FormDataParser):

@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
-from babel.dates import get_timezone_location, get_timezone_name
+import flask_babel
+from babel import Locale
+from babel.dates import (format_skeleton, format_time, get_datetime_format, get_timezone_location,
+                         get_timezone_name)
 
 DEFAULT_LOCALE = "en"
 
@@ -33,3 +40,92 @@ def zone_name(zone: str, locale: str = DEFAULT_LOCALE) -> str:
     name = re.sub(r" \([^)]*/[^)]*\)", "", name)
     city = city.rsplit("/", 1)[-1].replace("_", " ")
     return f"{name} ({city})"
+
+
+# Times and dates in the reader's locale: the order of day and month, 12- or 24-hour clocks, the words.
+
+LOCALES = ("en_GB", "en_US", "en_CA", "en_AU", "en_IE", "de_DE", "de_AT", "de_CH", "fr_FR", "fr_CA", "es_ES",
+           "es_MX", "it_IT", "nl_NL", "pt_PT", "pt_BR", "pl_PL", "cs_CZ", "sk_SK", "sv_SE", "da_DK", "nb_NO", "fi_FI")
+FALLBACK = "en_GB"  # when neither the account nor the browser says
+
+# Templates and emails pass these patterns (the ones Hearth used before locales) as names of Babel formats:
+# a CLDR date skeleton, and whether the time carries seconds. No pattern is applied as written.
+FORMATS = {
+    "%a %-d %b %Y, %H:%M": ("yMMMEd", "short"),
+    "%a %-d %b, %H:%M": ("MMMEd", "short"),
+    "%a %-d %b %H:%M": ("MMMEd", "short"),
+    "%-d %b %Y, %H:%M": ("yMMMd", "short"),
+    "%-d %b %Y, %H:%M:%S": ("yMMMd", "medium"),
+    "%H:%M": (None, "short"),
+}
+
+_forced: ContextVar[str | None] = ContextVar("hearth_locale", default=None)
+
+
+def supported(tag: str | None) -> str | None:
+    """The supported locale a stored or typed tag names ("en-us" and "en_US" alike), else None."""
+    if not tag:
+        return None
+    wanted = tag.replace("-", "_").lower()
+    return next((code for code in LOCALES if code.lower() == wanted), None)
+
+
+def current_locale() -> str:
+    """The locale times are written in now: an email's recipient's, else the request's (Flask-Babel)."""
+    if forced := _forced.get():
+        return forced
+    try:
+        locale = flask_babel.get_locale()
+    except (RuntimeError, KeyError):  # no app or request: a CLI command, a domain test
+        locale = None
+    return str(locale) if locale else FALLBACK
+
+
+@contextmanager
+def writing_for(locale: str | None):
+    """Write times for someone else (an email's recipient) inside the block."""
+    token = _forced.set(supported(locale) or current_locale())
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def select_locale() -> str:
+    """Flask-Babel's locale selector: the therapist's choice, else the browser's Accept-Language, else FALLBACK."""
+    from flask import request
+    from flask_login import current_user
+
+    if current_user and current_user.is_authenticated and supported(getattr(current_user, "locale", None)):
+        return supported(current_user.locale)
+    return browser_locale(request.accept_languages) or FALLBACK
+
+
+def browser_locale(accept_languages) -> str | None:
+    """The first supported locale the browser asks for; a bare language ("de") takes its first region."""
+    for tag, _quality in accept_languages:
+        if code := supported(tag):
+            return code
+        language = tag.split("-")[0].split("_")[0].lower()
+        if code := next((c for c in LOCALES if c.split("_")[0] == language), None):
+            return code
+    return None
+
+
+def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = None) -> str:
+    """An aware or zone-converted moment in `locale` (default: the current one), in one of FORMATS."""
+    locale = locale or current_locale()
+    skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
+    time_text = format_time(moment, time_width, tzinfo=zone, locale=locale)
+    if skeleton is None:
+        return time_text
+    date_text = format_skeleton(skeleton, moment, tzinfo=zone, locale=locale)
+    glue = get_datetime_format("medium", locale=locale).replace("'", "")
+    return glue.replace("{1}", date_text).replace("{0}", time_text)
+
+
+def locale_label(code: str) -> str:
+    """ "English (United States) · Tue, Jun 1, 2027, 3:00 PM": a locale's name in its own words, with a sample."""
+    sample = datetime(2027, 6, 1, 15, 0, tzinfo=ZoneInfo("UTC"))
+    name = Locale.parse(code).get_display_name(code)
+    return f"{name[:1].upper()}{name[1:]} · {local_time(sample, ZoneInfo('UTC'), '%a %-d %b %Y, %H:%M', code)}"

@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
+import formats
 from booking import local_time
 from clients import room_url
 import mail
@@ -116,6 +117,14 @@ def _recipient(appointment: Appointment, role: str) -> tuple[str, str, str]:
     return therapist.name, therapist.email, therapist.timezone
 
 
+def recipient_locale(appointment: Appointment, role: str) -> str | None:
+    """The formats one side's email is written in: the client's own, else the therapist's, else the current one."""
+    therapist_locale = formats.supported(appointment.therapist.locale)
+    if role == CLIENT:
+        return formats.supported(appointment.client.locale) or therapist_locale
+    return therapist_locale
+
+
 def _other_role(role: str) -> str:
     return THERAPIST if role == CLIENT else CLIENT
 
@@ -162,14 +171,15 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
     """One invite email for one person, shaped the way calendar apps expect (RFC 6047)."""
     name, address, _ = _recipient(appointment, role)
     therapist = appointment.therapist
-    message = mail.compose(
-        sender_name=f"{therapist.name} via Hearth",
-        to=(name, address),
-        reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
-        subject=subject(appointment, role, method, updated=moved_from is not None),
-        template="invite",
-        context=email_context(appointment, role, method, moved_from=moved_from, note=note),
-    )
+    with formats.writing_for(recipient_locale(appointment, role)):
+        message = mail.compose(
+            sender_name=f"{therapist.name} via Hearth",
+            to=(name, address),
+            reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
+            subject=subject(appointment, role, method, updated=moved_from is not None),
+            template="invite",
+            context=email_context(appointment, role, method, moved_from=moved_from, note=note),
+        )
     ics = calendar(appointment, role, method)
     # As bytes, so the CRLF line endings RFC 5545 requires survive (text would be re-wrapped to LF).
     message.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",

@@ -32,6 +32,7 @@ class Therapist(UserMixin, db.Model):
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(20))  # date and time formats; None: the browser's
     # What Flask-Login keeps in the session; replacing it signs out every other session.
     login_token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
     personal_slug: Mapped[str] = mapped_column(String(40), unique=True)
@@ -69,6 +70,7 @@ class Client(db.Model):
     phone: Mapped[str | None] = mapped_column(String(40))
     timezone: Mapped[str | None] = mapped_column(String(64))
     email_name: Mapped[str | None] = mapped_column(String(100))  # "name to use in emails"; None: the first word
+    locale: Mapped[str | None] = mapped_column(String(20))  # formats in the client's emails; None: the therapist's
     note: Mapped[str] = mapped_column(Text, default="")
     archived_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

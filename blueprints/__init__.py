@@ -16,7 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 import activity
 import links
 from booking import local_time
-from formats import zone_name
+from formats import LOCALES, locale_label, zone_name
 from clients import lobby_url, room_url
 from extensions import db, limiter
 from validation import Invalid, check_text, check_timezone, zone_choices
@@ -149,6 +149,22 @@ class TimezoneField(SelectField):
         if self.blank_label is not None:
             self.choices.insert(0, SelectChoice("", self.blank_label))
         return super().iter_choices()
+
+
+class LocaleField(SelectField):
+    """Date and time formats: the supported locales, each named in its own language with a sample date."""
+
+    def __init__(self, label: str, *, blank_label: str, **kwargs):
+        super().__init__(label, validators=[Optional()], **kwargs)
+        self.blank_label = blank_label
+
+    def iter_choices(self):
+        self.choices = [SelectChoice("", self.blank_label)] + [SelectChoice(code, locale_label(code)) for code in LOCALES]
+        return super().iter_choices()
+
+    def pre_validate(self, form):
+        if self.data and self.data not in LOCALES:
+            raise ValidationError("Choose formats from the list.")
 
 
 def init_app(app: Flask) -> None:

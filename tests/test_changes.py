@@ -145,7 +145,7 @@ def test_reschedule_sends_one_update_to_each_side(logged_in, booked, smtp):
         assert calendar_part(message).get_param("method") == "REQUEST"
         assert message["Subject"].startswith("Updated: Session with ")
         text = message.get_body(("plain",)).get_content()
-        assert f"moved from {PLAIN_TUESDAY:%a %-d %b} {old} to {new_day:%a %-d %b} {new}" in text
+        assert f"moved from {PLAIN_TUESDAY:%a %-d %b}, {old} to {new_day:%a %-d %b}, {new}" in text
         _, event = parse(calendar_part(message).get_payload(decode=True))
         assert event["SEQUENCE"] == 1 and str(event["UID"]) == booked.uid
 

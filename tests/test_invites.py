@@ -80,7 +80,7 @@ def test_email_is_shaped_for_calendar_apps(appointment, role, to, subject):
     assert message["To"] == to
     assert message["From"] == "Dana Whitfield via Hearth <hearth@example.com>"
     assert "Sender" not in message
-    assert message["Subject"] == subject.format(day=f"{PLAIN_TUESDAY:%a %-d %b %Y}")
+    assert message["Subject"] == subject.format(day=f"{PLAIN_TUESDAY:%a, %-d %b %Y}")
     assert (message["Reply-To"] == "Dana Whitfield <dana@example.com>") == (role == invites.CLIENT)
     assert message.get_content_type() == "multipart/mixed"
     alternative, attachment = message.get_payload()

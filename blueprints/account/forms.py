@@ -2,7 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
-from blueprints import TimezoneField, text_field
+from blueprints import LocaleField, TimezoneField, text_field
 from blueprints.auth.forms import email_field, password_field
 from validation import NAME_MAX
 
@@ -11,9 +11,11 @@ class ProfileForm(FlaskForm):
     name = text_field("Name", max_length=NAME_MAX)
     email = email_field()
     timezone = TimezoneField("Time zone")
+    locale = LocaleField("Date and time formats", blank_label="As my browser asks")
 
     def profile_data(self) -> dict:
-        return {"name": self.name.data, "email": self.email.data, "timezone": self.timezone.data}
+        return {"name": self.name.data, "email": self.email.data, "timezone": self.timezone.data,
+                "locale": self.locale.data or None}
 
 
 class PasswordForm(FlaskForm):

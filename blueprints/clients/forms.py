@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField, ValidationError
 from wtforms.validators import Length
 
-from blueprints import TimezoneField, checked, text_field
+from blueprints import LocaleField, TimezoneField, checked, text_field
 from blueprints.auth.forms import email_field
 from validation import NAME_MAX, check_text
 
@@ -23,6 +23,7 @@ class ClientForm(FlaskForm):
     email = email_field("Email", required=False)
     phone = text_field("Phone", phone_check, required=False, max_length=40)
     timezone = TimezoneField("Time zone", required=False, blank_label="Same as mine")
+    locale = LocaleField("Date and time formats for this client", blank_label="Same as mine")
     note = TextAreaField(
         "Private note",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
@@ -36,5 +37,6 @@ class ClientForm(FlaskForm):
             "email": self.email.data or None,
             "phone": self.phone.data or None,
             "timezone": self.timezone.data or None,
+            "locale": self.locale.data or None,
             "note": self.note.data or "",
         }

@@ -1,0 +1,58 @@
+"""Dates and times in the reader's locale (Babel through Flask-Babel): the therapist's choice in Profile, else the
+browser's Accept-Language; a client's emails in the client's locale, else the therapist's."""
+import re
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+import clients
+import formats
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import OutboxMessage, Therapist
+
+DAY = PLAIN_TUESDAY.isoformat()
+MOMENT = datetime(2027, 6, 1, 13, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("locale, expected", [
+    ("en_GB", "Tue, 1 Jun 2027, 15:00"), ("en_US", "Tue, Jun 1, 2027, 3:00\u202fPM"),
+    ("de_DE", "Di., 1. Juni 2027, 15:00"), ("cs_CZ", "út 1. 6. 2027 15:00"),
+])
+def test_date_order_and_clock_follow_the_locale(locale, expected):
+    assert formats.local_time(MOMENT, ZoneInfo("Europe/Prague"), "%a %-d %b %Y, %H:%M", locale) == expected
+
+
+def test_the_browser_language_decides_until_the_therapist_chooses(logged_in):
+    us = {"Accept-Language": "en-US,en;q=0.9"}
+    page = logged_in.get("/account/activity", headers=us).get_data(as_text=True)
+    assert re.search(r"\w{3} \d+, \d{4}, \d+:\d\d:\d\d\u202f[AP]M", page)  # the login entry, US style
+    assert formats.browser_locale([("de", 1)]) == "de_DE" and formats.browser_locale([("xx", 1)]) is None
+    logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana@example.com",
+                                        "timezone": "Europe/Prague", "locale": "de_DE"})
+    assert db.session.scalar(select(Therapist)).locale == "de_DE"
+    page = logged_in.get("/account/activity", headers=us).get_data(as_text=True)
+    assert re.search(r"\d+\. \w+\.? \d{4}, \d\d:\d\d:\d\d", page) and "\u202fPM" not in page
+
+
+def test_an_unknown_locale_is_refused_with_a_message(logged_in):
+    response = logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana@example.com",
+                                                   "timezone": "Europe/Prague", "locale": "xx_XX"}, htmx=True)
+    assert response.status_code == 422 and "Choose formats from the list." in response.get_data(as_text=True)
+
+
+def test_a_clients_emails_use_the_clients_locale_else_the_therapists(logged_in):
+    dana = db.session.scalar(select(Therapist))
+    dana.locale = "en_US"
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="Europe/Prague", locale="de_DE")
+    mark = clients.add(dana, name="Mark Twain", email="mark@example.com", timezone="Europe/Prague")
+    form = {"date": DAY, "start_time": "14:00", "length": "50"}
+    logged_in.post("/sessions/book", {**form, "client": str(jane.id), "booking_key": "k1"})
+    logged_in.post("/sessions/book", {**form, "client": str(mark.id), "start_time": "16:00", "booking_key": "k2"})
+    subjects = {m.recipient: m.subject for m in db.session.scalars(select(OutboxMessage))}
+    assert "Di., " in subjects["Jane Doe <jane@example.com>"] and ", 14:00" in subjects["Jane Doe <jane@example.com>"]
+    assert "4:00\u202fPM" in subjects["Mark Twain <mark@example.com>"]  # the therapist's formats
+    page = logged_in.get(f"/clients/{jane.id}/edit").get_data(as_text=True)
+    assert '<option selected value="de_DE">Deutsch (Deutschland) · Di., 1. Juni 2027, 15:00</option>' in page
