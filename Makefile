@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 HTMX := node_modules/htmx.org/dist/htmx.min.js
+AXE := node_modules/axe-core/axe.min.js
 
 WORKERS ?= $(or $(WEB_CONCURRENCY),2)
 BIND ?= 127.0.0.1:8000
@@ -33,6 +34,11 @@ $(HTMX): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
+# axe-core: the browser tests check every screen with it (npm ci above installs it with htmx).
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 install: $(VENV)/.installed $(HTMX)  ## Create .venv and install what the app needs
 
 # The reminder worker runs beside the web app and stops with it (Ctrl-C or any exit ends both).
@@ -53,7 +59,7 @@ worker: install  ## Only the reminder worker (Huey consumer), e.g. under systemd
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: install $(VENV)/.test-installed /usr/bin/chromium  ## Install test needs (and Debian's chromium) and run the whole suite
+test: install $(AXE) $(VENV)/.test-installed /usr/bin/chromium  ## Install test needs (and Debian's chromium) and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install $(VENV)/.bench-installed  ## Seed databases, load Hearth under gunicorn, write bench/RESULTS.md and latency.png

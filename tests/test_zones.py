@@ -15,6 +15,7 @@ def test_zone_names_read_as_name_and_city():
 def test_the_picker_lists_canonical_zones_by_name(logged_in):
     page = logged_in.get("/account/profile").get_data(as_text=True)
     options = re.findall(r'<option (?:selected )?value="([^"]+)">([^<]+)</option>', page)
+    options = [(value, label) for value, label in options if value not in formats.LOCALES]  # the zone picker's
     values = [value for value, _ in options]
     assert ("Asia/Kolkata", "India Time (Kolkata)") in options and "Asia/Calcutta" not in values
     assert "US/Eastern" not in values and "Europe/Oslo" in values and "UTC" in values

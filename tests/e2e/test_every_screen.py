@@ -186,3 +186,15 @@ def test_the_call_screen_fits_and_passes_axe_once_both_have_joined(new_page, pra
         expect(page.locator("#call-state")).to_have_text("Connected", timeout=20_000)
     problems = problems_at(dana, width, run_axe=True) + problems_at(client, width, run_axe=True)
     assert problems == [], "\n".join(problems)
+
+
+def test_fields_stay_in_line_when_an_error_appears_under_one(page, practice):
+    log_in(page)
+    page.goto(f"/sessions/book?client={practice['client_id']}")
+    page.get_by_label("Date").fill(PLAIN_TUESDAY.isoformat())
+    page.get_by_role("button", name="Book session").click()
+    expect(page.get_by_text("Enter a start time.")).to_be_visible()
+    date, start = page.get_by_label("Date").bounding_box(), page.get_by_label("Start time").bounding_box()
+    assert (date["y"], date["height"]) == (start["y"], start["height"])
+    # The preview still speaks of what was filled in, not "Choose a client, a date…".
+    expect(page.locator("#booking-preview")).not_to_contain_text("Choose a client")
