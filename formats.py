@@ -56,6 +56,8 @@ FORMATS = {
     "%a %-d %b %H:%M": ("MMMEd", "short"),
     "%-d %b %Y, %H:%M": ("yMMMd", "short"),
     "%-d %b %Y, %H:%M:%S": ("yMMMd", "medium"),
+    "%-d %b, %H:%M": ("MMMd", "short"),
+    "%A %-d %B": ("MMMMEEEEd", None),
     "%H:%M": (None, "short"),
 }
 
@@ -116,10 +118,10 @@ def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = 
     """An aware or zone-converted moment in `locale` (default: the current one), in one of FORMATS."""
     locale = locale or current_locale()
     skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
-    time_text = format_time(moment, time_width, tzinfo=zone, locale=locale)
-    if skeleton is None:
-        return time_text
-    date_text = format_skeleton(skeleton, moment, tzinfo=zone, locale=locale)
+    time_text = format_time(moment, time_width, tzinfo=zone, locale=locale) if time_width else None
+    date_text = format_skeleton(skeleton, moment, tzinfo=zone, locale=locale) if skeleton else None
+    if date_text is None or time_text is None:
+        return date_text or time_text
     glue = get_datetime_format("medium", locale=locale).replace("'", "")
     return glue.replace("{1}", date_text).replace("{0}", time_text)
 

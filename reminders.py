@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 import booking
+import formats
 import links
 import mail
 from clients import room_url
@@ -163,18 +164,20 @@ def email(reminder: Reminder, token: str):
     client, therapist = appointment.client, appointment.therapist
     zone = client.zone.key
     context = {
-        "appointment": appointment, "name": client.name, "zone": zone, "therapist": therapist,
+        "appointment": appointment, "name": client.greeting_name, "zone": zone, "therapist": therapist,
         "title": f"Session with {therapist.name}", "room_link": room_url(client),
         "confirm_link": _external("public.confirm", token=token),
     }
-    return mail.compose(
-        sender_name=f"{therapist.name} via Hearth",
-        to=(client.name, client.email),
-        reply_to=(therapist.name, therapist.email),
-        subject=f"Reminder: session with {therapist.name} on {booking.local_time(appointment.starts_at, zone)} ({zone})",
-        template="reminder",
-        context=context,
-    )
+    # In the client's formats (else the therapist's), as their invites are.
+    with formats.writing_for(formats.supported(client.locale) or formats.supported(therapist.locale)):
+        return mail.compose(
+            sender_name=f"{therapist.name} via Hearth",
+            to=(client.name, client.email),
+            reply_to=(therapist.name, therapist.email),
+            subject=f"Reminder: session with {therapist.name} on {booking.local_time(appointment.starts_at, zone)} ({zone})",
+            template="reminder",
+            context=context,
+        )
 
 
 def deliver(reminder: Reminder, token: str) -> Reminder:

@@ -13,10 +13,12 @@ import accounts
 import booking
 import clients
 import invites
+import reminders
 import rooms
 from conftest import ROOT
 from dates import PLAIN_TUESDAY
 from extensions import db
+from models import utcnow
 from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.browser
@@ -28,10 +30,10 @@ LONG_NAME = "María-José Núñez-Žáková de la Fuente Østergård-Šimková"
 NOT_SCREENS = {"static", "vendor.static", "account.index", "account.activity_csv", "account.check_slug",
                "clients.new", "public.feed", "outbox.download_eml", "outbox.download_ics", "rooms.presence",
                "rooms.lobby", "rooms.poll", "sessions.download_ics", "sessions.client_options", "sessions.preview",
-               "sessions.reschedule_preview", "outbox.message_html"}
+               "sessions.reschedule_preview", "outbox.message_html", "sessions.export_csv"}
 # Screens a visitor sees without logging in.
 PUBLIC = {"public.index", "auth.login", "auth.signup", "auth.forgot_password", "auth.reset_password",
-          "auth.signed_out", "public.room", "public.lobby"}
+          "auth.signed_out", "public.room", "public.lobby", "public.confirm"}
 
 
 @pytest.fixture
@@ -46,9 +48,11 @@ def practice(app, therapist):
     clients.change_slug(therapist, "dana-whitfield")
     rooms.knock(therapist, "Sam")
     _, reset_token = accounts.start_reset(therapist.email)
+    _, confirm_token = reminders.claim(appointment, "24h", utcnow())
     message = db.session.scalars(db.select(__import__("models").OutboxMessage)).first()
     return {"client_id": jane.id, "appointment_id": appointment.id, "token": jane.room_link.token,
-            "slug": "dana-whitfield", "reset_token": reset_token, "message_id": message.id}
+            "slug": "dana-whitfield", "reset_token": reset_token, "message_id": message.id,
+            "confirm_token": confirm_token}
 
 
 def screens(app, practice) -> list[tuple[str, str]]:
@@ -57,8 +61,8 @@ def screens(app, practice) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint in NOT_SCREENS:
             continue
-        values = {name: practice["reset_token" if rule.endpoint == "auth.reset_password" else name]
-                  for name in rule.arguments}
+        special = {"auth.reset_password": "reset_token", "public.confirm": "confirm_token"}
+        values = {name: practice[special.get(rule.endpoint, name)] for name in rule.arguments}
         found.append((rule.endpoint, rule.build(values)[1]))
     return sorted(found)
 
