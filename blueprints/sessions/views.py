@@ -74,7 +74,13 @@ def _index_screen(status: int = 200, **context):
     upcoming, past = list(upcoming), list(past)
     return render("sessions/index.html", "sessions", status, upcoming=upcoming, past=past, now=now,
                   soon=now + schedule.START_EARLY, show_cancelled=show_cancelled,
+                  first_run=not (upcoming or past or show_cancelled) and not _has_sessions(),
                   has_clients=upcoming or past or clients.has_active(current_user), **context)
+
+
+def _has_sessions() -> bool:
+    """Whether the therapist ever booked (a cancelled session counts): the first-run card is for new accounts."""
+    return db.session.scalar(select(Appointment.id).filter_by(therapist_id=current_user.id).limit(1)) is not None
 
 
 @bp.get("/")
