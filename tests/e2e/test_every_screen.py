@@ -200,5 +200,5 @@ def test_fields_stay_in_line_when_an_error_appears_under_one(page, practice):
     expect(page.get_by_text("Enter a start time.")).to_be_visible()
     date, start = page.get_by_label("Date").bounding_box(), page.get_by_label("Start time").bounding_box()
     assert (date["y"], date["height"]) == (start["y"], start["height"])
-    # The preview still speaks of what was filled in, not "Choose a client, a date…".
-    expect(page.locator("#booking-preview")).not_to_contain_text("Choose a client")
+    # The preview asks only for what is missing, not "Choose a client, a date…" again.
+    expect(page.locator("#booking-preview")).to_have_text("Choose a start time to see the session in both time zones.")
