@@ -58,6 +58,7 @@ FORMATS = {
     "%-d %b %Y, %H:%M:%S": ("yMMMd", "medium"),
     "%-d %b, %H:%M": ("MMMd", "short"),
     "%A %-d %B": ("MMMMEEEEd", None),
+    "%a %H:%M": ("E", "short"),
     "%H:%M": (None, "short"),
 }
 
