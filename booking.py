@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 import reminders
 from database import write_lock
 from extensions import db
-from models import Appointment, Client, Therapist, utcnow
+from models import UTC, Appointment, Client, Therapist, parse_zone, utcnow
 from validation import Invalid
 
 MIN_MINUTES = 5
@@ -30,8 +30,7 @@ class Conflict(Invalid):
     """The time overlaps another scheduled session of the same therapist."""
 
     def __init__(self, other: Appointment, zone: ZoneInfo):
-        start, end = to_local(other.starts_at, zone), to_local(other.ends_at, zone)
-        super().__init__(f"Overlaps {other.client.short_name}, {start:%H:%M}–{end:%H:%M}.")
+        super().__init__(f"Overlaps {other.client.short_name}, {time_range(other.starts_at, other.ends_at, zone.key, '')}.")
         self.other = other
 
 
@@ -52,7 +51,29 @@ def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:
     """A stored naive-UTC time, shown in the viewer's zone: the one formatter screens and emails use."""
     if moment is None:
         return ""
-    return to_local(moment, ZoneInfo(zone)).strftime(fmt)
+    return to_local(moment, parse_zone(zone) or UTC).strftime(fmt)
+
+
+def _twice(local: datetime) -> bool:
+    """Whether this wall-clock time happens twice (the clocks go back around it)."""
+    return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
+
+
+def clock_changes(start: datetime, end: datetime, zone: str) -> bool:
+    """Whether the offset changes inside the session, or either end is a time that happens twice."""
+    tz = parse_zone(zone) or UTC
+    first, last = to_local(start, tz), to_local(end, tz)
+    return first.utcoffset() != last.utcoffset() or _twice(first) or _twice(last)
+
+
+def time_range(start: datetime, end: datetime, zone: str, day: str = "%a %-d %b %Y, ") -> str:
+    """ "Tue 1 Dec 2026, 14:00–14:50", or with each end's abbreviation where the clocks change
+    ("Sun 25 Oct 2026, 02:30 CEST – 02:20 CET"), so a range never reads backwards or empty."""
+    tz = parse_zone(zone) or UTC
+    first, last = to_local(start, tz), to_local(end, tz)
+    if clock_changes(start, end, zone):
+        return f"{first:{day}%H:%M %Z} – {last:%H:%M %Z}"
+    return f"{first:{day}%H:%M}–{last:%H:%M}"
 
 
 def _exists(local: datetime, zone: ZoneInfo) -> bool:
@@ -149,13 +170,25 @@ def _refuse_overlap(therapist: Therapist, when: Slot, ignore: int | None = None)
 
 
 def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None) -> Appointment:
-    """Store a new session, refusing overlaps; committed before any invite is sent.
+    """Store a new session (or find the one this booking key already made); see book_once."""
+    return book_once(therapist, client, when, booking_key)[0]
 
-    The check and the insert run under the write lock on SQLite; on PostgreSQL an exclusion
-    constraint refuses an overlap that a concurrent request committed in between.
+
+def book_once(therapist: Therapist, client: Client, when: Slot,
+              booking_key: str | None = None) -> tuple[Appointment, bool]:
+    """Store a new session, refusing overlaps; committed before any invite is sent. Returns the
+    session and whether this call made it (False: the same form had booked it already).
+
+    The check and the insert run under the write lock (SQLite: the database's; PostgreSQL: an
+    advisory lock per therapist, with an exclusion constraint behind it). The same form arriving
+    twice at once finds, under the lock, the session its twin booked, and answers with that one
+    instead of calling it an overlap.
     """
     check_client(client)
     write_lock(therapist.id)
+    if booked := existing_booking(therapist, booking_key or ""):
+        db.session.commit()  # end the locked transaction
+        return booked, False
     _refuse_overlap(therapist, when)
     appointment = Appointment(
         therapist_id=therapist.id,
@@ -164,6 +197,7 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
         ends_at=when.ends_at,
         uid=new_uid(),
         booking_key=booking_key or None,
+        organizer=current_app.config["MAIL_DEFAULT_SENDER"],
     )
     db.session.add(appointment)
     try:
@@ -171,10 +205,10 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     except IntegrityError:
         db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
-            return booked  # the same form was submitted twice at once; the first one booked
+            return booked, False  # the same form was submitted twice at once; the first one booked
         _refuse_overlap(therapist, when)  # the database refused it: the same friendly message
         raise
-    return appointment
+    return appointment, True
 
 
 def new_booking_key() -> str:
@@ -217,8 +251,19 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
 
 
 def cancel(appointment: Appointment, version: int | None = None) -> None:
-    """Cancel a session: its time frees up, and the next invite version is a cancellation."""
+    """Cancel a session: its time frees up, and the next invite version is a cancellation.
+
+    Under the same lock and version check as reschedule, so a concurrent reschedule and cancel can
+    never both go out with the same SEQUENCE.
+    """
     _changeable(appointment, version)
+    write_lock(appointment.therapist_id)
+    db.session.refresh(appointment)
+    try:
+        _changeable(appointment, version)  # again, under the lock
+    except Invalid:
+        db.session.rollback()
+        raise
     appointment.status = Appointment.CANCELLED
     appointment.sequence += 1
     appointment.updated_at = utcnow()

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 from email.message import EmailMessage
 
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
-from booking import local_time
+from booking import clock_changes, local_time
 from clients import room_url
 import mail
 from extensions import db
 from models import Appointment, InviteDelivery
+from validation import Invalid, ascii_email
 
 PRODID = "-//Hearth//Hearth sessions//EN"
 REQUEST = "REQUEST"
@@ -28,13 +30,25 @@ def summary(appointment: Appointment, role: str) -> str:
     return f"Session with {appointment.client.short_name}"
 
 
-def organizer() -> vCalAddress:
-    sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    return vCalAddress(f"mailto:{sender}")
+def organizer(appointment: Appointment) -> vCalAddress:
+    """The address the first version went out with: calendar apps drop updates whose ORGANIZER changed."""
+    return vCalAddress(mailto(appointment.organizer or current_app.config["MAIL_DEFAULT_SENDER"]))
+
+
+def mailto(email: str) -> str:
+    """A mailto: URI with the domain in IDNA form, as calendar servers compare them.
+
+    An address stored before non-ASCII local parts were refused is percent-encoded (RFC 6068), so
+    the other person's copy can still be built.
+    """
+    try:
+        return f"mailto:{ascii_email(email)}"
+    except Invalid:
+        return "mailto:" + quote(email, safe="@.+-_!$&'*=^`{|}~")
 
 
 def _attendee(email: str, name: str, partstat: str, rsvp: bool) -> vCalAddress:
-    address = vCalAddress(f"mailto:{email}")
+    address = vCalAddress(mailto(email))
     address.params["CN"] = vText(name)
     address.params["ROLE"] = vText("REQ-PARTICIPANT")
     address.params["PARTSTAT"] = vText(partstat)
@@ -64,8 +78,10 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None,
     vevent.add("url", link)
     vevent.add("status", "CANCELLED" if appointment.is_cancelled else "CONFIRMED")
     vevent.add("transp", "OPAQUE")
+    if role == THERAPIST:
+        vevent.add("class", "PRIVATE")  # a shared or delegated calendar shows only busy time
     if people:
-        host = organizer()
+        host = organizer(appointment)
         host.params["CN"] = vText(f"{therapist.name} via Hearth")
         vevent.add("organizer", host)
         vevent.add("attendee", _attendee(therapist.email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
@@ -145,6 +161,8 @@ def email_context(appointment: Appointment, role: str, method: str = REQUEST, *,
         "room_link": room_url(appointment.client),
         "room_sentence": ROOM_SENTENCE,
         "update": moved_text(appointment, moved_from, zone) if moved_from else None,
+        "clock_change": clock_changes(appointment.starts_at, appointment.ends_at, zone)
+        or clock_changes(appointment.starts_at, appointment.ends_at, other_zone),
         "note": note,
     }
 
@@ -152,7 +170,9 @@ def email_context(appointment: Appointment, role: str, method: str = REQUEST, *,
 def subject(appointment: Appointment, role: str, method: str = REQUEST, *, updated: bool = False) -> str:
     _, _, zone = _recipient(appointment, role)
     prefix = "Updated: " if updated and method == REQUEST else SUBJECT_PREFIX[method]
-    when = local_time(appointment.starts_at, zone, "%a %-d %b %Y, %H:%M")
+    # Where the clocks change, the abbreviation says which of the two 02:30s (or which side of the jump) it is.
+    fmt = "%a %-d %b %Y, %H:%M %Z" if clock_changes(appointment.starts_at, appointment.ends_at, zone) else "%a %-d %b %Y, %H:%M"
+    when = local_time(appointment.starts_at, zone, fmt)
     return f"{prefix}{summary(appointment, role)} on {when} ({zone})"
 
 
@@ -183,10 +203,17 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
 
     `note` is a message from the therapist to the client; only the client's email carries it.
     """
-    messages = [email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
-                for role in roles]
+    built, unbuilt = {}, {}
+    for role in roles:
+        try:
+            built[role] = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
+        except (mail.BuildError, Invalid) as error:  # stored data that no longer passes: logged, resendable
+            current_app.logger.warning("Invite for session %s could not be built: %s", appointment.id, error)
+            unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
+    outcomes = dict(zip(built, mail.deliver_all(list(built.values()), appointment.therapist))) if built else {}
     deliveries = []
-    for role, (status, error) in zip(roles, mail.deliver_all(messages, appointment.therapist)):
+    for role in roles:
+        status, error = outcomes.get(role) or unbuilt[role]
         delivery = InviteDelivery(
             appointment=appointment,
             role=role,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
 from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, event, false, select, true
@@ -15,6 +15,23 @@ from extensions import db
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every timestamp column stores."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def parse_zone(name: str | None) -> ZoneInfo | None:
+    """The zone a stored name stands for, or None when it is empty or no longer parses.
+
+    Stored data must never make a page fail: a name that was saved blank-ish, or that a later tzdata
+    dropped, reads as "no zone" here and shows as "unknown".
+    """
+    if not name or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+UTC = ZoneInfo("UTC")
 
 
 class Therapist(UserMixin, db.Model):
@@ -33,6 +50,11 @@ class Therapist(UserMixin, db.Model):
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The private calendar-feed address; made when first shown, replaced on request.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed.
+    CALENDAR_EMAIL = "email"
+    CALENDAR_FEED = "feed"
+    calendar_delivery: Mapped[str] = mapped_column(String(16), default=CALENDAR_EMAIL,
+                                                   server_default=CALENDAR_EMAIL)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
     remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -45,7 +67,16 @@ class Therapist(UserMixin, db.Model):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return parse_zone(self.timezone) or UTC
+
+    @property
+    def zone_label(self) -> str:
+        return self.timezone if parse_zone(self.timezone) else "unknown"
+
+    @property
+    def emails_own_copy(self) -> bool:
+        """Whether the therapist's copy of each invite is emailed (not when they use the feed instead)."""
+        return self.calendar_delivery != self.CALENDAR_FEED
 
     @classmethod
     def by_email(cls, email_key: str) -> Therapist | None:
@@ -76,8 +107,15 @@ class Client(db.Model):
 
     @property
     def zone(self) -> ZoneInfo:
-        """The client's own zone, or the therapist's when none was given."""
-        return ZoneInfo(self.timezone or self.therapist.timezone)
+        """The client's own zone, or the therapist's when none was given (or it no longer parses)."""
+        return parse_zone(self.timezone) or self.therapist.zone
+
+    @property
+    def zone_label(self) -> str:
+        """What the details show: the zone's name, or "unknown" for a stored name that does not parse."""
+        if self.timezone and self.timezone.strip():
+            return self.timezone if parse_zone(self.timezone) else "unknown"
+        return self.therapist.zone.key
 
     @property
     def room_link(self) -> RoomLink:
@@ -129,6 +167,9 @@ class Appointment(db.Model):
     sequence: Mapped[int] = mapped_column(default=0)
     # A random key the booking form carries, so a double click or resubmission books once.
     booking_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The ORGANIZER address the first version went out with: every later version must repeat it,
+    # or calendar apps drop the update. None only for sessions booked before it was stored.
+    organizer: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When the current time was set (booked or last moved): a reminder whose window had already begun is not sent.

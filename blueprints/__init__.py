@@ -14,10 +14,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 import activity
-from booking import local_time
+from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
-from validation import Invalid, check_text, check_timezone, zone_choices
+from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
 
@@ -105,6 +105,11 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     )
 
 
+def name_field(label: str = "Name") -> StringField:
+    """A person's name: it goes into mail headers, so encoded-word sequences are refused too."""
+    return text_field(label, checked(check_name), max_length=NAME_MAX)
+
+
 def timezone_validator(form: FlaskForm, field: Field) -> None:
     checked(check_timezone)(form, field)
 
@@ -126,7 +131,9 @@ class TimezoneField(SelectField):
 
     def __init__(self, label: str, *, required: bool = True, blank_label: str | None = None, **kwargs):
         presence = DataRequired(message="Choose a time zone.") if required else Optional()
-        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], **kwargs)
+        # Stripped first: a blank-looking value (" ") is "none chosen", never a zone name to store.
+        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator],
+                         filters=[_strip], **kwargs)
         self.blank_label = blank_label
 
     def iter_choices(self):
@@ -140,7 +147,8 @@ def init_app(app: Flask) -> None:
     """Template helpers every screen uses."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
-    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
+    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
+                                  clock_changes=clock_changes)
 
     @app.after_request
     def no_camera_by_default(response):

@@ -2,8 +2,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
-from blueprints import TimezoneField, checked, text_field
-from validation import EMAIL_MAX, NAME_MAX, check_password, normalise_email
+from blueprints import TimezoneField, checked, name_field, text_field
+from validation import EMAIL_MAX, check_password, normalise_email
 
 
 def password_field(label: str) -> PasswordField:
@@ -15,7 +15,7 @@ def email_field(label: str = "Email", *, required: bool = True):
 
 
 class SignupForm(FlaskForm):
-    name = text_field("Name", max_length=NAME_MAX)
+    name = name_field()
     email = email_field()
     password = password_field("Password")
     confirm = PasswordField(

@@ -98,6 +98,8 @@ class BookingForm(FlaskForm):
             self.start_time.errors.append(str(error))
             return False
         self.conflict = booking.find_conflict(self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore)
+        if self.conflict is not None and self.conflict.booking_key and self.conflict.booking_key == self.booking_key.data:
+            self.conflict = None  # this very form booked it a moment ago (a double submit): not an overlap
         if self.conflict is not None:
             self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
             return False

@@ -148,10 +148,12 @@ def create():
         return _book_screen("booking", 422, form=form)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
     try:
-        appointment = booking.book(current_user, form.client_row, form.slot, key)
+        appointment, created = booking.book_once(current_user, form.client_row, form.slot, key)
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
         return _book_screen("booking", 422, form=form)
+    if not created:  # the same form, submitted twice at once: the first request booked and sends
+        return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
 
