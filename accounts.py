@@ -8,8 +8,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import booking
 import links
 import mail
+from database import write_lock
 from extensions import db
 from models import PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
@@ -77,20 +79,43 @@ def authenticate(email: str, password: str) -> Therapist | None:
     return therapist if password_matches(therapist, password) else None
 
 
-def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str) -> None:
-    """Save name, email and time zone; EmailTaken if the new address belongs to someone else."""
+def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str) -> booking.AddressChange | None:
+    """Save name, email and time zone; EmailTaken if the new address belongs to someone else.
+
+    A new email with sessions booked counts a new version of each: the caller sends the CANCEL to
+    the old address and the invites to the new one.
+    """
     _ensure_email_free(email, therapist)
+    old_email = therapist.email
+    sessions = []
+    if email != old_email:
+        write_lock(therapist.id)
+        sessions = booking.upcoming(therapist=therapist)
+        booking.new_version(sessions)
     therapist.name = name
     therapist.email = email
     therapist.email_key = email_key(email)
     therapist.timezone = timezone
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the address was taken a moment ago
+        db.session.rollback()
+        raise EmailTaken("An account with this email already exists.") from None
+    return booking.AddressChange("therapist", old_email, sessions) if sessions else None
 
 
 def change_password(therapist: Therapist, new_password: str) -> None:
     """Store a new password and end every other logged-in session of this therapist."""
     therapist.password_hash = hash_password(new_password)
     therapist.login_token = links.new_token()
+    db.session.commit()
+
+
+def set_calendar_delivery(therapist: Therapist, choice: str) -> None:
+    """Email invites or the feed for the therapist's own copies; clients always get theirs by email."""
+    if choice not in (Therapist.CALENDAR_EMAIL, Therapist.CALENDAR_FEED):
+        raise Invalid("Choose email invites or the subscription feed.")
+    therapist.calendar_delivery = choice
     db.session.commit()
 
 

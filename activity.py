@@ -16,6 +16,7 @@ ACTIONS = {
     "profile_changed": "Profile changed",
     "personal_link_changed": "Personal link changed",
     "feed_link_replaced": "Calendar link replaced",
+    "calendar_delivery_changed": "Calendar choice changed",
     "client_added": "Client added",
     "client_changed": "Client changed",
     "client_archived": "Client archived",

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 import reminders
@@ -271,16 +271,49 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     db.session.commit()
 
 
+def upcoming(client: Client | None = None, therapist: Therapist | None = None) -> list[Appointment]:
+    """Scheduled sessions that have not ended yet, of one client or one therapist, soonest first."""
+    statement = select(Appointment).where(Appointment.status == Appointment.SCHEDULED, Appointment.ends_at > utcnow())
+    if client is not None:
+        statement = statement.where(Appointment.client_id == client.id)
+    if therapist is not None:
+        statement = statement.where(Appointment.therapist_id == therapist.id)
+    return list(db.session.scalars(statement.order_by(Appointment.starts_at)))
+
+
+def new_version(appointments: list[Appointment], *, cancel: bool = False) -> None:
+    """Count a new invite version of each session (cancelled, with `cancel`); the caller commits."""
+    now = utcnow()
+    for appointment in appointments:
+        if cancel:
+            appointment.status = Appointment.CANCELLED
+        appointment.sequence += 1
+        appointment.updated_at = now
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    """Someone's email changed while sessions were booked: the old address must get a CANCEL."""
+
+    role: str  # "client" or "therapist"
+    old: str
+    sessions: list[Appointment]
+
+
 FEED_DAYS_BACK = 90
+FEED_CANCELLED_DAYS = 7
 
 
 def feed_sessions(therapist: Therapist) -> list[Appointment]:
-    """What the calendar feed holds: the last 90 days and everything ahead, cancelled ones included."""
-    since = utcnow() - timedelta(days=FEED_DAYS_BACK)
+    """What the calendar feed holds: the last 90 days and everything ahead; a cancelled session stays
+    (marked cancelled) for 7 days after its cancellation, long enough for every subscriber to see it."""
+    now = utcnow()
     return list(
         db.session.scalars(
             select(Appointment)
-            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > since)
+            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > now - timedelta(days=FEED_DAYS_BACK),
+                   or_(Appointment.status == Appointment.SCHEDULED,
+                       Appointment.updated_at > now - timedelta(days=FEED_CANCELLED_DAYS)))
             .order_by(Appointment.starts_at)
         )
     )

@@ -6,7 +6,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+import booking
 import links
+from database import write_lock
 from extensions import db
 from models import Appointment, Client, RoomLink, Therapist, utcnow
 from validation import Invalid
@@ -43,34 +45,85 @@ def add(therapist: Therapist, **fields) -> Client:
     return client
 
 
-def update(client: Client, **fields) -> None:
+class HasUpcoming(Invalid):
+    """Archiving would leave booked sessions pointing at a dead link: the therapist must choose."""
+
+    def __init__(self, client: Client, sessions: list[Appointment]):
+        count = len(sessions)
+        super().__init__(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}. "
+                         "Cancel them to archive, or keep the client.")
+        self.sessions = sessions
+
+
+def update(client: Client, **fields) -> booking.AddressChange | None:
+    """Save the client's details. A new email with sessions booked counts a new version of each
+    (the caller sends the CANCEL to the old address and the invites to the new one)."""
+    old_email = client.email
+    moving = fields.get("email", old_email) != old_email and old_email
+    if moving:
+        write_lock(client.therapist_id)
+    sessions = booking.upcoming(client) if moving else []
+    if sessions and not fields.get("email"):
+        db.session.rollback()
+        count = len(sessions)
+        raise Invalid(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}: an email address is "
+                      "needed for their invites. Enter a new address, or cancel the sessions first.")
     for name, value in fields.items():
         setattr(client, name, value)
+    booking.new_version(sessions)
     db.session.commit()
+    return booking.AddressChange("client", old_email, sessions) if sessions else None
 
 
-def archive(client: Client) -> None:
-    """Take a client off the list; their room link stops opening until they are restored."""
-    if client.archived_at is None:
-        client.archived_at = utcnow()
-        db.session.commit()
+def archive(client: Client, *, cancel_sessions: bool = False) -> list[Appointment]:
+    """Take a client off the list; their room link stops opening until they are restored.
+
+    A client with upcoming sessions is archived only with `cancel_sessions` (else HasUpcoming), so a
+    scheduled session never points at a dead link. Returns the sessions cancelled, to send CANCELs for.
+    """
+    if client.archived_at is not None:
+        return []
+    write_lock(client.therapist_id)
+    sessions = booking.upcoming(client)
+    if sessions and not cancel_sessions:
+        db.session.rollback()
+        raise HasUpcoming(client, sessions)
+    booking.new_version(sessions, cancel=True)
+    client.archived_at = utcnow()
+    db.session.commit()
+    return sessions
 
 
-def restore(client: Client) -> None:
+def restore(client: Client) -> RoomLink:
+    """Bring an archived client back with a fresh room link (the old one stays dead)."""
     client.archived_at = None
+    new_link = _new_room_link(client)
     db.session.commit()
+    return new_link
 
 
-def replace_room_link(client: Client) -> RoomLink:
-    """Issue a new room link; the old one stops working at once but stays on record."""
+def _new_room_link(client: Client) -> RoomLink:
     now = utcnow()
     for link in client.room_links:
         if link.replaced_at is None:
             link.replaced_at = now
     new_link = RoomLink(created_at=now)
     client.room_links.append(new_link)
-    db.session.commit()
     return new_link
+
+
+def replace_room_link(client: Client) -> tuple[RoomLink, list[Appointment]]:
+    """Issue a new room link; the old one stops working at once but stays on record.
+
+    Each upcoming session counts a new version in the same commit, whose invite carries the new
+    link: returns them, for the caller to send the updates.
+    """
+    write_lock(client.therapist_id)
+    sessions = booking.upcoming(client)
+    new_link = _new_room_link(client)
+    booking.new_version(sessions)
+    db.session.commit()
+    return new_link, sessions
 
 
 def open_room(token: str) -> Client | None:

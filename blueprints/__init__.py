@@ -14,9 +14,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 import activity
+import invites
 from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
+from models import InviteDelivery
 from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
@@ -48,6 +50,16 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     """Add to the logged-in therapist's activity log, with the request's address."""
     activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
+
+
+def delivery_summary(deliveries, what: str) -> str:
+    """One sentence on how sending went: failures named, else sent or kept in the Outbox."""
+    failed = sorted({d.recipient for d in deliveries if d.status == InviteDelivery.FAILED})
+    if failed:
+        return "Could not send to " + ", ".join(failed) + ". See the invite log."
+    if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
+        return f"{what} placed in your Outbox (email delivery is off)."
+    return f"{what} sent."
 
 
 def saved(message: str, fragment, url: str):
@@ -148,7 +160,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
-                                  clock_changes=clock_changes)
+                                  clock_changes=clock_changes, failed_invites=invites.failed)
 
     @app.after_request
     def no_camera_by_default(response):

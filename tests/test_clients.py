@@ -36,7 +36,8 @@ def test_a_new_client_gets_a_room_link_and_replacing_it_keeps_history(app, thera
     assert len(first.token) >= 22
     assert clients.open_room(first.token).id == client.id
 
-    second = clients.replace_room_link(client)
+    second, sessions = clients.replace_room_link(client)
+    assert sessions == []
     assert second.token != first.token
     assert first.replaced_at is not None and second.replaced_at is None
     assert clients.open_room(first.token) is None

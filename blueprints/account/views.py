@@ -5,10 +5,11 @@ from htmx_flask import request
 import accounts
 import activity
 import clients
+import invites
 import reminders
-from blueprints import attachment, note, render, saved
+from blueprints import attachment, delivery_summary, note, render, saved
 from blueprints.account import bp
-from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
+from blueprints.account.forms import CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
 from validation import Invalid
 
 
@@ -52,12 +53,20 @@ def save_profile():
     form = ProfileForm()
     if form.validate():
         try:
-            accounts.update_profile(current_user, **form.profile_data())
+            change = accounts.update_profile(current_user, **form.profile_data())
         except accounts.EmailTaken as error:
             form.email.errors.append(str(error))
         else:
             note("profile_changed")
-            return _saved(_profile_screen, "profile_form", "Profile saved.", "account.profile")
+            message = "Profile saved."
+            if change and current_user.emails_own_copy:
+                deliveries = invites.send_address_change(change)
+                note("invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
+                count = len(change.sessions)
+                message += (f" Your {count} upcoming session{'' if count == 1 else 's'} moved to {current_user.email}: "
+                            f"a cancellation went to {change.old} and the invites to the new address. "
+                            + delivery_summary(deliveries, "Invites"))
+            return _saved(_profile_screen, "profile_form", message, "account.profile")
     return _profile_screen("profile_form", 422, profile_form=form)
 
 
@@ -126,13 +135,28 @@ def _feed_urls() -> dict:
     return {"feed_https": public, "feed_webcal": "webcal://" + public.split("://", 1)[1]}
 
 
-def _calendar_screen(block: str, **context):
-    return render("account/calendar.html", block, **_feed_urls(), **context)
+def _calendar_screen(block: str, status: int = 200, delivery_form=None, **context):
+    form = delivery_form or CalendarDeliveryForm(data={"delivery": current_user.calendar_delivery}, formdata=None)
+    return render("account/calendar.html", block, status, **_feed_urls(), delivery_form=form, **context)
 
 
 @bp.get("/calendar")
 def calendar():
     return _calendar_screen("pane")
+
+
+@bp.post("/calendar/delivery")
+def save_calendar_delivery():
+    """How the therapist's own calendar gets sessions: emailed invites, or the subscription feed."""
+    form = CalendarDeliveryForm()
+    if not form.validate():
+        return _calendar_screen("delivery", 422, delivery_form=form)
+    accounts.set_calendar_delivery(current_user, form.delivery.data)
+    note("calendar_delivery_changed", form.delivery.data)
+    message = ("Your calendar gets sessions by email invites." if current_user.emails_own_copy else
+               "Your calendar gets sessions from the subscription feed; your copies are no longer emailed. "
+               "Clients still get theirs.")
+    return _saved(_calendar_screen, "delivery", message, "account.calendar")
 
 
 @bp.post("/calendar/replace")

@@ -36,3 +36,13 @@ class ClientForm(FlaskForm):
             "timezone": self.timezone.data or None,
             "note": self.note.data or "",
         }
+
+
+class ArchiveForm(FlaskForm):
+    """Archiving a client with upcoming sessions: they are cancelled, with an optional message."""
+
+    message = TextAreaField(
+        "Message to the client (optional)",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
+    )
