@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -59,6 +60,7 @@ def _twice(local: datetime) -> bool:
     return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
 
 
+@lru_cache(maxsize=4096)  # pure, and asked several times for every email and screen
 def clock_changes(start: datetime, end: datetime, zone: str) -> bool:
     """Whether the offset changes inside the session, or either end is a time that happens twice."""
     tz = parse_zone(zone) or UTC
@@ -66,6 +68,7 @@ def clock_changes(start: datetime, end: datetime, zone: str) -> bool:
     return first.utcoffset() != last.utcoffset() or _twice(first) or _twice(last)
 
 
+@lru_cache(maxsize=4096)
 def time_range(start: datetime, end: datetime, zone: str, day: str = "%a %-d %b %Y, ") -> str:
     """ "Tue 1 Dec 2026, 14:00–14:50", or with each end's abbreviation where the clocks change
     ("Sun 25 Oct 2026, 02:30 CEST – 02:20 CET"), so a range never reads backwards or empty."""

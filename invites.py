@@ -239,8 +239,8 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
         try:
             built[role] = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None,
                                 address=address, reason=reason)
-        except (mail.BuildError, Invalid) as error:  # stored data that no longer passes: logged, resendable
-            current_app.logger.warning("Invite for session %s could not be built: %s", appointment.id, error)
+        except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
+            current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
             unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
     outcomes = dict(zip(built, mail.deliver_all(list(built.values()), appointment.therapist))) if built else {}
     deliveries = []

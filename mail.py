@@ -5,10 +5,11 @@ import re
 import smtplib
 import socket
 import unicodedata
-from email import message_from_bytes, policy
+from email import policy
 from email.header import Header, decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import formatdate, getaddresses, make_msgid
 from urllib.parse import urlsplit
 
@@ -129,14 +130,16 @@ def compose(*, sender_name: str, to: tuple[str, str], subject: str, template: st
 TOP_HEADERS = {"from", "to", "reply-to", "subject", "date", "message-id", "mime-version", "content-type"}
 
 
-def verify(message: EmailMessage) -> bytes:
-    """The message as sent, after checking it parses back with only its own headers and the same values.
+def verify(message: EmailMessage) -> None:
+    """Check that the headers, written exactly as sending writes them, parse back as only
+    themselves with the same values; else BuildError.
 
     Whatever a name holds and whatever the Python patch level (CVE-2024-6923), no header line can
-    be added by the values: a message that does not read back exactly is refused (BuildError).
+    be added by the values. Only the header block is written and parsed (the generator folds each
+    header with the same policy call), which keeps this cheap enough for every message.
     """
-    raw = message.as_bytes()
-    parsed = message_from_bytes(raw, policy=policy.default)
+    raw = b"".join(message.policy.fold_binary(name, value) for name, value in message.raw_items()) + b"\r\n"
+    parsed = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)  # raw values, read below
     names = [name.lower() for name in parsed.keys()]
     expected = [name.lower() for name in message.keys()]
     if sorted(names) != sorted(expected) or not set(names) <= TOP_HEADERS:
@@ -147,7 +150,6 @@ def verify(message: EmailMessage) -> bytes:
             raise BuildError(f"The {name} header did not read back as built; it was not sent.")
     if read_text(parsed, "Subject") != str(message["Subject"]):
         raise BuildError("The subject did not read back as built; it was not sent.")
-    return raw
 
 
 def _raw(message, name: str) -> str:

@@ -96,7 +96,7 @@ HOSTILE = [
     "Eve\u2029Bcc: x@evil.example",
     "Eve\x85Bcc: x@evil.example",
     '"Eve" <x@evil.example>, Bcc',
-    "Eve\ufffe\x00Doe",
+    "Eve\ufffe\x07Doe",  # (PostgreSQL cannot store NUL at all)
 ]
 FRIENDLY = ["Jane O'Brien-Dvořáková", 'Jane "JD" Doe, PhD', "Zoë (she/her) <Doe>", "李小龍 Lee",
             ("Přemysl Otakar Dvořák-Novotný Žluťoučký Kůň Úpěl Ďábelské Ódy " * 3).strip()]
