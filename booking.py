@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 import reminders
 from database import write_lock
@@ -274,14 +275,21 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     db.session.commit()
 
 
-def upcoming(client: Client | None = None, therapist: Therapist | None = None) -> list[Appointment]:
-    """Scheduled sessions that have not ended yet, of one client or one therapist, soonest first."""
+def upcoming(client: Client | None = None, therapist: Therapist | None = None, *,
+             deliveries: bool = False) -> list[Appointment]:
+    """Scheduled sessions that have not ended yet, of one client or one therapist, soonest first.
+
+    With `deliveries`, each session's invite log comes in the same query (a screen that shows
+    which sends failed makes one query however many sessions there are).
+    """
     statement = select(Appointment).where(Appointment.status == Appointment.SCHEDULED, Appointment.ends_at > utcnow())
     if client is not None:
         statement = statement.where(Appointment.client_id == client.id)
     if therapist is not None:
         statement = statement.where(Appointment.therapist_id == therapist.id)
-    return list(db.session.scalars(statement.order_by(Appointment.starts_at)))
+    if deliveries:
+        statement = statement.options(joinedload(Appointment.deliveries))
+    return list(db.session.scalars(statement.order_by(Appointment.starts_at)).unique())
 
 
 def new_version(appointments: list[Appointment], *, cancel: bool = False) -> None:

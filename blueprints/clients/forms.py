@@ -6,6 +6,7 @@ from wtforms.validators import Length
 
 from blueprints import TimezoneField, checked, name_field, text_field
 from blueprints.auth.forms import email_field
+from blueprints.sessions.forms import cancel_message_field
 from validation import check_text
 
 PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
@@ -41,8 +42,4 @@ class ClientForm(FlaskForm):
 class ArchiveForm(FlaskForm):
     """Archiving a client with upcoming sessions: they are cancelled, with an optional message."""
 
-    message = TextAreaField(
-        "Message to the client (optional)",
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
-    )
+    message = cancel_message_field()

@@ -48,7 +48,7 @@ def _context(client: Client | None = None, **context) -> dict:
     listing = LocalProxy(functools.cache(lambda: clients.search(current_user, **args)))
     upcoming, past = schedule.client_sessions(client) if client else ([], [])
     # The booked sessions a Replace link or an Archive would touch, named in their confirmations.
-    booked = LocalProxy(functools.cache(lambda: booking.upcoming(client) if client else []))
+    booked = LocalProxy(functools.cache(lambda: booking.upcoming(client, deliveries=True) if client else []))
     context.setdefault("archive_form", ArchiveForm(formdata=None))
     return {"listing": listing, **args, "client": client, "upcoming": upcoming, "past": past, "booked": booked,
             **context}
@@ -181,7 +181,7 @@ def replace_room_link(client_id: int):
 def resend_failed(client_id: int):
     """Send again, to whoever did not get it, the current version of each upcoming session."""
     client = owned(Client, client_id)
-    failed = invites.failed(booking.upcoming(client))
+    failed = invites.failed(booking.upcoming(client, deliveries=True))
     deliveries = _sent([d for appointment, roles in failed for d in invites.send(appointment, roles=roles)])
     if not deliveries:
         return _after_change(client, "Every invite reached the mail server already; nothing was sent again.")

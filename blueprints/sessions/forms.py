@@ -136,12 +136,17 @@ class RescheduleForm(BookingForm):
         return _int_or_none(self.version.data)
 
 
-class CancelForm(FlaskForm):
-    message = TextAreaField(
+def cancel_message_field() -> TextAreaField:
+    """The optional note that goes with a cancellation, to the client only."""
+    return TextAreaField(
         "Message to the client (optional)",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
         validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
     )
+
+
+class CancelForm(FlaskForm):
+    message = cancel_message_field()
     version = HiddenField()
 
     def version_seen(self) -> int | None:
