@@ -298,6 +298,7 @@ def new_version(appointments: list[Appointment], *, cancel: bool = False) -> Non
     for appointment in appointments:
         if cancel:
             appointment.status = Appointment.CANCELLED
+            reminders.disarm(appointment)
         appointment.sequence += 1
         appointment.updated_at = now
 

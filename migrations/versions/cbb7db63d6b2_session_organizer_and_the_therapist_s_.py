@@ -1,7 +1,7 @@
 """Session organizer and the therapist's calendar choice
 
 Revision ID: cbb7db63d6b2
-Revises: cfc0596c36ce
+Revises: a9b700fbcd30
 Create Date: 2026-11-25 19:40:03.287887
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'cbb7db63d6b2'
-down_revision = 'cfc0596c36ce'
+down_revision = 'a9b700fbcd30'
 branch_labels = None
 depends_on = None
 
