@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 import booking
 import links
+import rooms
 from database import write_lock
 from extensions import db
 from models import Appointment, Client, RoomLink, Therapist, utcnow
@@ -90,6 +91,7 @@ def archive(client: Client, *, cancel_sessions: bool = False) -> list[Appointmen
         raise HasUpcoming(client, sessions)
     booking.new_version(sessions, cancel=True)
     client.archived_at = utcnow()
+    rooms.end_visits(rooms.client_room(client))
     db.session.commit()
     return sessions
 
@@ -109,6 +111,7 @@ def _new_room_link(client: Client) -> RoomLink:
             link.replaced_at = now
     new_link = RoomLink(created_at=now)
     client.room_links.append(new_link)
+    rooms.end_visits(rooms.client_room(client), rooms.CLIENT)
     return new_link
 
 
@@ -156,6 +159,7 @@ def change_slug(therapist: Therapist, slug: str) -> None:
     if slug != therapist.personal_slug:
         therapist.personal_slug = slug
         therapist.personal_slug_changed_at = utcnow()
+        rooms.end_visits(rooms.personal_room(therapist), rooms.VISITOR)
         try:
             db.session.commit()
         except IntegrityError:  # taken by someone else between the check and the commit

@@ -1,7 +1,7 @@
 """Database models. Times are stored as naive UTC datetimes (portable across SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
@@ -289,6 +289,7 @@ class RoomParticipant(db.Model):
     IN_ROOM = "in_room"
     DECLINED = "declined"
     LEFT = "left"
+    ENDED = "ended"  # ended by the therapist or by revoking the link it came through
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # "client:<client id>" or "personal:<therapist id>"
@@ -304,6 +305,12 @@ class RoomParticipant(db.Model):
     left_at: Mapped[datetime | None]
     # The highest message number this participant has sent: a replayed or older message is refused.
     last_seq: Mapped[int] = mapped_column(default=0)
+
+    STALE_AFTER = timedelta(seconds=30)  # a tab that has not polled for this long has left
+
+    @property
+    def still_there(self) -> bool:
+        return self.status in (self.IN_ROOM, self.WAITING) and self.last_seen >= utcnow() - self.STALE_AFTER
 
     @property
     def minutes(self) -> int:

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, abort, current_app, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from flask_login import current_user, logout_user
+from itsdangerous import BadSignature, URLSafeSerializer
 
 CSP = "; ".join([
     "default-src 'self'",
@@ -19,8 +20,11 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 
-# Background polls (lobby notices, presence, call signalling) do not count as the therapist being active.
+# Background polls (lobby notices, presence) do not count as the therapist being active; a call's poll does.
 BACKGROUND = {"rooms.lobby", "rooms.presence", "rooms.poll", "static", "vendor.static"}
+# A call's signalling goes on when the login ends: media is never dropped because of authentication.
+CALL = {"rooms.poll", "rooms.signal", "rooms.leave"}
+ROOM_PAGES = {"rooms.client_room", "rooms.personal_room"}
 
 
 def _now() -> float:
@@ -30,6 +34,45 @@ def _now() -> float:
 def start_session() -> None:
     """Call at login: the clocks for the idle and absolute limits start now."""
     session["started"] = session["seen"] = _now()
+
+
+CALL_COOKIE = "hearth_calls"
+CALLS_KEPT = 4
+
+
+def _calls_signer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="room-calls")
+
+
+def call_peers() -> list[str]:
+    """The therapist's room visits this browser joined with, from their own signed cookie.
+
+    Not in the login session: the call must go on when the login ends, and a concurrent response
+    carrying an older session cookie must not make the browser forget its call.
+    """
+    try:
+        peers = _calls_signer().loads(request.cookies.get(CALL_COOKIE, ""))
+    except BadSignature:
+        return []
+    return [p for p in peers if isinstance(p, str)] if isinstance(peers, list) else []
+
+
+def remember_call(response: Response, peer_id: str) -> Response:
+    peers = [*call_peers(), peer_id][-CALLS_KEPT:]
+    response.set_cookie(CALL_COOKIE, _calls_signer().dumps(peers), path="/room/peer/", httponly=True,
+                        samesite="Lax", secure=current_app.config["PUBLIC_URL"].startswith("https://"))
+    return response
+
+
+def _in_call() -> bool:
+    """This request is the poll of a call the therapist is in now, from the browser that joined it."""
+    import rooms
+
+    peer_id = (request.view_args or {}).get("peer_id")
+    if request.endpoint != "rooms.poll" or peer_id not in call_peers():
+        return False
+    visit = rooms.participant(peer_id)
+    return visit is not None and visit.status == rooms.IN_ROOM and visit.therapist_id == current_user.id
 
 
 def init_app(app: Flask) -> None:
@@ -64,9 +107,11 @@ def init_app(app: Flask) -> None:
         if now - seen > config["IDLE_TIMEOUT"] or now - started > config["SESSION_LIFETIME"]:
             logout_user()
             session.clear()
-            if request.blueprint == "rooms" and request.endpoint != "rooms.client_room":
+            if request.endpoint in CALL:
+                return None  # the call's own cookie lets it go on; the poll tells the page (signedIn: false)
+            if request.blueprint == "rooms" and request.endpoint not in ROOM_PAGES:
                 return {"error": "Signed out for inactivity."}, 401
             return redirect(url_for("auth.signed_out"))
-        if request.endpoint not in BACKGROUND:
+        if request.endpoint not in BACKGROUND or _in_call():
             session["seen"] = now
         return None

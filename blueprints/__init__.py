@@ -37,7 +37,7 @@ def render(template: str, block: str, status: int = 200, **context):
 link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
-CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=()"}
+CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
 
 
 def link_page(template: str, status: int = 200, *, call: bool = False, **context):
@@ -45,6 +45,12 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
     and only pages with a call in them may use the camera and microphone."""
     headers = {**LINK_HEADERS, **(CAMERA if call else {})}
     return render_template(template, **context), status, headers
+
+
+def dead_link():
+    """A room, personal or calendar link that no longer opens (replaced, archived, changed, or never real)."""
+    return link_page("public/dead_link.html", 404, title="This link is no longer valid",
+                     message="Ask your therapist for a new link.")
 
 
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:

@@ -21,6 +21,12 @@ def expect_call(page):
     assert page.evaluate("document.getElementById('remote-video').currentTime") > first  # time advances
 
 
+def leave(page):
+    page.get_by_role("button", name="Leave", exact=True).click()
+    expect(page.get_by_role("dialog", name="Leave the session?")).to_be_visible()
+    page.get_by_role("button", name="Leave the session").click()
+
+
 def test_therapist_and_client_meet_in_the_clients_room(new_page, therapist, tmp_path):
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     room_link = clients.room_url(jane)
@@ -46,12 +52,13 @@ def test_therapist_and_client_meet_in_the_clients_room(new_page, therapist, tmp_
     dana.screenshot(path=str(tmp_path / "call-therapist.png"))
     client.screenshot(path=str(tmp_path / "call-client.png"))
 
-    # A reload rejoins the same room.
+    # A reload rejoins the same room (after the browser's "Leave site?", accepted).
+    client.on("dialog", lambda dialog: dialog.accept())
     client.reload()
     expect_call(client)
     expect_call(dana)
 
-    client.get_by_role("button", name="Leave").click()
+    leave(client)
     expect(client.locator("#call-state")).to_have_text("You left the session.")
     expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…", timeout=10_000)
 
