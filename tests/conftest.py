@@ -317,7 +317,8 @@ def gunicorn_server(app):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "PUBLIC_URL": url,
-           "SECRET_KEY": app.config["SECRET_KEY"]}
+           "SECRET_KEY": app.config["SECRET_KEY"], "IDLE_TIMEOUT": str(app.config["IDLE_TIMEOUT"]),
+           "SESSION_LIFETIME": str(app.config["SESSION_LIFETIME"])}
     env.pop("MAIL_SERVER", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"],

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+import booking
 import clients
 import rooms
 from conftest import dump, login, make_therapist
@@ -474,3 +475,18 @@ def test_a_stored_nan_cannot_break_a_poll(logged_in, guest, call):
     signal(guest, client_visit, seq=1)
     response = logged_in.get(therapist_visit["poll"])
     json.loads(response.get_data(as_text=True), parse_constant=lambda c: pytest.fail(c))
+
+
+def test_the_room_shows_when_the_session_in_progress_ends_in_each_ones_zone(logged_in, guest, jane, therapist):
+    from models import Appointment, utcnow
+
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=start,
+                               ends_at=start + timedelta(minutes=50), uid="now@example.com"))
+    jane.timezone = "America/New_York"
+    db.session.commit()
+    end = start + timedelta(minutes=50)
+    prague = booking.local_time(end, "Europe/Prague", "%H:%M")
+    new_york = booking.local_time(end, "America/New_York", "%H:%M")
+    assert f"Ends at <strong>{prague}</strong>" in logged_in.get(f"/room/client/{jane.id}").get_data(as_text=True)
+    assert f"Ends at <strong>{new_york}</strong>" in guest.get(path(clients.room_url(jane))).get_data(as_text=True)
