@@ -28,6 +28,8 @@ def in_room(new_page, server, jane, *, route=None):
     """Dana in Jane's room, and Jane joining from her link; both connected."""
     dana = new_page(server)
     log_in(dana)
+    if route:
+        route(dana)
     dana.goto(f"/room/client/{jane.id}")
     dana.get_by_role("button", name="Join").click()
     expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…")
@@ -66,19 +68,23 @@ def test_after_the_login_ends_the_call_goes_on_and_asks_to_sign_in_again(new_pag
 
 
 def test_a_lost_first_signal_still_connects(new_page, jane, gunicorn_server):
+    """Each side's first offer or answer is lost on the way (the request fails): the call still connects."""
     aborted = []
 
-    def lose_first_signal(page):
+    def lose_first_description(page):
+        lost = []
+
         def handle(route):
-            if not aborted:
-                aborted.append(route.request.url)
+            if not lost and '"kind":"description"' in (route.request.post_data or ""):
+                lost.append(route.request.post_data)
                 route.abort()
             else:
                 route.continue_()
         page.route(re.compile(r".*/signal$"), handle)
+        aborted.append(lost)
 
-    in_room(new_page, gunicorn_server, jane, route=lose_first_signal)
-    assert aborted
+    in_room(new_page, gunicorn_server, jane, route=lose_first_description)
+    assert all(aborted)
 
 
 def test_an_impostor_is_ended_by_replacing_the_link_and_the_real_client_connects(new_page, jane, gunicorn_server):
