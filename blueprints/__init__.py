@@ -34,7 +34,8 @@ def render(template: str, block: str, status: int = 200, **context):
 
 
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404,
+                                   error_message="Too many links that do not open, from your network. Wait a minute and try again.")
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
