@@ -32,6 +32,7 @@ ACTIONS = {
     "client_reminders_changed": "Client reminders changed",
     "visitor_admitted": "Visitor admitted",
     "visitor_declined": "Visitor declined",
+    "removed_from_room": "Removed from room",
 }
 
 

@@ -173,13 +173,6 @@ def lobby(therapist: Therapist) -> dict:
     return {"visitors": visitors, "more": total - len(visitors), "clients": clients}
 
 
-def waiting(therapist: Therapist) -> list[RoomParticipant]:
-    """Every visitor waiting at the personal link now."""
-    return list(db.session.scalars(select(RoomParticipant).where(
-        RoomParticipant.room == personal_room(therapist), RoomParticipant.status == WAITING, _fresh())
-        .order_by(RoomParticipant.id)))
-
-
 def _waiting_visitor(therapist: Therapist, participant_id: int) -> RoomParticipant:
     visitor = db.session.scalar(
         select(RoomParticipant).filter_by(id=participant_id, therapist_id=therapist.id, role=VISITOR, status=WAITING)

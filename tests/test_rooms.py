@@ -306,6 +306,29 @@ def test_remove_from_room_ends_the_visit(logged_in, guest, call, jane):
     assert db.session.scalar(select(Activity.detail).filter_by(action="removed_from_room")) == "Jane"
 
 
+def test_an_admitted_visitor_can_be_removed_and_the_next_one_admitted(logged_in, guest, therapist):
+    alex = knock(guest, therapist).get_json()
+    logged_in.post(f"/room/visitors/{rooms.participant(alex['peer']).id}/admit", {})
+    removed = logged_in.post(f"/room/participants/{rooms.participant(alex['peer']).id}/remove", {})
+    assert removed.get_json() == {"removed": "Alex"}
+    assert guest.get(alex["poll"]).get_json() == {"status": "ended"}
+    sam = knock(guest, therapist, "Sam").get_json()
+    assert logged_in.post(f"/room/visitors/{rooms.participant(sam['peer']).id}/admit", {}).status_code == 303
+
+
+def test_start_session_joins_directly(logged_in, jane, therapist):
+    from models import Appointment, utcnow
+
+    start = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=5)
+    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=start,
+                               ends_at=start + timedelta(minutes=50), uid="soon@example.com"))
+    db.session.commit()
+    page = logged_in.get("/sessions/").get_data(as_text=True)
+    link = re.search(r'href="([^"]+)">Start session', page).group(1)
+    assert link == f"/room/client/{jane.id}?join=1"
+    assert "data-autojoin" in logged_in.get(link).get_data(as_text=True)
+
+
 def test_the_personal_room_visit_ends_when_the_therapist_ends_the_session(logged_in, guest, therapist):
     csrf = {"X-CSRFToken": logged_in.csrf_token()}
     therapist_visit = post_json(logged_in, "/room/personal/join", {}, headers=csrf).get_json()
