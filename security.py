@@ -59,7 +59,7 @@ def call_peers() -> list[str]:
 
 def remember_call(response: Response, peer_id: str) -> Response:
     peers = [*call_peers(), peer_id][-CALLS_KEPT:]
-    response.set_cookie(CALL_COOKIE, _calls_signer().dumps(peers), path="/room/peer/", httponly=True,
+    response.set_cookie(CALL_COOKIE, _calls_signer().dumps(peers), path=f"{request.script_root}/room/peer/", httponly=True,
                         samesite="Lax", secure=current_app.config["PUBLIC_URL"].startswith("https://"))
     return response
 

@@ -76,6 +76,11 @@
       if (localStream) for (const track of localStream.getTracks()) track.stop();
       localStream = stream;
       localVideo.srcObject = stream;
+      for (const [action, label] of [["mute", "Mute"], ["camera", "Camera off"]]) { // new tracks start on
+        const button = $(`[data-action=${action}]`);
+        button.textContent = label;
+        button.setAttribute("aria-pressed", "false");
+      }
       cameraHelp.hidden = true;
       await listDevices();
       if (pc) await useTracks();
@@ -129,7 +134,7 @@
       try {
         response = await fetch(url, { credentials: "same-origin", cache: "no-store", ...options });
       } catch (error) {
-        if (attempt >= tries || stopped && visit) throw Object.assign(new Error("Hearth cannot be reached."), { status: 0 });
+        if (attempt >= tries) throw Object.assign(new Error("Hearth cannot be reached."), { status: 0 });
         await wait(300 * 2 ** attempt);
         continue;
       }
@@ -530,5 +535,6 @@
   // Admitting a visitor, or Start session, brings the therapist straight into the call (data-autojoin).
   const rejoin = !root.dataset.knockUrl && sessionStorage.getItem(storageKey);
   let mediaReady = preview();
+  for (const button of root.querySelectorAll("[data-action=join], [data-action=knock]")) button.disabled = false; // ready
   if (rejoin || "autojoin" in root.dataset) join({ previous: rejoin || null });
 })();
