@@ -69,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     security.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
+        security.warn_when_reached_past_the_proxy(app)
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     _register_error_pages(app)

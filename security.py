@@ -115,3 +115,21 @@ def init_app(app: Flask) -> None:
         if request.endpoint not in BACKGROUND or _in_call():
             session["seen"] = now
         return None
+
+
+def warn_when_reached_past_the_proxy(app: Flask) -> None:
+    """With TRUSTED_PROXIES set, a request without X-Forwarded-For did not come through the proxy:
+    whoever can do that can also send their own X-Forwarded-For and pick the address limits count.
+    Said once per process, so a misconfiguration is seen in the log without flooding it."""
+    warned = False
+
+    @app.before_request
+    def check_forwarded_for():
+        nonlocal warned
+        if not warned and "X-Forwarded-For" not in request.headers:
+            warned = True
+            app.logger.warning(
+                "TRUSTED_PROXIES=%s but a request from %s arrived without X-Forwarded-For: Hearth can be "
+                "reached past the proxy, and such a visitor can spoof X-Forwarded-For. Bind Hearth where "
+                "only the proxy reaches it.", app.config["TRUSTED_PROXIES"], request.remote_addr,
+            )
