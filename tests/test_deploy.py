@@ -1,4 +1,5 @@
-"""Hearth behind nginx: the shipped deploy/nginx/hearth.conf in front of two instances, and TRUSTED_PROXIES."""
+"""What deploy/ ships: nginx in front of two instances (served for real when nginx is installed), the
+systemd units (checked by systemd-analyze), and the TRUSTED_PROXIES warning."""
 import logging
 import os
 import re
@@ -52,6 +53,22 @@ def test_without_trusted_proxies_nothing_is_said_of_the_header(tmp_path, caplog)
     with caplog.at_level(logging.WARNING):
         app.test_client().get("/login")
     assert WARNING not in caplog.text
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_the_systemd_units_are_valid(tmp_path):
+    """Installed as the units' comments say, with /srv/hearth being this checkout."""
+    env = tmp_path / "hearth.env"
+    env.write_text((ROOT / "deploy/hearth.env.example").read_text())
+    for unit in (ROOT / "deploy/systemd").glob("*.service"):
+        text = unit.read_text().replace("/srv/hearth", str(ROOT)).replace("/etc/hearth/hearth.env", str(env))
+        name = unit.name.replace("@.", "@8001.")  # a template is checked as one of its instances
+        (tmp_path / name).write_text(re.sub(r"^(User|Group)=hearth$", r"\1=root", text, flags=re.M))
+    units = sorted(str(path) for path in tmp_path.glob("*.service"))
+    assert len(units) == 3
+    result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,
+                            env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
 # nginx in front of two instances, on 127.0.0.1 with a certificate made for the test.
