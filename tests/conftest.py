@@ -416,7 +416,7 @@ class Instances:
         import subprocess
 
         process = self.processes[index]
-        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        workers = subprocess.run(["pgrep", "-P", str(process.pid)], check=False, capture_output=True, text=True).stdout.split()
         process.send_signal(signal.SIGKILL)
         for pid in workers:
             try:

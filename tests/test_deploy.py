@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,13 +15,13 @@ from sqlalchemy import func, select
 import clients
 import config
 from app import create_app
-from conftest import PASSWORD, ROOT, Instances, free_port
+from conftest import PASSWORD, ROOT, Instances
+from deploy import local_nginx
 from dates import PLAIN_TUESDAY
 from extensions import db
 from models import Appointment
 
 NGINX_CONF = ROOT / "deploy/nginx/hearth.conf"
-NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 WARNING = "without X-Forwarded-For"
 
 
@@ -63,10 +62,10 @@ def test_the_systemd_units_are_valid(tmp_path):
     for unit in (ROOT / "deploy/systemd").glob("*.service"):
         text = unit.read_text().replace("/srv/hearth", str(ROOT)).replace("/etc/hearth/hearth.env", str(env))
         name = unit.name.replace("@.", "@8001.")  # a template is checked as one of its instances
-        (tmp_path / name).write_text(re.sub(r"^(User|Group)=hearth$", r"\1=root", text, flags=re.M))
+        (tmp_path / name).write_text(re.sub(r"^(User|Group)=hearth$", r"\1=root", text, flags=re.MULTILINE))
     units = sorted(str(path) for path in tmp_path.glob("*.service"))
     assert len(units) == 3
-    result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,
+    result = subprocess.run(["systemd-analyze", "verify", *units], check=False, capture_output=True, text=True,
                             env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
@@ -79,74 +78,18 @@ def app(shared_app):
     return shared_app
 
 
-def site_config(upstreams: list[str], https_port: int, http_port: int, cert: Path, key: Path) -> str:
-    """deploy/nginx/hearth.conf with only its addresses and certificate paths replaced."""
-    text = NGINX_CONF.read_text()
-    replacements = {
-        "127.0.0.1:8001": upstreams[0],
-        "127.0.0.1:8002": upstreams[1],
-        "    listen [::]:80;\n": "",
-        "    listen [::]:443 ssl http2;\n": "",
-        "listen 80;": f"listen 127.0.0.1:{http_port};",
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-        "/etc/letsencrypt/live/hearth.example.com/fullchain.pem": str(cert),
-        "/etc/letsencrypt/live/hearth.example.com/privkey.pem": str(key),
-    }
-    for old, new in replacements.items():
-        assert old in text, f"deploy/nginx/hearth.conf no longer has {old!r}: update this test with it"
-        text = text.replace(old, new)
-    return text
-
-
 @pytest.fixture
 def behind_nginx(shared_app, tmp_path):
     """Two instances with TRUSTED_PROXIES=1 behind nginx: its https and http URLs, the instances, the certificate."""
-    if not NGINX:
+    if not local_nginx.NGINX:
         pytest.skip("nginx is not installed (Debian: apt-get install nginx; `make test` does it)")
-    https_port, http_port = free_port(), free_port()
-    url = f"https://127.0.0.1:{https_port}"
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    instances = Instances(shared_app, tmp_path, env={"TRUSTED_PROXIES": "1", "PUBLIC_URL": url})
+    https_port, http_port = local_nginx.ports()
+    instances = Instances(shared_app, tmp_path, env={"TRUSTED_PROXIES": "1", "PUBLIC_URL": f"https://127.0.0.1:{https_port}"})
     try:
-        upstreams = [u.removeprefix("http://") for u in instances.start(2)]
-        (tmp_path / "hearth.conf").write_text(site_config(upstreams, https_port, http_port, cert, key))
-        # The frame a Debian /etc/nginx/nginx.conf gives the site, with every path inside tmp_path.
-        (tmp_path / "nginx.conf").write_text(f"""
-{"user root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-pid {tmp_path}/nginx.pid;
-error_log {tmp_path}/nginx-error.log;
-events {{ worker_connections 256; }}
-http {{
-    access_log {tmp_path}/nginx-access.log;
-    client_body_temp_path {tmp_path}/body;
-    proxy_temp_path {tmp_path}/proxy;
-    fastcgi_temp_path {tmp_path}/fastcgi;
-    uwsgi_temp_path {tmp_path}/uwsgi;
-    scgi_temp_path {tmp_path}/scgi;
-    include {tmp_path}/hearth.conf;
-}}
-""")
-        nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "nginx-error.log"),
-                                  "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                requests.get(url + "/login", verify=str(cert), timeout=2)
-                break
-            except requests.ConnectionError:
-                if nginx.poll() is not None or time.monotonic() > deadline:
-                    nginx.kill()
-                    raise RuntimeError("nginx did not start: " + nginx.stderr.read().decode()
-                                       + (tmp_path / "nginx-error.log").read_text())
-                time.sleep(0.1)
-        yield SimpleNamespace(url=url, http_url=f"http://127.0.0.1:{http_port}", instances=instances, cert=str(cert))
-        nginx.terminate()
-        nginx.wait(timeout=10)
+        upstreams = [url.removeprefix("http://") for url in instances.start(2)]
+        nginx = local_nginx.start(tmp_path / "nginx", upstreams, https_port, http_port)
+        yield SimpleNamespace(url=nginx.url, http_url=nginx.http_url, instances=instances, cert=nginx.cert)
+        nginx.stop()
     finally:
         instances.stop()
 
