@@ -358,15 +358,15 @@ def gunicorn_server(app, tmp_path):
     stop(process)
 
 
-# One practice on two machines: instances that share PostgreSQL and Redis (tests/test_instances.py).
+# One practice on two machines: instances that share PostgreSQL and Redis (tests/test_instances.py,
+# tests/test_deploy.py, tests/e2e/test_instances_browser.py).
 
 
 @pytest.fixture
 def shared_app(tmp_path):
     """The app on PostgreSQL with its rate limits in Redis, as every instance of a practice sees them."""
-    database_url_ = os.environ.get("TEST_DATABASE_URL", "")
     redis_url = os.environ.get("TEST_REDIS_URL", "")
-    if not database_url_.startswith("postgres") or not redis_url:
+    if not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") or not redis_url:
         pytest.skip("instances share PostgreSQL and Redis: set TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL")
     import redis
 
@@ -400,7 +400,7 @@ class Instances:
         self.urls, self.processes, self.logs = [], [], []
 
     def start(self, count: int = 2) -> list[str]:
-        for index in range(count):
+        for _ in range(count):
             log = self.tmp_path / f"instance-{len(self.urls)}.log"
             url, process = start_gunicorn(self.env, log, app=self.APP)
             self.urls.append(url)
