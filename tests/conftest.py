@@ -341,9 +341,16 @@ def wait_until_serving(url: str, process, log: Path) -> None:
 
 
 def stop(process) -> None:
+    """Ask gunicorn to stop; under load, with pages still polling, it may take longer than a test waits."""
+    import subprocess
+
     if process.poll() is None:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture
