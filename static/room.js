@@ -330,8 +330,6 @@
     }
   }
 
-  // The server came back (or a proxy moved us to another instance) while the call itself went on
-  // browser to browser: say again where the call stands instead of "Reconnecting…" forever.
   async function loop() {
     while (!stopped) {
       await pollOnce();
