@@ -1,8 +1,7 @@
 """A therapist's clients and their room links, and the therapist's personal link."""
 from __future__ import annotations
 
-from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -21,18 +20,44 @@ class SlugTaken(Invalid):
     """Another therapist's personal link already uses this slug."""
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+SHORT_QUERY = 2  # this many characters or fewer: too short for a trigram, so a name-prefix match
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_prefix(query: str):
+    """Names starting with `query`, in any case, as ranges the (therapist_id, name) index reads directly.
+
+    Each spelling ("jo", "Jo", "jO", "JO") is one range [prefix, next prefix); the ILIKE keeps exactly
+    the names that match, whatever the collation puts inside a range.
+    """
+    spellings = {""}
+    for char in query:
+        spellings = {start + variant for start in spellings for variant in {char.lower(), char.upper()}}
+    ranges = [and_(Client.name >= spelling, Client.name < spelling[:-1] + chr(ord(spelling[-1]) + 1))
+              for spelling in sorted(spellings)]
+    return and_(or_(*ranges), Client.name.ilike(_escape_like(query) + "%", escape="\\"))
+
+
+def _substring(query: str):
+    """Name or email containing `query`, found through the trigram index rather than by reading every row."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
+        return Client.id.in_(select(text("rowid")).select_from(text("clients_search"))
+                             .where(text("clients_search MATCH :phrase").bindparams(phrase=phrase)))
+    pattern = f"%{_escape_like(query)}%"  # PostgreSQL: pg_trgm's GIN indexes serve ILIKE
+    return or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\"))
 
 
 def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):
-    """One page of the therapist's clients, by name, matching `query` in name or email."""
+    """One page of the therapist's clients, by name: a short query matches the start of the name,
+    a longer one any part of the name or email."""
     statement = select(Client).filter_by(therapist_id=therapist.id)
     statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
     if query:
-        pattern = _like(query)
-        statement = statement.where(or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\")))
+        statement = statement.where(_name_prefix(query) if len(query) <= SHORT_QUERY else _substring(query))
     statement = statement.order_by(Client.name, Client.id)
     return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
@@ -180,9 +205,9 @@ def next_session(client: Client) -> Appointment | None:
 
 def room_url(client: Client) -> str:
     """The absolute address of the client's room, as it goes into emails and the copy field."""
-    return f"{current_app.config['PUBLIC_URL']}/r/{client.room_link.token}"
+    return links.external_url("public.room", token=client.room_link.token)
 
 
 def lobby_url(therapist: Therapist) -> str:
     """The absolute address of the therapist's personal link."""
-    return f"{current_app.config['PUBLIC_URL']}/u/{therapist.personal_slug}"
+    return links.external_url("public.lobby", slug=therapist.personal_slug)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, event, false, select, true
+from sqlalchemy import (DDL, CheckConstraint, Enum, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text,
+                        UniqueConstraint, event, false, select, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -32,6 +34,56 @@ def parse_zone(name: str | None) -> ZoneInfo | None:
 
 
 UTC = ZoneInfo("UTC")
+
+
+# The values a status, role or method column may hold: the database refuses any other (a CHECK),
+# and code and templates name them through these enums instead of repeating string literals.
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    OUTBOX = "outbox"
+
+
+class Recipient(StrEnum):
+    """Who an invite went to."""
+
+    CLIENT = "client"
+    THERAPIST = "therapist"
+
+
+class InviteMethod(StrEnum):
+    """The iCalendar METHOD an invite carried."""
+
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+
+
+class ParticipantRole(StrEnum):
+    THERAPIST = "therapist"
+    CLIENT = "client"
+    VISITOR = "visitor"
+
+
+class ParticipantStatus(StrEnum):
+    WAITING = "waiting"  # a visitor in the lobby
+    IN_ROOM = "in_room"
+    DECLINED = "declined"
+    LEFT = "left"
+    ENDED = "ended"  # ended by the therapist or by revoking the link it came through
+
+
+ENUMS = (SessionStatus, DeliveryStatus, Recipient, InviteMethod, ParticipantRole, ParticipantStatus)
+
+
+def enum_type(enum: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR(16) holding one of the enum's values, with a CHECK naming them, on every database."""
+    return Enum(enum, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True,
+                values_callable=lambda members: [member.value for member in members])
 
 
 class Therapist(UserMixin, db.Model):
@@ -85,8 +137,12 @@ class Therapist(UserMixin, db.Model):
 
 class Client(db.Model):
     __tablename__ = "clients"
-    # The client list: one therapist's clients in name order, a page at a time.
-    __table_args__ = (Index("ix_clients_therapist_name", "therapist_id", "name"),)
+    __table_args__ = (
+        # The client list: one therapist's clients in name order, a page at a time.
+        Index("ix_clients_therapist_name", "therapist_id", "name"),
+        # What sessions and room visits point at, so that they cannot mix one therapist with another's client.
+        UniqueConstraint("id", "therapist_id", name="uq_clients_id_therapist_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
@@ -104,6 +160,11 @@ class Client(db.Model):
     room_links: Mapped[list[RoomLink]] = relationship(
         back_populates="client", order_by="RoomLink.created_at", cascade="all, delete-orphan"
     )
+    # The one link in force, loaded alone instead of the whole history.
+    active_room_link: Mapped[RoomLink | None] = relationship(
+        primaryjoin="and_(RoomLink.client_id == Client.id, RoomLink.replaced_at.is_(None))", viewonly=True,
+        uselist=False,
+    )
 
     @property
     def zone(self) -> ZoneInfo:
@@ -118,9 +179,9 @@ class Client(db.Model):
         return self.therapist.zone.key
 
     @property
-    def room_link(self) -> RoomLink:
+    def room_link(self) -> RoomLink | None:
         """The link in force (the one not yet replaced)."""
-        return next(link for link in reversed(self.room_links) if link.replaced_at is None)
+        return self.active_room_link
 
     @property
     def short_name(self) -> str:
@@ -149,19 +210,24 @@ class Appointment(db.Model):
     """A booked session (the screens say "session"; this name keeps clear of flask.session)."""
 
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),
+        # The client must be this therapist's client.
+        ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
 
-    SCHEDULED = "scheduled"
-    CANCELLED = "cancelled"
+    SCHEDULED = SessionStatus.SCHEDULED
+    CANCELLED = SessionStatus.CANCELLED
     # Attendance, marked after the session's end (for billing elsewhere).
     ATTENDANCE = {"attended": "Attended", "no_show": "No-show", "late_cancellation": "Late cancellation"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    client_id: Mapped[int] = mapped_column(index=True)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    status: Mapped[SessionStatus] = mapped_column(enum_type(SessionStatus, "status"), default=SCHEDULED)
     # The iCalendar UID every emailed version shares, and the version number it last went out with.
     uid: Mapped[str] = mapped_column(String(120), unique=True)
     sequence: Mapped[int] = mapped_column(default=0)
@@ -171,7 +237,7 @@ class Appointment(db.Model):
     # or calendar apps drop the update. None only for sessions booked before it was stored.
     organizer: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When the current time was set (booked or last moved): a reminder whose window had already begun is not sent.
     time_set_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The client pressed "Confirm I'll be there" for the current time (cleared by a reschedule).
@@ -179,7 +245,7 @@ class Appointment(db.Model):
     attendance: Mapped[str | None] = mapped_column(String(20))
 
     therapist: Mapped[Therapist] = relationship()
-    client: Mapped[Client] = relationship()
+    client: Mapped[Client] = relationship(foreign_keys=[client_id])
     deliveries: Mapped[list[InviteDelivery]] = relationship(
         back_populates="appointment", order_by="InviteDelivery.id", cascade="all, delete-orphan"
     )
@@ -209,17 +275,17 @@ class InviteDelivery(db.Model):
 
     __tablename__ = "invite_deliveries"
 
-    SENT = "sent"
-    FAILED = "failed"
-    OUTBOX = "outbox"
+    SENT = DeliveryStatus.SENT
+    FAILED = DeliveryStatus.FAILED
+    OUTBOX = DeliveryStatus.OUTBOX
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16))  # "client" or "therapist"
+    role: Mapped[Recipient] = mapped_column(enum_type(Recipient, "role"))
     recipient: Mapped[str] = mapped_column(String(254))
-    method: Mapped[str] = mapped_column(String(16))
+    method: Mapped[InviteMethod] = mapped_column(enum_type(InviteMethod, "method"))
     sequence: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_type(DeliveryStatus, "status"))
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -283,23 +349,27 @@ class RoomParticipant(db.Model):
     """
 
     __tablename__ = "room_participants"
-    __table_args__ = (Index("ix_room_participants_room_status", "room", "status"),)
+    __table_args__ = (
+        Index("ix_room_participants_room_status", "room", "status"),
+        # A client's visit is to a room of that client's own therapist.
+        ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
+    )
 
-    WAITING = "waiting"  # a visitor in the lobby
-    IN_ROOM = "in_room"
-    DECLINED = "declined"
-    LEFT = "left"
-    ENDED = "ended"  # ended by the therapist or by revoking the link it came through
+    WAITING = ParticipantStatus.WAITING  # a visitor in the lobby
+    IN_ROOM = ParticipantStatus.IN_ROOM
+    DECLINED = ParticipantStatus.DECLINED
+    LEFT = ParticipantStatus.LEFT
+    ENDED = ParticipantStatus.ENDED  # ended by the therapist or by revoking the link it came through
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # "client:<client id>" or "personal:<therapist id>"
     room: Mapped[str] = mapped_column(String(40))
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
-    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16))  # therapist, client or visitor
+    client_id: Mapped[int | None] = mapped_column(index=True)
+    role: Mapped[ParticipantRole] = mapped_column(enum_type(ParticipantRole, "role"))
     name: Mapped[str] = mapped_column(String(80))
     peer_id: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ParticipantStatus] = mapped_column(enum_type(ParticipantStatus, "status"))
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     left_at: Mapped[datetime | None]
@@ -342,6 +412,34 @@ NO_OVERLAP = (
 event.listen(Appointment.__table__, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"))
 event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(dialect="postgresql"))
+
+
+# Client search finds a substring of the name or email without reading every one of a therapist's
+# clients: a trigram index answers it. PostgreSQL: pg_trgm GIN indexes, used by ILIKE '%q%'.
+# SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), kept in step with `clients` by
+# triggers. Neither is a model, so Alembic's comparison skips them (SEARCH_OBJECTS, migrations/env.py).
+SEARCH_OBJECTS = {"ix_clients_name_trgm", "ix_clients_email_trgm", "clients_search"}
+CLIENT_SEARCH_POSTGRESQL = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX ix_clients_name_trgm ON clients USING gin (name gin_trgm_ops)",
+    "CREATE INDEX ix_clients_email_trgm ON clients USING gin (email gin_trgm_ops)",
+]
+CLIENT_SEARCH_SQLITE = [
+    "CREATE VIRTUAL TABLE clients_search USING fts5(name, email, content='clients', content_rowid='id', "
+    "tokenize='trigram')",
+    "CREATE TRIGGER clients_search_insert AFTER INSERT ON clients BEGIN "
+    "INSERT INTO clients_search(rowid, name, email) VALUES (new.id, new.name, new.email); END",
+    "CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN "
+    "INSERT INTO clients_search(clients_search, rowid, name, email) VALUES ('delete', old.id, old.name, old.email); END",
+    "CREATE TRIGGER clients_search_update AFTER UPDATE OF name, email ON clients BEGIN "
+    "INSERT INTO clients_search(clients_search, rowid, name, email) VALUES ('delete', old.id, old.name, old.email); "
+    "INSERT INTO clients_search(rowid, name, email) VALUES (new.id, new.name, new.email); END",
+]
+for statement in CLIENT_SEARCH_POSTGRESQL:
+    event.listen(Client.__table__, "after_create", DDL(statement).execute_if(dialect="postgresql"))
+for statement in CLIENT_SEARCH_SQLITE:
+    event.listen(Client.__table__, "after_create", DDL(statement).execute_if(dialect="sqlite"))
+event.listen(Client.__table__, "before_drop", DDL("DROP TABLE IF EXISTS clients_search").execute_if(dialect="sqlite"))
 
 
 class PasswordReset(db.Model):

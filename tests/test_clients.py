@@ -57,6 +57,29 @@ def test_search_is_scoped_sorted_and_paginated(app, therapist, other_therapist):
     assert clients.search(therapist, "%").total == 0  # a wildcard is just a character
 
 
+def test_search_finds_any_part_of_name_or_email_and_follows_changes(app, therapist, other_therapist):
+    jane = clients.add(therapist, name="Jane Doe", email="jd@harbour.example")
+    clients.add(therapist, name="Mark Twain", email="mark@example.com")
+    clients.add(other_therapist, name="Jane Doering", email="jane@harbour.example")
+
+    def names(query):
+        return [c.name for c in clients.search(therapist, query).items]
+
+    assert names("ane d") == ["Jane Doe"] and names("HARBOUR") == ["Jane Doe"] and names("example") == ["Jane Doe", "Mark Twain"]
+    clients.update(jane, name="Janet Moss", email="janet@moss.example")  # the index follows the row
+    assert names("doe") == [] and names("harbour") == [] and names("t mo") == ["Janet Moss"]
+    assert names("moss.ex") == ["Janet Moss"]
+    assert names('"x" OR j*') == [] and names("%_%") == []  # search syntax and wildcards are plain characters
+
+
+@pytest.mark.parametrize("query, found", [("j", ["Jane Doe", "jo lower"]), ("JA", ["Jane Doe"]), ("jo", ["jo lower"]),
+                                          ("oe", []), ("m", []), ("%", [])])
+def test_one_or_two_characters_match_the_start_of_the_name(app, therapist, query, found):
+    clients.add(therapist, name="Jane Doe", email="mark@example.com")
+    clients.add(therapist, name="jo lower")
+    assert [c.name for c in clients.search(therapist, query).items] == found
+
+
 def test_archived_clients_leave_the_list_and_their_link_stops(app, therapist):
     client = clients.add(therapist, name="Jane Doe")
     clients.archive(client)
