@@ -1,7 +1,7 @@
 """A therapist's clients and their room links, and the therapist's personal link."""
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -47,8 +47,10 @@ def _substring(query: str):
         phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
         return Client.id.in_(select(text("rowid")).select_from(text("clients_search"))
                              .where(text("clients_search MATCH :phrase").bindparams(phrase=phrase)))
-    pattern = f"%{_escape_like(query)}%"  # PostgreSQL: pg_trgm's GIN indexes serve ILIKE
-    return or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\"))
+    # PostgreSQL: the pg_trgm GIN index on this very expression serves the ILIKE.
+    # Literals, not parameters, so that PostgreSQL sees the indexed expression itself.
+    name_and_email = Client.name.concat(literal_column("' '")).concat(func.coalesce(Client.email, literal_column("''")))
+    return name_and_email.ilike(f"%{_escape_like(query)}%", escape="\\")
 
 
 def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):

@@ -418,11 +418,11 @@ event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(d
 # clients: a trigram index answers it. PostgreSQL: pg_trgm GIN indexes, used by ILIKE '%q%'.
 # SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), kept in step with `clients` by
 # triggers. Neither is a model, so Alembic's comparison skips them (SEARCH_OBJECTS, migrations/env.py).
-SEARCH_OBJECTS = {"ix_clients_name_trgm", "ix_clients_email_trgm", "clients_search"}
+SEARCH_OBJECTS = {"ix_clients_search_trgm", "clients_search"}
 CLIENT_SEARCH_POSTGRESQL = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX ix_clients_name_trgm ON clients USING gin (name gin_trgm_ops)",
-    "CREATE INDEX ix_clients_email_trgm ON clients USING gin (email gin_trgm_ops)",
+    # One index over name and email together: one index scan answers "in the name or the email".
+    "CREATE INDEX ix_clients_search_trgm ON clients USING gin ((name || ' ' || coalesce(email, '')) gin_trgm_ops)",
 ]
 CLIENT_SEARCH_SQLITE = [
     "CREATE VIRTUAL TABLE clients_search USING fts5(name, email, content='clients', content_rowid='id', "
