@@ -29,7 +29,8 @@ CLIENT_KEYS = {"appointments": "fk_appointments_client_id_clients",
 SEARCH_POSTGRESQL = [
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
     # One index over name and email together: one index scan answers "in the name or the email".
-    "CREATE INDEX ix_clients_search_trgm ON clients USING gin ((name || ' ' || coalesce(email, '')) gin_trgm_ops)",
+    "CREATE INDEX ix_clients_search_trgm ON clients USING gin ((name || ' ' || coalesce(email, '')) gin_trgm_ops) "
+    "WITH (fastupdate = off)",  # straight into the index, not a pending list only VACUUM merges
 ]
 SEARCH_SQLITE = [
     "CREATE VIRTUAL TABLE clients_search USING fts5(name, email, content='clients', content_rowid='id', "
