@@ -41,25 +41,32 @@ def _name_prefix(query: str):
     return and_(or_(*ranges), Client.name.ilike(_escape_like(query) + "%", escape="\\"))
 
 
-def _substring(query: str):
-    """Name or email containing `query`, found through the trigram index rather than by reading every row."""
+def _substring(therapist: Therapist, query: str):
+    """The therapist's clients whose name or email contains `query`, found through the trigram index
+    rather than by reading every one of them."""
     if db.session.get_bind().dialect.name == "sqlite":
         phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
-        return Client.id.in_(select(text("rowid")).select_from(text("clients_search"))
-                             .where(text("clients_search MATCH :phrase").bindparams(phrase=phrase)))
-    # PostgreSQL: the pg_trgm GIN index on this very expression serves the ILIKE.
-    # Literals, not parameters, so that PostgreSQL sees the indexed expression itself.
+        found = select(text("rowid")).select_from(text("clients_search")).where(
+            text("clients_search MATCH :phrase").bindparams(phrase=phrase))
+        # "+ 0" keeps SQLite from walking all the therapist's clients along the name index to test each
+        # one against the matches: it fetches the few matches by id instead.
+        return and_(Client.therapist_id + literal_column("0") == therapist.id, Client.id.in_(found))
+    # PostgreSQL: the pg_trgm GIN index on this very expression serves the ILIKE. Literals, not
+    # parameters, so that the planner sees the indexed expression itself.
     name_and_email = Client.name.concat(literal_column("' '")).concat(func.coalesce(Client.email, literal_column("''")))
-    return name_and_email.ilike(f"%{_escape_like(query)}%", escape="\\")
+    return and_(Client.therapist_id == therapist.id, name_and_email.ilike(f"%{_escape_like(query)}%", escape="\\"))
 
 
 def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):
     """One page of the therapist's clients, by name: a short query matches the start of the name,
     a longer one any part of the name or email."""
-    statement = select(Client).filter_by(therapist_id=therapist.id)
+    if len(query) > SHORT_QUERY:
+        statement = select(Client).where(_substring(therapist, query))
+    else:
+        statement = select(Client).filter_by(therapist_id=therapist.id)
+        if query:
+            statement = statement.where(_name_prefix(query))
     statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
-    if query:
-        statement = statement.where(_name_prefix(query) if len(query) <= SHORT_QUERY else _substring(query))
     statement = statement.order_by(Client.name, Client.id)
     return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
