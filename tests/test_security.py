@@ -27,20 +27,21 @@ ENDPOINTS = {
     "account.index": LOGIN, "account.profile": LOGIN, "account.save_profile": LOGIN, "account.change_password": LOGIN,
     "account.personal_link": LOGIN, "account.save_personal_link": LOGIN, "account.check_slug": LOGIN,
     "account.calendar": LOGIN, "account.replace_feed": LOGIN, "account.activity_log": LOGIN,
-    "account.activity_csv": LOGIN,
+    "account.activity_csv": LOGIN, "account.reminders_tab": LOGIN, "account.save_reminders": LOGIN,
     "clients.index": LOGIN, "clients.new": LOGIN, "clients.create": LOGIN,
     "clients.show": OWNED, "clients.edit": OWNED, "clients.update": OWNED, "clients.archive": OWNED,
-    "clients.restore": OWNED, "clients.replace_room_link": OWNED,
+    "clients.restore": OWNED, "clients.replace_room_link": OWNED, "clients.set_reminders": OWNED,
     "outbox.index": LOGIN, "outbox.download_eml": OWNED, "outbox.download_ics": OWNED,
     "rooms.lobby": LOGIN, "rooms.personal_room": LOGIN, "rooms.therapist_join_personal": LOGIN,
     "rooms.client_room": OWNED, "rooms.presence": OWNED, "rooms.therapist_join_client": OWNED,
     "rooms.admit": OWNED, "rooms.decline": OWNED,
     # Find client lists only the therapist's own clients; another's id is simply not among them.
-    "sessions.index": LOGIN, "sessions.client_options": LOGIN,
+    "sessions.index": LOGIN, "sessions.client_options": LOGIN, "sessions.today": LOGIN, "sessions.week": LOGIN,
+    "sessions.export_csv": LOGIN,
     "sessions.book": OWNED, "sessions.preview": OWNED, "sessions.create": OWNED,  # the client in the query or form
     "sessions.show": OWNED, "sessions.download_ics": OWNED, "sessions.reschedule_form": OWNED,
     "sessions.reschedule_preview": OWNED, "sessions.reschedule": OWNED, "sessions.cancel": OWNED,
-    "sessions.resend": OWNED,
+    "sessions.resend": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
 }
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}
 # State-changing routes without a CSRF token: guests carry no cookie, so there is nothing to forge.
