@@ -23,7 +23,8 @@ CASES = [
      "UPDATE appointments SET therapist_id = :value WHERE id = :session", "dana", "olga"),
     ("a new session mixing two practices",
      "INSERT INTO appointments (therapist_id, client_id, starts_at, ends_at, status, uid, sequence, created_at, "
-     "updated_at) VALUES (:value, :jane, :later, :later_end, 'scheduled', 'sql-uid', 0, :later, :later)", "dana", "olga"),
+     "updated_at, time_set_at) VALUES (:value, :jane, :later, :later_end, 'scheduled', 'sql-uid', 0, :later, :later, "
+     ":later)", "dana", "olga"),
     ("a room visit mixing two practices",
      "UPDATE room_participants SET therapist_id = :value WHERE id = :visit", "dana", "olga"),
     ("a session status outside the list", "UPDATE appointments SET status = :value WHERE id = :session",
