@@ -1,6 +1,7 @@
 """A therapist's clients and their room links, and the therapist's personal link."""
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -214,9 +215,9 @@ def next_session(client: Client) -> Appointment | None:
 
 def room_url(client: Client) -> str:
     """The absolute address of the client's room, as it goes into emails and the copy field."""
-    return links.external_url("public.room", token=client.room_link.token)
+    return f"{current_app.config['PUBLIC_URL']}/r/{client.room_link.token}"
 
 
 def lobby_url(therapist: Therapist) -> str:
     """The absolute address of the therapist's personal link."""
-    return links.external_url("public.lobby", slug=therapist.personal_slug)
+    return f"{current_app.config['PUBLIC_URL']}/u/{therapist.personal_slug}"

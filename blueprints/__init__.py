@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 import activity
 import invites
+import models
 from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
@@ -168,6 +169,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
                                   clock_changes=clock_changes, failed_invites=invites.failed)
+    # Templates compare statuses, roles and methods with these, never with string literals.
+    app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 
     @app.after_request
     def no_camera_by_default(response):

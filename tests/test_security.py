@@ -41,7 +41,8 @@ ENDPOINTS = {
     "sessions.book": OWNED, "sessions.preview": OWNED, "sessions.create": OWNED,  # the client in the query or form
     "sessions.show": OWNED, "sessions.download_ics": OWNED, "sessions.reschedule_form": OWNED,
     "sessions.reschedule_preview": OWNED, "sessions.reschedule": OWNED, "sessions.cancel": OWNED,
-    "sessions.resend": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
+    "sessions.resend": OWNED,
+    "account.save_calendar_delivery": LOGIN, "clients.resend_failed": OWNED, "rooms.remove": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
 }
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}
 # State-changing routes without a CSRF token: guests carry no cookie, so there is nothing to forge.

@@ -1,7 +1,7 @@
 """database rules: composite client keys, enum checks, session end after start; trigram client search
 
 Revision ID: 91b2c9731a15
-Revises: a9b700fbcd30
+Revises: cbb7db63d6b2
 Create Date: 2026-11-25 19:32:11.744355
 
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '91b2c9731a15'
-down_revision = 'a9b700fbcd30'
+down_revision = 'cbb7db63d6b2'
 branch_labels = None
 depends_on = None
 
@@ -20,7 +20,7 @@ CHECKS = {
                           "ck_invite_deliveries_method": "method IN ('REQUEST', 'CANCEL')",
                           "ck_invite_deliveries_status": "status IN ('sent', 'failed', 'outbox')"},
     "room_participants": {"ck_room_participants_role": "role IN ('therapist', 'client', 'visitor')",
-                          "ck_room_participants_status": "status IN ('waiting', 'in_room', 'declined', 'left')"},
+                          "ck_room_participants_status": "status IN ('waiting', 'in_room', 'declined', 'left', 'ended')"},
 }
 # Composite keys: a session or room visit names a client of its own therapist.
 CLIENT_KEYS = {"appointments": "fk_appointments_client_id_clients",
