@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import (DDL, CheckConstraint, Enum, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text,
+from sqlalchemy import (DDL, Boolean, CheckConstraint, Enum, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text,
                         UniqueConstraint, event, false, select, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,8 +97,9 @@ class Therapist(UserMixin, db.Model):
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64))
-    # What Flask-Login keeps in the session; replacing it signs out every other session.
-    login_token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
+    # Two-factor login: the TOTP secret once setup is confirmed, and the last time step used (a code works once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None]
     personal_slug: Mapped[str] = mapped_column(String(40), unique=True)
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The private calendar-feed address; made when first shown, replaced on request.
@@ -114,8 +116,16 @@ class Therapist(UserMixin, db.Model):
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist", lazy="raise")
 
+    # The LoginSession this request is logged in with; set at login and by the user loader.
+    login_session = None
+
     def get_id(self) -> str:
-        return self.login_token
+        """What Flask-Login keeps in the cookies: the login session's token, never the therapist alone."""
+        return self.login_session.token
+
+    @property
+    def two_factor(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -341,6 +351,13 @@ class OutboxMessage(db.Model):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    def invite(self) -> bytes | None:
+        """The calendar invite (.ics) this message carries, if it carries one (a reset email does not)."""
+        for part in message_from_bytes(self.raw, policy=policy.default).walk():
+            if part.get_content_type() == "text/calendar":
+                return part.get_payload(decode=True)
+        return None
+
 
 class RoomParticipant(db.Model):
     """One visit to a room: a client, the therapist, or a visitor from the personal link.
@@ -470,3 +487,36 @@ class Activity(db.Model):
     ip: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class LoginSession(db.Model):
+    """One login on one device. The cookies name its token; once ended, they open nothing."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    remember_until: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # Why it ended: logout, idle, lifetime, signed_out, password_changed, password_reset
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+    therapist: Mapped[Therapist] = relationship()
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the authenticator app; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, redirect, render_template
+from flask import Flask, Response, abort, flash, g, redirect, render_template, session
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -53,6 +53,31 @@ def dead_link():
     """A room, personal or calendar link that no longer opens (replaced, archived, changed, or never real)."""
     return link_page("public/dead_link.html", 404, title="This link is no longer valid",
                      message="Ask your therapist for a new link.")
+
+
+def account_key() -> str:
+    """Limits on an account key on its email as authentication normalises it, whatever address asks."""
+    if current_user.is_authenticated:
+        return "account:" + current_user.email_key
+    pending = session.get("pending_login") or {}
+    return "account:" + (pending.get("account") or request.remote_addr or "")
+
+
+def _wrong_secret(response) -> bool:
+    return bool(g.get("wrong_secret"))
+
+
+def wrong_secret() -> None:
+    """Count this request against the account's limit: a wrong password or code was given."""
+    g.wrong_secret = True
+
+
+SECRET_LIMIT = "10 per hour"
+# Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
+wrong_password_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-password", key_func=account_key,
+                                            deduct_when=_wrong_secret)
+wrong_code_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-code", key_func=account_key,
+                                        deduct_when=_wrong_secret)
 
 
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:

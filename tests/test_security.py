@@ -7,10 +7,12 @@ import pytest
 
 import booking
 import clients
+import logins
 import rooms
 from conftest import dump, login, make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
+from models import utcnow
 
 # Every endpoint, classified. A new route fails test_every_endpoint_is_classified until it is added here.
 PUBLIC = "public"  # anyone may open it
@@ -47,7 +49,7 @@ ENDPOINTS = {
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}
 # State-changing routes without a CSRF token: guests carry no cookie, so there is nothing to forge.
 CSRF_EXEMPT = {"rooms.client_join", "rooms.knock", "rooms.signal", "rooms.leave", "public.confirm_post"}
-ID_ARGS = {"client_id", "appointment_id", "message_id", "participant_id"}
+ID_ARGS = {"client_id", "appointment_id", "message_id", "participant_id", "login_session_id"}
 # OWNED endpoints that take the client from the query string or the form instead of the path.
 CLIENT_FIELD = {"sessions.book", "sessions.preview", "sessions.create"}
 
@@ -131,8 +133,10 @@ def test_another_therapists_ids_answer_404_on_every_owned_route(app, logged_in):
 
     message = OutboxMessage(therapist_id=olga.id, recipient="x@example.com", subject="s", raw=b"x")
     db.session.add(message)
+    olga_device = logins.start(olga, now=utcnow(), ip="192.0.2.1", user_agent="Firefox/1")
     db.session.commit()
-    ids = {"client_id": theirs.id, "appointment_id": session.id, "message_id": message.id, "participant_id": visitor.id}
+    ids = {"client_id": theirs.id, "appointment_id": session.id, "message_id": message.id, "participant_id": visitor.id,
+           "login_session_id": olga_device.id}
     fields = {"client": str(theirs.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "10:00", "length": "50"}
     before = dump()
     checked = set()
