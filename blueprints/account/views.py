@@ -81,7 +81,7 @@ def _security_screen(status: int = 200, *, password_form=None, setup_form=None, 
         uri = twofactor.setup_uri(current_user, setup_secret)
         setup = {"secret": setup_secret, "qr": twofactor.qr_svg(uri)}
     return render(
-        "account/security.html", "pane", status,
+        "account/security.html", "pane", status, current_tab="account.security_tab",
         devices=logins.open_for(current_user), current=current_user.login_session,
         device_name=logins.device_name, place=logins.place,
         password_form=password_form or PasswordForm(formdata=None),
