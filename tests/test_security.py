@@ -21,7 +21,7 @@ LOGIN = "login"  # the logged-in therapist's own screens, no object named in the
 OWNED = "owned"  # names one of the therapist's objects by id: another therapist's id is a 404
 ENDPOINTS = {
     "static": PUBLIC, "vendor.static": PUBLIC, "public.index": PUBLIC, "auth.login": PUBLIC, "auth.signup": PUBLIC,
-    "auth.signed_out": PUBLIC, "auth.forgot_password": PUBLIC,
+    "auth.signed_out": PUBLIC, "auth.forgot_password": PUBLIC, "auth.login_code": PUBLIC,
     "auth.reset_password": TOKEN, "rooms.client_page": TOKEN, "rooms.visitor_page": TOKEN, "public.feed": TOKEN,
     "rooms.client_join": TOKEN, "rooms.knock": TOKEN, "rooms.poll": TOKEN, "rooms.signal": TOKEN, "rooms.leave": TOKEN,
     "public.confirm": TOKEN, "public.confirm_post": TOKEN,
