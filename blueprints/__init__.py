@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, g, redirect, render_template, session
+from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -16,6 +16,7 @@ from wtforms.validators import DataRequired, Length, Optional
 import activity
 import invites
 import models
+import security
 from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
@@ -93,6 +94,15 @@ def delivery_summary(deliveries, what: str) -> str:
     if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
         return f"{what} placed in your Outbox (email delivery is off)."
     return f"{what} sent."
+
+
+def log_out_here():
+    """Log out on this device: its login session ends for good and its cookies go (remember-me too)."""
+    note("logout", commit=False)
+    security.sign_out("logout")
+    db.session.commit()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)
 
 
 def saved(message: str, fragment, url: str):

@@ -8,10 +8,9 @@ import clients
 import invites
 import logins
 import reminders
-import security
 import twofactor
-from blueprints import (attachment, delivery_summary, note, owned, render, saved, wrong_code_limit, wrong_password_limit,
-                        wrong_secret)
+from blueprints import (attachment, delivery_summary, log_out_here, note, owned, render, saved, wrong_code_limit,
+                        wrong_password_limit, wrong_secret)
 from blueprints.account import bp
 from blueprints.account.forms import (CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm,
                                       TwoFactorOffForm, TwoFactorSetupForm)
@@ -120,11 +119,7 @@ def change_password():
 def sign_out_device(login_session_id: int):
     device = owned(LoginSession, login_session_id, ended_at=None)
     if device.id == current_user.login_session.id:
-        note("logout", commit=False)
-        security.sign_out("logout")
-        db.session.commit()
-        flash("You are logged out.")
-        return redirect(url_for("auth.login"), 303)
+        return log_out_here()
     logins.end(device, "signed_out")
     note("device_signed_out", f"{logins.device_name(device.user_agent)}, {device.ip}")
     return _done(f"{logins.device_name(device.user_agent)} is signed out.")

@@ -6,7 +6,7 @@ import activity
 import mail
 import security
 import twofactor
-from blueprints import link_misses, note, render, wrong_code_limit, wrong_secret
+from blueprints import link_misses, log_out_here, note, render, wrong_code_limit, wrong_secret
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotPasswordForm, LoginCodeForm, LoginForm, ResetPasswordForm, SignupForm
 from extensions import db, limiter
@@ -123,11 +123,7 @@ def login_code():
 @bp.post("/logout")
 @login_required
 def logout():
-    note("logout", commit=False)
-    security.sign_out("logout")  # ends this login session for good and deletes the remember-me cookie
-    db.session.commit()
-    flash("You are logged out.")
-    return redirect(url_for("auth.login"), 303)
+    return log_out_here()
 
 
 @bp.get("/signed-out")
