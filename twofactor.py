@@ -49,7 +49,7 @@ def _matching_step(secret: str, code: str, at: float) -> int | None:
     """The time step whose code this is, within the window, or None."""
     totp = pyotp.TOTP(secret)
     code = _digits(code)
-    if not re.fullmatch(r"\d{6}", code):
+    if not re.fullmatch(r"[0-9]{6}", code):  # ASCII only: \d also matches other scripts' digits
         return None
     current = totp.timecode(datetime.fromtimestamp(at, timezone.utc))
     for step in range(current - WINDOW, current + WINDOW + 1):

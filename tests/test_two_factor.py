@@ -4,6 +4,8 @@ import time
 
 import pyotp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 import security
@@ -227,3 +229,28 @@ def test_malformed_codes_get_a_message_and_change_nothing(logged_in, code):
     response = logged_in.post("/account/security/two-factor", {"code": code})
     assert response.status_code == 422
     assert dana().totp_secret is None
+
+
+def test_the_code_step_keeps_where_the_therapist_was_going(logged_in):
+    secret, _ = enable(logged_in)
+    logged_in.post("/logout", {})
+    logged_in.forget_csrf()
+    response = logged_in.post("/login?next=/clients/", {"email": "dana@example.com", "password": PASSWORD})
+    assert response.headers["Location"] == "/login/code?next=/clients/"
+    logged_in.forget_csrf()
+    response = logged_in.post("/login/code?next=/clients/", {"code": pyotp.TOTP(secret).now()})
+    assert response.headers["Location"] == "/clients/"
+
+
+codes = st.one_of(st.text(max_size=30), st.sampled_from(["", " ", "\x00", "１２３４５６", "000000", "aaaaa-bbbbb",
+                                                        "12345678901234567890x", "%FF", "<script>"]))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(code=codes)
+def test_no_code_input_makes_a_500_or_turns_anything_on(logged_in, code):
+    start_setup(logged_in)
+    response = logged_in.post("/account/security/two-factor", {"code": code})
+    assert response.status_code in (422, 429)
+    assert dana().totp_secret is None and db.session.scalars(select(RecoveryCode)).all() == []
