@@ -58,9 +58,9 @@ def _matching_step(secret: str, code: str, at: float) -> int | None:
     return None
 
 
-def code_is_valid(secret: str, code: str) -> bool:
-    """For setup: does the app make codes from this secret?"""
-    return _matching_step(secret, code, time.time()) is not None
+def setup_step(secret: str, code: str) -> int | None:
+    """For setup: the time step of this code if the app makes codes from this secret, else None."""
+    return _matching_step(secret, code, time.time())
 
 
 def use_code(therapist: Therapist, code: str) -> bool:
@@ -107,10 +107,10 @@ def verify(therapist: Therapist, code: str) -> str | None:
     return None
 
 
-def enable(therapist: Therapist, secret: str) -> list[str]:
-    """Turn two-factor login on with a confirmed secret; the new recovery codes, to show once."""
+def enable(therapist: Therapist, secret: str, step: int) -> list[str]:
+    """Turn two-factor login on with a secret confirmed by the code of `step` (now spent); the new recovery codes, to show once."""
     therapist.totp_secret = secret
-    therapist.totp_last_step = None
+    therapist.totp_last_step = step
     db.session.execute(delete(RecoveryCode).filter_by(therapist_id=therapist.id))
     codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
     db.session.add_all(RecoveryCode(therapist_id=therapist.id, code_hash=_hash(code)) for code in codes)

@@ -71,7 +71,12 @@ def test_setup_needs_a_valid_code(logged_in):
     page = response.get_data(as_text=True)
     assert "Two-factor login is on" in page and "shown only now" in page
     assert dana().totp_secret == secret
-    assert actions() == ["login", "two_factor_setup_started", "two_factor_failed", "two_factor_enabled"]
+    # The code that confirmed the setup is spent: someone who saw it cannot log in with it.
+    logged_in.post("/logout", {})
+    password_step(logged_in)
+    logged_in.forget_csrf()
+    assert logged_in.post("/login/code", {"code": pyotp.TOTP(secret).now()}).status_code == 422
+    assert actions()[:4] == ["login", "two_factor_setup_started", "two_factor_failed", "two_factor_enabled"]
 
 
 def test_recovery_codes_are_ten_hashed_shown_once_and_downloadable(logged_in):

@@ -149,8 +149,8 @@ def confirm_two_factor():
         return _done("Start the two-factor setup again." if not current_user.two_factor else "Two-factor login is already on.")
     form = TwoFactorSetupForm()
     if form.validate():
-        if twofactor.code_is_valid(secret, form.code.data):
-            codes = twofactor.enable(current_user, secret)
+        if (step := twofactor.setup_step(secret, form.code.data)) is not None:
+            codes = twofactor.enable(current_user, secret, step)
             note("two_factor_enabled")
             session.pop("totp_setup")
             return _security_screen(codes=codes)  # shown this once: no redirect, nothing kept to show again
