@@ -66,7 +66,8 @@ def test_setup_needs_a_valid_code(logged_in):
     response = logged_in.post("/account/security/two-factor", {"code": "123456"})
     assert response.status_code == 422 and "This code is not right" in response.get_data(as_text=True)
     assert dana().totp_secret is None
-    response = logged_in.post("/account/security/two-factor", {"code": pyotp.TOTP(secret).now()})
+    setup_code = pyotp.TOTP(secret).now()
+    response = logged_in.post("/account/security/two-factor", {"code": setup_code})
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Two-factor login is on" in page and "shown only now" in page
@@ -75,7 +76,7 @@ def test_setup_needs_a_valid_code(logged_in):
     logged_in.post("/logout", {})
     password_step(logged_in)
     logged_in.forget_csrf()
-    assert logged_in.post("/login/code", {"code": pyotp.TOTP(secret).now()}).status_code == 422
+    assert logged_in.post("/login/code", {"code": setup_code}).status_code == 422
     assert actions()[:4] == ["login", "two_factor_setup_started", "two_factor_failed", "two_factor_enabled"]
 
 
@@ -109,7 +110,7 @@ def test_login_asks_for_the_code_after_the_password(app, client, therapist):
     assert wrong.status_code == 422 and "This code is not right" in wrong.get_data(as_text=True)
     code = pyotp.TOTP(secret).now()
     response = client.post("/login/code", {"code": code})
-    assert response.status_code == 303 and response.headers["Location"] == "/sessions/"
+    assert response.status_code == 303 and response.headers["Location"] == "/sessions/today"
     assert client.get("/clients/").status_code == 200
     login_entry = db.session.scalars(select(Activity).filter_by(action="login").order_by(Activity.id.desc())).first()
     assert login_entry.detail == "with an app code"
@@ -128,7 +129,7 @@ def test_recovery_code_works_once_then_is_refused(app, logged_in):
     logged_in.forget_csrf()
     response = logged_in.post("/login/code", {"code": codes[3].upper().replace("-", " ")})  # typed loosely
     assert response.status_code == 303
-    assert "9 are left" in logged_in.get("/sessions/").get_data(as_text=True)
+    assert "9 are left" in logged_in.get("/sessions/today").get_data(as_text=True)
     logged_in.forget_csrf()
     logged_in.post("/logout", {})
 
@@ -202,7 +203,7 @@ def test_turning_it_off_needs_the_password_and_a_code(logged_in):
     assert actions()[-3:] == ["two_factor_failed", "two_factor_failed", "two_factor_disabled"]
     # Logging in asks for the password only again.
     logged_in.post("/logout", {})
-    assert password_step(logged_in).headers["Location"] == "/sessions/"
+    assert password_step(logged_in).headers["Location"] == "/sessions/today"
 
 
 def test_require_2fa_makes_setup_mandatory_at_the_next_login(app, client, therapist):
