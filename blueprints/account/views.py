@@ -14,7 +14,6 @@ from blueprints import (attachment, delivery_summary, log_out_here, note, owned,
 from blueprints.account import bp
 from blueprints.account.forms import (CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm,
                                       TwoFactorOffForm, TwoFactorSetupForm)
-from extensions import db
 from models import LoginSession
 from validation import Invalid
 
