@@ -9,10 +9,12 @@ import booking
 import clients
 import logins
 import rooms
+from sqlalchemy import select
+
 from conftest import dump, login, make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import utcnow
+from models import LoginSession, utcnow
 
 # Every endpoint, classified. A new route fails test_every_endpoint_is_classified until it is added here.
 PUBLIC = "public"  # anyone may open it
@@ -44,6 +46,9 @@ ENDPOINTS = {
     "sessions.show": OWNED, "sessions.download_ics": OWNED, "sessions.reschedule_form": OWNED,
     "sessions.reschedule_preview": OWNED, "sessions.reschedule": OWNED, "sessions.cancel": OWNED,
     "sessions.resend": OWNED,
+    "account.security_tab": LOGIN, "account.start_two_factor": LOGIN, "account.confirm_two_factor": LOGIN,
+    "account.disable_two_factor": LOGIN, "account.recovery_codes_txt": LOGIN, "account.sign_out_others": LOGIN,
+    "account.sign_out_device": OWNED,
     "account.save_calendar_delivery": LOGIN, "clients.resend_failed": OWNED, "rooms.remove": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
 }
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}
@@ -180,7 +185,9 @@ def test_nothing_from_before_login_carries_over(client, therapist):
     with client.session_transaction() as after:
         assert "planted" not in after
         assert after.get("csrf_token") != old_token
-        assert after["_user_id"] == therapist.login_token
+        # The cookie names the new login session on the server, never the therapist alone.
+        (row,) = db.session.scalars(select(LoginSession).filter_by(therapist_id=therapist.id)).all()
+        assert after["_user_id"] == row.token and row.ended_at is None
 
 
 def test_an_idle_session_ends_after_30_minutes_and_any_session_after_12_hours(app, logged_in, monkeypatch):
