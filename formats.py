@@ -116,7 +116,10 @@ def browser_locale(accept_languages) -> str | None:
 
 
 def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = None) -> str:
-    """An aware or zone-converted moment in `locale` (default: the current one), in one of FORMATS."""
+    """An aware or zone-converted moment in `locale` (default: the current one), in one of FORMATS; a trailing
+    " %Z" adds the zone's abbreviation (CEST), which says which of a twice-happening time is meant."""
+    if fmt.endswith(" %Z"):
+        return f"{local_time(moment, zone, fmt[:-3], locale)} {moment.astimezone(zone):%Z}"
     locale = locale or current_locale()
     skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
     time_text = format_time(moment, time_width, tzinfo=zone, locale=locale) if time_width else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, redirect, render_template
+from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -14,12 +14,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 import activity
+import invites
 import links
-from booking import local_time
+import models
+import security
+from booking import clock_changes, local_time, time_range
 from formats import LOCALES, locale_label, zone_name
 from clients import lobby_url, room_url
 from extensions import db, limiter
-from validation import Invalid, check_text, check_timezone, zone_choices
+from models import InviteDelivery
+from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
 
@@ -34,10 +38,11 @@ def render(template: str, block: str, status: int = 200, **context):
 
 
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404,
+                                   error_message="Too many links that do not open, from your network. Wait a minute and try again.")
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
-CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=()"}
+CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
 
 
 def link_page(template: str, status: int = 200, *, call: bool = False, **context):
@@ -45,6 +50,37 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
     and only pages with a call in them may use the camera and microphone."""
     headers = {**LINK_HEADERS, **(CAMERA if call else {})}
     return render_template(template, **context), status, headers
+
+
+def dead_link():
+    """A room, personal or calendar link that no longer opens (replaced, archived, changed, or never real)."""
+    return link_page("public/dead_link.html", 404, title="This link is no longer valid",
+                     message="Ask your therapist for a new link.")
+
+
+def account_key() -> str:
+    """Limits on an account key on its email as authentication normalises it, whatever address asks."""
+    if current_user.is_authenticated:
+        return "account:" + current_user.email_key
+    pending = session.get("pending_login") or {}
+    return "account:" + (pending.get("account") or request.remote_addr or "")
+
+
+def _wrong_secret(response) -> bool:
+    return bool(g.get("wrong_secret"))
+
+
+def wrong_secret() -> None:
+    """Count this request against the account's limit: a wrong password or code was given."""
+    g.wrong_secret = True
+
+
+SECRET_LIMIT = "10 per hour"
+# Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
+wrong_password_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-password", key_func=account_key,
+                                            deduct_when=_wrong_secret)
+wrong_code_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-code", key_func=account_key,
+                                        deduct_when=_wrong_secret)
 
 
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
@@ -61,6 +97,23 @@ class Notice(str):
         return notice
 
 
+def delivery_summary(deliveries, what: str) -> str:
+    """One sentence on how sending went: failures named, else sent or kept in the Outbox (a warning)."""
+    failed = sorted({d.recipient for d in deliveries if d.status == InviteDelivery.FAILED})
+    if failed:
+        return "Could not send to " + ", ".join(failed) + ". See the invite log."
+    if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
+        return Notice(f"{what} placed in your Outbox (email delivery is off).", "warning")
+    return f"{what} sent."
+
+
+def log_out_here():
+    """Log out on this device: its login session ends for good and its cookies go (remember-me too)."""
+    note("logout", commit=False)
+    security.sign_out("logout")
+    db.session.commit()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)
 def saved(message: str, fragment, url: str):
     """After a change: htmx gets `fragment(saved=message)`; a plain form post is redirected (303) with the notice."""
     if request.htmx:
@@ -116,6 +169,11 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     )
 
 
+def name_field(label: str = "Name") -> StringField:
+    """A person's name: it goes into mail headers, so encoded-word sequences are refused too."""
+    return text_field(label, checked(check_name), max_length=NAME_MAX)
+
+
 def timezone_validator(form: FlaskForm, field: Field) -> None:
     checked(check_timezone)(form, field)
 
@@ -138,9 +196,10 @@ class TimezoneField(SelectField):
 
     def __init__(self, label: str, *, required: bool = True, blank_label: str | None = None, **kwargs):
         presence = DataRequired(message="Choose a time zone.") if required else Optional()
+        # Stripped first: a blank-looking value (" ") is "none chosen", never a zone name to store.
         render_kw = {"data-zone-picker": True, **kwargs.pop("render_kw", {})}
         super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], render_kw=render_kw,
-                         **kwargs)
+                         filters=[_strip], **kwargs)
         self.blank_label = blank_label
 
     def iter_choices(self):
@@ -172,7 +231,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.filters["zone_name"] = zone_name
-    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
+    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
+                                  clock_changes=clock_changes, failed_invites=invites.failed)
+    # Templates compare statuses, roles and methods with these, never with string literals.
+    app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 
     @app.context_processor
     def unreachable_links():

@@ -1,9 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField
-from wtforms.validators import DataRequired, EqualTo
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from blueprints import TimezoneField, checked, text_field
-from validation import EMAIL_MAX, NAME_MAX, check_password, normalise_email
+from blueprints import TimezoneField, checked, name_field, text_field
+from validation import EMAIL_MAX, check_password, normalise_email
 
 
 def password_field(label: str) -> PasswordField:
@@ -15,7 +15,7 @@ def email_field(label: str = "Email", *, required: bool = True):
 
 
 class SignupForm(FlaskForm):
-    name = text_field("Name", max_length=NAME_MAX)
+    name = name_field()
     email = email_field()
     password = password_field("Password")
     confirm = PasswordField(
@@ -44,3 +44,12 @@ class ResetPasswordForm(FlaskForm):
         "Confirm new password",
         validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
     )
+
+
+def code_field(label: str = "Code") -> StringField:
+    return StringField(label, filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                       validators=[DataRequired(message="Enter the code."), Length(max=20, message="Use at most 20 characters.")])
+
+
+class LoginCodeForm(FlaskForm):
+    code = code_field("Code from your app, or a recovery code")
