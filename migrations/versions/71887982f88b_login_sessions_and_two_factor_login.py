@@ -3,7 +3,7 @@
 The cookies now name a login_sessions row instead of a per-therapist login_token, which goes.
 
 Revision ID: 71887982f88b
-Revises: cbb7db63d6b2
+Revises: 91b2c9731a15
 Create Date: 2026-11-25 19:30:01.405621
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '71887982f88b'
-down_revision = 'cbb7db63d6b2'
+down_revision = '91b2c9731a15'
 branch_labels = None
 depends_on = None
 
