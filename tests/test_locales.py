@@ -52,7 +52,7 @@ def test_a_clients_emails_use_the_clients_locale_else_the_therapists(logged_in):
     logged_in.post("/sessions/book", {**form, "client": str(jane.id), "booking_key": "k1"})
     logged_in.post("/sessions/book", {**form, "client": str(mark.id), "start_time": "16:00", "booking_key": "k2"})
     subjects = {m.recipient: m.subject for m in db.session.scalars(select(OutboxMessage))}
-    assert "Di., " in subjects["Jane Doe <jane@example.com>"] and ", 14:00" in subjects["Jane Doe <jane@example.com>"]
-    assert "4:00\u202fPM" in subjects["Mark Twain <mark@example.com>"]  # the therapist's formats
+    assert "Di., " in subjects["jane@example.com"] and ", 14:00" in subjects["jane@example.com"]
+    assert "4:00 PM" in subjects["mark@example.com"]  # the therapist's formats (a header: spaces are plain)
     page = logged_in.get(f"/clients/{jane.id}/edit").get_data(as_text=True)
     assert '<option selected value="de_DE">Deutsch (Deutschland) · Di., 1. Juni 2027, 15:00</option>' in page

@@ -214,6 +214,6 @@ def test_lord_howe_half_hour_change_shows_each_offset(app):
     from datetime import datetime
     # 2:00 local becomes 1:30 on the first Sunday of April: 01:30 happens twice.
     text = booking.time_range(datetime(2026, 4, 4, 14, 30), datetime(2026, 4, 4, 15, 0), "Australia/Lord_Howe")
-    assert text == "Sun 5 Apr 2026, 01:30 +11 – 01:30 +1030"
+    assert text == "Sun, 5 Apr 2026, 01:30 +11 – 01:30 +1030"  # en_GB as Babel writes it
     assert booking.time_range(datetime(2026, 6, 4, 14, 30), datetime(2026, 6, 4, 15, 0), "Australia/Lord_Howe") \
-        == "Fri 5 Jun 2026, 01:00–01:30"
+        == "Fri, 5 Jun 2026, 01:00–01:30"

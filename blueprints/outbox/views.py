@@ -1,4 +1,4 @@
-from flask import render_template
+from flask import Response, render_template
 from flask_login import current_user, login_required
 
 import mail

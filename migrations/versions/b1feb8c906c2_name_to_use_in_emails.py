@@ -17,18 +17,16 @@ depends_on = None
 
 
 def upgrade():
+    # Plain ALTER TABLE ADD/DROP COLUMN on both databases (SQLite 3.35+), not batch mode: rebuilding clients
+    # on SQLite would drop the search triggers that keep clients_search in step.
     # Empty for every existing client: emails then greet them by the first word of their name.
-    with op.batch_alter_table('clients', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('email_name', sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column('locale', sa.String(length=20), nullable=True))
+    op.add_column('clients', sa.Column('email_name', sa.String(length=100), nullable=True))
+    op.add_column('clients', sa.Column('locale', sa.String(length=20), nullable=True))
     # Empty: the formats follow the browser's Accept-Language until a therapist chooses.
-    with op.batch_alter_table('therapists', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locale', sa.String(length=20), nullable=True))
+    op.add_column('therapists', sa.Column('locale', sa.String(length=20), nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table('therapists', schema=None) as batch_op:
-        batch_op.drop_column('locale')
-    with op.batch_alter_table('clients', schema=None) as batch_op:
-        batch_op.drop_column('locale')
-        batch_op.drop_column('email_name')
+    op.drop_column('therapists', 'locale')
+    op.drop_column('clients', 'locale')
+    op.drop_column('clients', 'email_name')
