@@ -65,7 +65,7 @@ def test_today_lists_todays_sessions_in_order_with_start_prominent_ten_minutes_b
     listed = page.split('class="today-list"')[1]
     assert listed.index("Jane Doe") < listed.index("Ben Ode")
     assert "30 min" in page and "45 min" in page
-    assert f'class="button primary" href="/room/client/{ben.id}"' in page  # prominent
+    assert f'class="button primary" href="/room/client/{ben.id}?join=1"' in page  # prominent
     assert "Next session in 9 min" in page or "Next session in 8 min" in page
     assert "Attended" in page and "No-show" in page and "Late cancellation" in page
     assert f"/sessions/{tomorrow.id}\"" not in page  # another day
