@@ -3,17 +3,18 @@ import hashlib
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from flask import current_app
+from flask import current_app, url_for
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import booking
 import links
+import logins
 import mail
 from database import write_lock
 from extensions import db
-from models import PasswordReset, Therapist, utcnow
+from models import LoginSession, PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
 
 # argon2-cffi's default profile (RFC 9106 low-memory: Argon2id, 64 MiB, t=3) is above OWASP's minimum.
@@ -104,11 +105,11 @@ def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str
     return booking.AddressChange("therapist", old_email, sessions) if sessions else None
 
 
-def change_password(therapist: Therapist, new_password: str) -> None:
-    """Store a new password and end every other logged-in session of this therapist."""
+def change_password(therapist: Therapist, new_password: str, *, keep: LoginSession | None = None,
+                    reason: str = "password_changed") -> None:
+    """Store a new password and end every login session of this therapist but `keep`. The caller commits."""
     therapist.password_hash = hash_password(new_password)
-    therapist.login_token = links.new_token()
-    db.session.commit()
+    logins.end_all(therapist, reason, keep=keep)
 
 
 def set_calendar_delivery(therapist: Therapist, choice: str) -> None:
@@ -160,11 +161,17 @@ def start_reset(email: str) -> tuple[Therapist, str] | None:
     return therapist, token
 
 
+def reset_url(token: str) -> str:
+    """The reset page's address as the outside world reaches it (also from the command line)."""
+    with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
+        return url_for("auth.reset_password", token=token, _external=True)
+
+
 def send_reset_link(email: str) -> None:
     """Email a reset link if the address has an account; say nothing either way."""
     if started := start_reset(email):
         therapist, token = started
-        link = f"{current_app.config['PUBLIC_URL']}/reset-password/{token}"
+        link = reset_url(token)
         message = mail.compose(sender_name="Hearth", to=(therapist.name, therapist.email),
                                subject="Reset your Hearth password", template="password_reset",
                                context={"therapist": therapist, "link": link})
@@ -184,5 +191,5 @@ def finish_reset(reset: PasswordReset, new_password: str) -> Therapist:
     now = utcnow()
     for other in db.session.scalars(select(PasswordReset).filter_by(therapist_id=reset.therapist_id, used_at=None)):
         other.used_at = now
-    change_password(reset.therapist, new_password)
+    change_password(reset.therapist, new_password, reason="password_reset")
     return reset.therapist

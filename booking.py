@@ -142,7 +142,8 @@ def find_conflict(therapist: Therapist, starts_at: datetime, ends_at: datetime, 
     )
     if ignore is not None:
         statement = statement.where(Appointment.id != ignore)
-    return db.session.scalar(statement.order_by(Appointment.starts_at).limit(1))
+    # With its client: the conflict message names them, and no second statement should depend on a conflict.
+    return db.session.scalar(statement.options(joinedload(Appointment.client)).order_by(Appointment.starts_at).limit(1))
 
 
 def check_client(client: Client) -> Client:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -21,18 +21,53 @@ class SlugTaken(Invalid):
     """Another therapist's personal link already uses this slug."""
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+SHORT_QUERY = 2  # this many characters or fewer: too short for a trigram, so a name-prefix match
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_prefix(query: str):
+    """Names starting with `query`, in any case, as ranges the (therapist_id, name) index reads directly.
+
+    Each spelling ("jo", "Jo", "jO", "JO") is one range [prefix, next prefix); the ILIKE keeps exactly
+    the names that match, whatever the collation puts inside a range.
+    """
+    spellings = {""}
+    for char in query:
+        spellings = {start + variant for start in spellings for variant in {char.lower(), char.upper()}}
+    ranges = [and_(Client.name >= spelling, Client.name < spelling[:-1] + chr(ord(spelling[-1]) + 1))
+              for spelling in sorted(spellings)]
+    return and_(or_(*ranges), Client.name.ilike(_escape_like(query) + "%", escape="\\"))
+
+
+def _substring(therapist: Therapist, query: str):
+    """The therapist's clients whose name or email contains `query`, found through the trigram index
+    rather than by reading every one of them."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
+        found = select(text("rowid")).select_from(text("clients_search")).where(
+            text("clients_search MATCH :phrase").bindparams(phrase=phrase))
+        # "+ 0" keeps SQLite from walking all the therapist's clients along the name index to test each
+        # one against the matches: it fetches the few matches by id instead.
+        return and_(Client.therapist_id + literal_column("0") == therapist.id, Client.id.in_(found))
+    # PostgreSQL: the pg_trgm GIN index on this very expression serves the ILIKE. Literals, not
+    # parameters, so that the planner sees the indexed expression itself.
+    name_and_email = Client.name.concat(literal_column("' '")).concat(func.coalesce(Client.email, literal_column("''")))
+    return and_(Client.therapist_id == therapist.id, name_and_email.ilike(f"%{_escape_like(query)}%", escape="\\"))
 
 
 def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):
-    """One page of the therapist's clients, by name, matching `query` in name or email."""
-    statement = select(Client).filter_by(therapist_id=therapist.id)
+    """One page of the therapist's clients, by name: a short query matches the start of the name,
+    a longer one any part of the name or email."""
+    if len(query) > SHORT_QUERY:
+        statement = select(Client).where(_substring(therapist, query))
+    else:
+        statement = select(Client).filter_by(therapist_id=therapist.id)
+        if query:
+            statement = statement.where(_name_prefix(query))
     statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
-    if query:
-        pattern = _like(query)
-        statement = statement.where(or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\")))
     statement = statement.order_by(Client.name, Client.id)
     return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 

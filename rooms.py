@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
 from extensions import db
-from models import Client, RoomParticipant, RoomSignal, Therapist, utcnow
+from models import Client, ParticipantRole, RoomParticipant, RoomSignal, Therapist, utcnow
 
 STALE_AFTER = RoomParticipant.STALE_AFTER
 MAX_SIGNAL_BYTES = 64 * 1024
@@ -26,7 +26,7 @@ MAX_INT = 2**31 - 1  # the largest INTEGER the database holds (ids, seq)
 NAME_MAX = 80  # room_participants.name
 LOBBY_SHOWN = 5
 KINDS = {"description", "candidate", "state"}
-THERAPIST, CLIENT, VISITOR = "therapist", "client", "visitor"
+THERAPIST, CLIENT, VISITOR = ParticipantRole.THERAPIST, ParticipantRole.CLIENT, ParticipantRole.VISITOR
 IN_ROOM, WAITING, ENDED = RoomParticipant.IN_ROOM, RoomParticipant.WAITING, RoomParticipant.ENDED
 OPEN = (IN_ROOM, WAITING)
 

@@ -4,6 +4,9 @@ instances on one database behind the shipped nginx configuration (deploy/) when 
 Prints one table and writes bench/RESULTS.md and bench/latency.png. Every figure is a ratio or a
 distribution measured in this run, since absolute times drift on shared machines. Only 127.0.0.1
 is contacted, and every loop is bounded in count and in time.
+
+When DATABASE_URL points at PostgreSQL, the pages are measured there as well, one practice at a
+time; that database is emptied first (DROP SCHEMA public), so give it one made for the bench.
 """
 from __future__ import annotations
 
@@ -39,9 +42,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_database(path: Path, clients: int, sessions: int) -> None:
+def build_database(url: str, clients: int, sessions: int) -> None:
     """Create the schema by the migrations and seed one practice."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "seed", "--therapists", "1", "--clients",
@@ -142,6 +145,7 @@ def pages(client_id: int, session_id: int) -> dict[str, tuple[str, bool]]:
     return {
         "Clients list": ("/clients/", False),
         "client search": ("/clients/?q=client+1", True),
+        "client search, one match": ("/clients/?q=1-42%40", True),  # client1-42@example.com
         "Client details": (f"/clients/{client_id}", True),
         "Sessions": ("/sessions/", False),
         "Today": ("/sessions/today", False),
@@ -307,7 +311,7 @@ def main() -> int:
         for label, (clients, sessions) in (("small", SMALL), ("large", LARGE)):
             path = workdir / f"{label}.db"
             t0 = time.monotonic()
-            build_database(path, clients, sessions)
+            build_database(f"sqlite:///{path}", clients, sessions)
             results.setdefault("seed", {})[label] = time.monotonic() - t0
             print(f"seeded {label}: {clients} clients, {sessions} sessions in {time.monotonic() - t0:.1f} s", flush=True)
             databases[label] = path
@@ -389,6 +393,8 @@ def main() -> int:
                 print("memory measured", flush=True)
         results["instances"] = instances_throughput(databases["large"], workdir)
         print("two instances measured", flush=True)
+        if postgresql_url():
+            measure_postgresql(results)
     finally:
         for server in servers:
             server.stop()
@@ -396,6 +402,39 @@ def main() -> int:
     results["seconds"] = time.monotonic() - started
     report(results)
     return 0
+
+
+def postgresql_url() -> str | None:
+    from config import database_url
+
+    url = database_url(os.environ.get("DATABASE_URL", ""))
+    return url if url.startswith("postgresql") else None
+
+
+def measure_postgresql(results: dict) -> None:
+    """The same pages against PostgreSQL (DATABASE_URL), one practice at a time: the database is emptied first."""
+    from sqlalchemy import create_engine, text
+
+    url = postgresql_url()
+    for label, (clients, sessions) in (("small", SMALL), ("large", LARGE)):
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        t0 = time.monotonic()
+        build_database(url, clients, sessions)
+        results.setdefault("seed_postgresql", {})[label] = time.monotonic() - t0
+        server = Server("app:create_app()", {"DATABASE_URL": url, "PUBLIC_URL": "http://127.0.0.1:5000"})
+        try:
+            browser = Browser(server.port)
+            browser.log_in("therapist1@example.com")
+            client_id, session_id = ids(browser)
+            for name, (path_, htmx) in pages(client_id, session_id).items():
+                results.setdefault("pages_postgresql", {}).setdefault(name, {})[label] = median_ms(browser, path_, htmx)
+        finally:
+            server.stop()
+        print(f"pages measured on PostgreSQL, {label}", flush=True)
 
 
 def report(results: dict) -> None:
@@ -409,10 +448,11 @@ def report(results: dict) -> None:
     booking = results["booking"]
     row("Booking (POST + 2 invites by SMTP)", f"median {booking['median']:.1f} ms, p95 {booking['p95']:.1f} ms "
         f"({booking['count']} bookings, {booking['mails']} mails)", "median < 25 ms", booking["median"] < 25)
-    for name, figures in results["pages"].items():
-        ratio = figures["large"] / figures["small"]
-        row(f"{name}: large / small", f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})",
-            "≤ 1.5", ratio <= 1.5)
+    for database, key in (("", "pages"), (" (PostgreSQL)", "pages_postgresql")):
+        for name, figures in results.get(key, {}).items():
+            ratio = figures["large"] / figures["small"]
+            row(f"{name}{database}: large / small",
+                f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})", "≤ 1.5", ratio <= 1.5)
     rps = results["throughput"]
     ratio = rps["hearth"] / rps["baseline"]
     row("Throughput: Client details / one-line view", f"{rps['hearth']:.0f} / {rps['baseline']:.0f} req/s (× {ratio:.2f})",
@@ -441,7 +481,8 @@ def report(results: dict) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Latest `make bench`: {now:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, SQLite, gunicorn with 2 sync workers, "
+        f"Latest `make bench`: {now:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+        f"{'SQLite and PostgreSQL' if 'pages_postgresql' in results else 'SQLite'}, gunicorn with 2 sync workers, "
         f"{results['seconds']:.0f} s in all. Small practice: {SMALL[0]:,} clients, {SMALL[1]:,} sessions; large: "
         f"{LARGE[0]:,} clients, {LARGE[1]:,} sessions. Page figures are medians of {SAMPLES} requests. Sizes are "
         "gzip-compressed, as a reverse proxy with gzip sends them (Hearth itself does not compress). Two instances: "

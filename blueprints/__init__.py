@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, redirect, render_template
+from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -15,6 +15,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 import activity
 import invites
+import models
+import security
 from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
@@ -54,6 +56,31 @@ def dead_link():
                      message="Ask your therapist for a new link.")
 
 
+def account_key() -> str:
+    """Limits on an account key on its email as authentication normalises it, whatever address asks."""
+    if current_user.is_authenticated:
+        return "account:" + current_user.email_key
+    pending = session.get("pending_login") or {}
+    return "account:" + (pending.get("account") or request.remote_addr or "")
+
+
+def _wrong_secret(response) -> bool:
+    return bool(g.get("wrong_secret"))
+
+
+def wrong_secret() -> None:
+    """Count this request against the account's limit: a wrong password or code was given."""
+    g.wrong_secret = True
+
+
+SECRET_LIMIT = "10 per hour"
+# Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
+wrong_password_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-password", key_func=account_key,
+                                            deduct_when=_wrong_secret)
+wrong_code_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-code", key_func=account_key,
+                                        deduct_when=_wrong_secret)
+
+
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     """Add to the logged-in therapist's activity log, with the request's address."""
     activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
@@ -67,6 +94,15 @@ def delivery_summary(deliveries, what: str) -> str:
     if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
         return f"{what} placed in your Outbox (email delivery is off)."
     return f"{what} sent."
+
+
+def log_out_here():
+    """Log out on this device: its login session ends for good and its cookies go (remember-me too)."""
+    note("logout", commit=False)
+    security.sign_out("logout")
+    db.session.commit()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)
 
 
 def saved(message: str, fragment, url: str):
@@ -168,6 +204,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
                                   clock_changes=clock_changes, failed_invites=invites.failed)
+    # Templates compare statuses, roles and methods with these, never with string literals.
+    app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 
     @app.after_request
     def no_camera_by_default(response):

@@ -4,9 +4,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
 from blueprints import TimezoneField, name_field, text_field
-from blueprints.auth.forms import email_field, password_field
+from blueprints.auth.forms import code_field, email_field, password_field
 from models import Therapist
-
 
 
 class ProfileForm(FlaskForm):
@@ -43,3 +42,12 @@ class CalendarDeliveryForm(FlaskForm):
                  SelectChoice(Therapist.CALENDAR_FEED, "Subscription feed only (your copies are not emailed)")],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
     )
+
+
+class TwoFactorSetupForm(FlaskForm):
+    code = code_field("Code from your app")
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    code = code_field("Code from your app, or a recovery code")

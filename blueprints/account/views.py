@@ -1,15 +1,20 @@
-from flask import current_app, redirect, url_for
-from flask_login import current_user, login_required, login_user
+from flask import abort, current_app, flash, redirect, session, url_for
+from flask_login import current_user, login_required
 from htmx_flask import request
 
 import accounts
 import activity
 import clients
 import invites
+import logins
 import reminders
-from blueprints import attachment, delivery_summary, note, render, saved
+import twofactor
+from blueprints import (attachment, delivery_summary, log_out_here, note, owned, render, saved, wrong_code_limit,
+                        wrong_password_limit, wrong_secret)
 from blueprints.account import bp
-from blueprints.account.forms import CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
+from blueprints.account.forms import (CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm,
+                                      TwoFactorOffForm, TwoFactorSetupForm)
+from models import LoginSession
 from validation import Invalid
 
 
@@ -31,16 +36,9 @@ def _saved(screen, block: str, message: str, tab: str):
 
 # Profile tab
 
-def _profile_screen(block: str, status: int = 200, profile_form=None, password_form=None, **context):
-    """Render the Profile tab; each form keeps what was typed when it is the one being saved."""
-    return render(
-        "account/profile.html",
-        block,
-        status,
-        profile_form=profile_form or ProfileForm(obj=current_user, formdata=None),
-        password_form=password_form or PasswordForm(formdata=None),
-        **context,
-    )
+def _profile_screen(block: str, status: int = 200, profile_form=None, **context):
+    return render("account/profile.html", block, status,
+                  profile_form=profile_form or ProfileForm(obj=current_user, formdata=None), **context)
 
 
 @bp.get("/profile")
@@ -70,17 +68,128 @@ def save_profile():
     return _profile_screen("profile_form", 422, profile_form=form)
 
 
-@bp.post("/password")
+# Security tab: signed-in devices, password, two-factor login. Its forms are plain posts (then a redirect),
+# so a refusal for too many attempts (429) is a whole page a person can read.
+
+def _security_screen(status: int = 200, *, password_form=None, setup_form=None, off_form=None, codes=None):
+    """The Security tab; each form keeps what was typed when it is the one being refused."""
+    setup_secret = session.get("totp_setup") if not current_user.two_factor else None
+    setup = None
+    if setup_secret:
+        uri = twofactor.setup_uri(current_user, setup_secret)
+        setup = {"secret": setup_secret, "qr": twofactor.qr_svg(uri)}
+    return render(
+        "account/security.html", "pane", status, current_tab="account.security_tab",
+        devices=logins.open_for(current_user), current=current_user.login_session,
+        device_name=logins.device_name, place=logins.place,
+        password_form=password_form or PasswordForm(formdata=None),
+        setup=setup, setup_form=setup_form or TwoFactorSetupForm(formdata=None),
+        off_form=off_form or TwoFactorOffForm(formdata=None),
+        codes=codes, recovery_left=twofactor.remaining(current_user) if current_user.two_factor else None,
+    )
+
+
+def _done(message: str):
+    flash(message)
+    return redirect(url_for("account.security_tab"), 303)
+
+
+@bp.get("/security")
+def security_tab():
+    return _security_screen()
+
+
+@bp.post("/security/password")
+@wrong_password_limit
 def change_password():
     form = PasswordForm()
     if form.validate():
         if accounts.password_matches(current_user, form.current_password.data):
-            accounts.change_password(current_user, form.new_password.data)
-            login_user(current_user._get_current_object())  # keep this session; the new token ended all others
-            note("password_changed")
-            return _saved(_profile_screen, "password_form", "Password changed.", "account.profile")
+            accounts.change_password(current_user, form.new_password.data, keep=current_user.login_session)
+            note("password_changed")  # commits the password, the ended sessions and this entry together
+            return _done("Password changed. Every other device was signed out.")
+        wrong_secret()
+        note("password_change_refused", "wrong current password")
         form.current_password.errors.append("This is not your current password.")
-    return _profile_screen("password_form", 422, password_form=form)
+    return _security_screen(422, password_form=form)
+
+
+@bp.post("/security/devices/<int:login_session_id>/sign-out")
+def sign_out_device(login_session_id: int):
+    device = owned(LoginSession, login_session_id, ended_at=None)
+    if device.id == current_user.login_session.id:
+        return log_out_here()
+    logins.end(device, "signed_out")
+    note("device_signed_out", f"{logins.device_name(device.user_agent)}, {device.ip}")
+    return _done(f"{logins.device_name(device.user_agent)} is signed out.")
+
+
+@bp.post("/security/devices/sign-out-others")
+def sign_out_others():
+    ended = logins.end_all(current_user, "signed_out", keep=current_user.login_session)
+    note("signed_out_elsewhere", f"{ended} device(s)")
+    return _done("Every other device is signed out." if ended else "No other device was signed in.")
+
+
+@bp.post("/security/two-factor/start")
+def start_two_factor():
+    if current_user.two_factor:
+        return _done("Two-factor login is already on.")
+    session["totp_setup"] = twofactor.new_secret()
+    note("two_factor_setup_started")
+    return redirect(url_for("account.security_tab", _anchor="two-factor"), 303)
+
+
+@bp.post("/security/two-factor")
+@wrong_code_limit
+def confirm_two_factor():
+    secret = session.get("totp_setup")
+    if current_user.two_factor or not secret:
+        return _done("Start the two-factor setup again." if not current_user.two_factor else "Two-factor login is already on.")
+    form = TwoFactorSetupForm()
+    if form.validate():
+        if (step := twofactor.setup_step(secret, form.code.data)) is not None:
+            codes = twofactor.enable(current_user, secret, step)
+            note("two_factor_enabled")
+            session.pop("totp_setup")
+            return _security_screen(codes=codes)  # shown this once: no redirect, nothing kept to show again
+        wrong_secret()
+        note("two_factor_failed", "during setup")
+        form.code.errors.append("This code is not right. Check the app shows Hearth, and enter its newest code.")
+    return _security_screen(422, setup_form=form)
+
+
+@bp.post("/security/two-factor/off")
+@wrong_password_limit
+@wrong_code_limit
+def disable_two_factor():
+    form = TwoFactorOffForm()
+    if not current_user.two_factor:
+        return _done("Two-factor login is already off.")
+    if form.validate():
+        if not accounts.password_matches(current_user, form.password.data):
+            form.password.errors.append("This is not your password.")
+        elif twofactor.verify(current_user, form.code.data) is None:
+            form.code.errors.append("This code is not right. Use the newest code from your app, or an unused recovery code.")
+        else:
+            twofactor.disable(current_user)
+            note("two_factor_disabled")
+            return _done("Two-factor login is off. Your recovery codes no longer work.")
+        wrong_secret()
+        note("two_factor_failed", "turning two-factor login off")
+    return _security_screen(422, off_form=form)
+
+
+@bp.post("/security/recovery-codes.txt")
+def recovery_codes_txt():
+    """The codes just shown, as a file: the page sends them back, and only the therapist's unused codes return."""
+    codes = twofactor.unused_codes(current_user, request.form.getlist("code")[:twofactor.RECOVERY_CODES])
+    if not codes:
+        abort(404)
+    note("recovery_codes_downloaded")
+    body = ("Hearth recovery codes for " + current_user.email + "\n"
+            "Each code works once, in place of a code from your authenticator app.\n\n" + "\n".join(codes) + "\n")
+    return attachment(body, "text/plain", "hearth-recovery-codes.txt")
 
 
 # Personal Link tab

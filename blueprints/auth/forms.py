@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField
-from wtforms.validators import DataRequired, EqualTo
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from blueprints import TimezoneField, checked, name_field, text_field
 from validation import EMAIL_MAX, check_password, normalise_email
@@ -44,3 +44,12 @@ class ResetPasswordForm(FlaskForm):
         "Confirm new password",
         validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
     )
+
+
+def code_field(label: str = "Code") -> StringField:
+    return StringField(label, filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                       validators=[DataRequired(message="Enter the code."), Length(max=20, message="Use at most 20 characters.")])
+
+
+class LoginCodeForm(FlaskForm):
+    code = code_field("Code from your app, or a recovery code")
