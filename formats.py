@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime
-from functools import cache
+from datetime import datetime, time
+from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
@@ -128,6 +128,17 @@ def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = 
         return date_text or time_text
     glue = get_datetime_format("medium", locale=locale).replace("'", "")
     return glue.replace("{1}", date_text).replace("{0}", time_text)
+
+
+def clock(moment: datetime | time, locale: str | None = None) -> str:
+    """A wall-clock time already in the viewer's zone ("14:00", "2:00 PM") in the locale's short format: what
+    the Today and week screens compute once per row. Cached, as a day has few distinct times."""
+    return _clock(moment.hour, moment.minute, locale or current_locale())
+
+
+@lru_cache(maxsize=4096)
+def _clock(hour: int, minute: int, locale: str) -> str:
+    return format_time(time(hour, minute), "short", locale=locale)
 
 
 def locale_label(code: str) -> str:

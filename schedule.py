@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 import booking
+import formats
 import rooms
 from activity import safe_cell
 from extensions import db
@@ -115,7 +116,7 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
     sessions = _day_sessions(therapist, Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[1])
     local = _local_clock(therapist.zone, day_starts)
     for session in sessions:
-        session.start, session.end = f"{local(session.starts_at):%H:%M}", f"{local(session.ends_at):%H:%M}"
+        session.start, session.end = formats.clock(local(session.starts_at)), formats.clock(local(session.ends_at))
     upcoming = next((s for s in sessions if not s.is_cancelled and s.starts_at > at), None)
     next_is_today = upcoming is not None
     if upcoming is None:  # the next session may be on another day
@@ -217,7 +218,7 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
         first = start.hour * 2 + start.minute // 30
         end_minutes = (end.date() - start.date()).days * 24 * 60 + end.hour * 60 + end.minute
         after = min(48, max(first + 1, -(-end_minutes // 30)))
-        blocks.append(Block(id_, name, start.date(), f"{start:%H:%M}–{end:%H:%M}", confirmed_at is not None,
+        blocks.append(Block(id_, name, start.date(), f"{formats.clock(start)}–{formats.clock(end)}", confirmed_at is not None,
                             first, after))
     low = min([WEEK_FIRST_HOUR * 2, *(b.first for b in blocks)])
     high = max([WEEK_LAST_HOUR * 2, *(b.after for b in blocks)])
