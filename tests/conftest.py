@@ -182,8 +182,11 @@ def browser():
 
 
 # Chromium logs every non-2xx answer as an error. 409 and 422 are Hearth's planned answers to a refused form or a
-# stale action (their message is in the page), and a test that stops its server leaves polls unanswered.
-EXPECTED_LOAD_FAILURES = re.compile(r"status of (409|422) |net::ERR_CONNECTION_(REFUSED|RESET)")
+# stale action (their message is in the page), and a test that stops its server leaves polls unanswered, or
+# aborts a request on purpose (route.abort() is net::ERR_FAILED).
+EXPECTED_LOAD_FAILURES = re.compile(r"status of (409|422) |net::ERR_CONNECTION_(REFUSED|RESET)|net::ERR_FAILED")
+# htmx logs a poll that got no answer at all (the same unanswered polls) as these two events.
+NETWORK_EVENTS = {"htmx:sendError", "htmx:afterRequest"}
 
 
 def console_fault(message, page) -> bool:
@@ -192,6 +195,8 @@ def console_fault(message, page) -> bool:
     if "Content Security Policy" in message.text:
         return True
     if message.type != "error":
+        return False
+    if message.text in NETWORK_EVENTS:
         return False
     if message.text.startswith("Failed to load resource"):
         return not (message.location.get("url") == page.url or EXPECTED_LOAD_FAILURES.search(message.text))

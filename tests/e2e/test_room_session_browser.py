@@ -52,7 +52,7 @@ def test_a_call_outlives_the_idle_limit(new_page, jane, short_idle, gunicorn_ser
     expect_call(client)
     other_tab = dana.context.new_page()
     other_tab.goto(gunicorn_server + "/sessions/")
-    expect(other_tab.get_by_role("heading", name="Sessions")).to_be_visible()  # still logged in
+    expect(other_tab.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()  # still logged in
     expect(dana.get_by_role("link", name="Sign in again to keep using Hearth")).to_have_count(0)
 
 

@@ -37,7 +37,7 @@ def test_remember_me_then_log_out_then_reopening_shows_the_login_page(new_page, 
     # Remembered: the browser was closed and opened again, and Hearth is still open.
     reopened = reopen(new_page, page)
     reopened.goto("/sessions/")
-    expect(reopened.get_by_role("heading", name="Sessions")).to_be_visible()
+    expect(reopened.get_by_role("heading", name="Sessions", exact=True)).to_be_visible()
 
     log_out(reopened)
     assert not [c for c in reopened.context.cookies() if c["name"] == "remember_token"]
