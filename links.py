@@ -1,6 +1,8 @@
 """Unguessable tokens and slugs for room links, personal links and feeds."""
 import re
 import secrets
+import unicodedata
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from slugify import slugify
 
@@ -28,3 +30,20 @@ def slug_problem(slug: str) -> str | None:
     if not SLUG_PATTERN.match(slug) or "--" in slug:
         return "Use lowercase letters, digits and single hyphens, starting and ending with a letter or digit."
     return None
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` as a path on this site ("/sessions/?x=1"), or None when it could lead anywhere else.
+
+    Control characters are removed first, as browsers do, so "/\t/evil.example" cannot become
+    "//evil.example" after the check; then only a path starting with a single "/" is accepted.
+    """
+    cleaned = "".join(char for char in target or "" if unicodedata.category(char)[0] not in "CZ" or char == " ").strip()
+    if "\\" in cleaned:  # browsers read a backslash as a slash
+        return None
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    # Percent-encode what a Location header cannot carry (spaces, non-ASCII), keeping what is already encoded.
+    return urlunsplit(("", "", quote(parts.path, safe="/%:@!$&'()*+,;=-._~"),
+                       quote(parts.query, safe="/%:@!$&'()*+,;=-._~?"), ""))

@@ -1,6 +1,7 @@
 """Blueprints, one per area of the app, and the helpers every view uses."""
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from flask import Flask, Response, abort, flash, redirect, render_template
@@ -9,7 +10,7 @@ from flask_wtf import FlaskForm
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
-from wtforms import Field, SelectField, StringField, ValidationError
+from wtforms import Field, IntegerField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -90,7 +91,35 @@ def checked(check, **kwargs):
     return validator
 
 
-def _strip(value):
+ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def small_number(value, default: int | None = None) -> int | None:
+    """A whole number of at most six ASCII digits, else `default`.
+
+    Checked before int(): str.isdigit() and int() accept superscripts and other scripts' digits,
+    and a 300-digit number overflows the comparisons WTForms makes.
+    """
+    value = value.strip() if isinstance(value, str) else ""
+    return int(value) if ASCII_NUMBER.fullmatch(value) else default
+
+
+class NumberField(IntegerField):
+    """IntegerField that refuses anything but a short ASCII number with its own message, never an overflow."""
+
+    def __init__(self, label: str, *args, message: str = "Enter a whole number.", **kwargs):
+        super().__init__(label, *args, **kwargs)
+        self.number_message = message
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = small_number(valuelist[0])
+        if self.data is None:
+            raise ValueError(self.number_message)
+
+
+def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
@@ -99,7 +128,7 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     presence = DataRequired(message=f"Enter {label.lower()}.") if required else Optional()
     return StringField(
         label,
-        filters=[_strip],
+        filters=[strip],
         validators=[presence, Length(max=max_length, message=f"Use at most {max_length} characters."), checked(check_text), *extra],
         **kwargs,
     )

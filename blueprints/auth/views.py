@@ -3,6 +3,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 import accounts
 import activity
+import links
 import security
 from blueprints import link_misses, note, render
 from blueprints.auth import bp
@@ -30,11 +31,8 @@ def _start_session(therapist, remember: bool = False) -> None:
 
 
 def _next_url() -> str:
-    target = request.args.get("next", "")
     # Only same-site paths: an open redirect would let a phishing link bounce through Hearth.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("sessions.today")
+    return links.local_path(request.args.get("next")) or url_for("sessions.today")
 
 
 @bp.route("/signup", methods=["GET", "POST"])

@@ -168,7 +168,7 @@ def _me(peer_id: str):
 @csrf.exempt
 def poll(peer_id: str):
     after = request.args.get("after", "0")
-    if not after.isdigit():
+    if not (after.isascii() and after.isdigit() and len(after) <= 18):  # isdigit() alone accepts "²"
         return jsonify(error="`after` must be a whole number."), 400
     return jsonify(rooms.poll(_me(peer_id), int(after)))
 

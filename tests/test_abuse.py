@@ -1,0 +1,91 @@
+"""Issue 15: Hearth cannot be used to phish, flood or probe. Hostile input, redirects, caching, limits, uniform answers."""
+from datetime import time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+import booking
+import clients
+from conftest import PASSWORD, dump, login
+from dates import PLAIN_TUESDAY
+
+HUGE = "9" * 309
+
+
+@pytest.fixture
+def jane(therapist):
+    return clients.add(therapist, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
+
+
+@pytest.fixture
+def appointment(therapist, jane):
+    return booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY + timedelta(days=30), time(9, 0), 50))
+
+
+# No 500 from hostile input
+
+@pytest.mark.parametrize("page", ["²", "٣", "1" * 309, "-1", " ", "0"])
+def test_client_list_pages_other_than_ascii_numbers_show_the_first_page(logged_in, jane, page):
+    response = logged_in.get("/clients/", query_string={"page": page})
+    assert response.status_code == 200
+    assert "Jane Doe" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("length", [HUGE, "²", "٥٠", "1e3", " "])
+def test_a_length_that_is_not_a_short_ascii_number_gets_a_message_on_book_preview_and_reschedule(
+        logged_in, jane, appointment, length):
+    fields = {"client": jane.id, "date": (PLAIN_TUESDAY + timedelta(days=31)).isoformat(), "start_time": "10:00",
+              "length": length}
+    preview = logged_in.get("/sessions/book/preview", query_string=fields, htmx=True)
+    assert preview.status_code == 200 and "Enter the length in minutes" in preview.get_data(as_text=True)
+    before = dump()
+    for url in ("/sessions/book", f"/sessions/{appointment.id}/reschedule"):
+        response = logged_in.post(url, {**fields, "version": appointment.sequence}, htmx=True)
+        assert response.status_code == 422, url
+        assert "Enter the length in minutes" in response.get_data(as_text=True)
+    moved = logged_in.get(f"/sessions/{appointment.id}/reschedule/preview", query_string=fields, htmx=True)
+    assert moved.status_code == 200 and "Enter the length in minutes" in moved.get_data(as_text=True)
+    assert dump() == before
+
+
+def test_poll_refuses_superscript_digits(logged_in):
+    assert logged_in.get("/room/peer/x/poll?after=²").status_code in (400, 404)
+
+
+def test_a_choice_with_spaces_around_it_is_the_choice(logged_in, appointment, smtp):
+    response = logged_in.post(f"/sessions/{appointment.id}/resend", {"send_to": " therapist\n"}, htmx=True)
+    assert response.status_code == 200
+    assert len(smtp.to("dana@example.com")) == 1 and smtp.to("jane@example.com") == []
+
+
+def test_preview_answers_404_for_any_client_id_that_is_not_this_therapists(logged_in, other_therapist):
+    theirs = clients.add(other_therapist, name="Private Person", email="private@example.com")
+    fields = {"date": (PLAIN_TUESDAY + timedelta(days=31)).isoformat(), "start_time": "10:00", "length": "50"}
+    answers = []
+    for client_id in (theirs.id, theirs.id + 1000, 2**31 - 1):
+        response = logged_in.get("/sessions/book/preview", query_string={**fields, "client": client_id}, htmx=True)
+        answers.append((response.status_code, response.get_data(as_text=True)))
+    assert {status for status, _ in answers} == {404}
+    assert answers[0][1] == answers[1][1] == answers[2][1]
+
+
+# Redirects after login
+
+@pytest.mark.parametrize("target", ["/%09/evil.example/phish", "/%0a/evil.example", "/%0d%0a/evil.example", "//evil.example",
+                                    "/\\evil.example", "https://evil.example/", "/%E2%80%A8/evil.example",
+                                    "javascript:alert(1)", "%20//evil.example", "evil.example"])
+def test_login_next_never_leaves_the_site_and_never_fails(client, therapist, target):
+    client.forget_csrf()
+    response = client.post(f"/login?next={target}", {"email": "dana@example.com", "password": PASSWORD})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/sessions/today"
+
+
+@pytest.mark.parametrize("target, location", [("/clients/%3Fq%3Dx", "/clients/?q=x"),
+                                              ("/clients/%3Fq%3DJ%25C3%25A4ne", "/clients/?q=J%C3%A4ne"),
+                                              ("/clients/%3Fq%3DJ%C3%A4ne", "/clients/?q=J%C3%A4ne"),
+                                              ("/account/profile", "/account/profile")])
+def test_login_next_keeps_a_path_on_this_site(client, therapist, target, location):
+    client.forget_csrf()
+    response = client.post(f"/login?next={target}", {"email": "dana@example.com", "password": PASSWORD})
+    assert response.headers["Location"] == location
