@@ -7,6 +7,7 @@ from sqlalchemy import select
 import booking
 import clients
 from conftest import PASSWORD, dump, login
+from extensions import db
 from dates import PLAIN_TUESDAY
 
 HUGE = "9" * 309
@@ -89,3 +90,26 @@ def test_login_next_keeps_a_path_on_this_site(client, therapist, target, locatio
     client.forget_csrf()
     response = client.post(f"/login?next={target}", {"email": "dana@example.com", "password": PASSWORD})
     assert response.headers["Location"] == location
+
+
+# Caching
+
+def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(app, logged_in, therapist, jane, appointment):
+    import invites
+    from models import OutboxMessage
+    from test_security import build, routes
+
+    invites.send(appointment)  # into the Outbox: no mail server
+    message = db.session.scalar(select(OutboxMessage))
+    ids = {"client_id": jane.id, "appointment_id": appointment.id, "message_id": message.id, "participant_id": 1}
+    checked = set()
+    for rule, method in routes(app):
+        if rule.endpoint in ("static", "vendor.static", "auth.logout"):
+            continue
+        response = logged_in.open(build(rule, ids), method=method, headers={"X-CSRFToken": logged_in.csrf_token()},
+                                  data={} if method == "POST" else None)
+        assert "no-store" in response.headers.get("Cache-Control", ""), (method, rule, response.status_code)
+        checked.add(rule.endpoint)
+    assert {"sessions.download_ics", "outbox.download_eml", "account.activity_csv", "clients.show",
+            "public.room"} <= checked
+    assert "no-store" not in logged_in.get("/static/hearth.css").headers.get("Cache-Control", "")
