@@ -64,13 +64,21 @@ def sign_up(*, name: str, email: str, password: str, timezone: str) -> Therapist
     return therapist
 
 
+def account_key(email: str | None) -> str:
+    """The key of the account an address names, however it is spelled (case, fullwidth letters, IDNA).
+
+    Authentication looks accounts up by it, and the rate limits count by it, so no spelling escapes a limit.
+    """
+    try:
+        email = normalise_email(email or "")
+    except Invalid:
+        email = (email or "").strip()  # cannot be normalised, so it names no account; still one key per spelling
+    return email_key(email)
+
+
 def authenticate(email: str, password: str) -> Therapist | None:
     """The therapist with this email and password, or None (without saying which was wrong)."""
-    try:
-        email = normalise_email(email)
-    except Invalid:
-        pass  # an address that cannot be normalised finds no account below
-    therapist = Therapist.by_email(email_key(email))
+    therapist = Therapist.by_email(account_key(email))
     if therapist is None:
         hasher.hash(password)  # spend the same time as a real check, so timing does not reveal accounts
         return None
@@ -122,10 +130,7 @@ def _hash(token: str) -> str:
 
 def start_reset(email: str) -> tuple[Therapist, str] | None:
     """Make a single-use reset token for the account with this email; None when there is no such account."""
-    try:
-        therapist = Therapist.by_email(email_key(normalise_email(email)))
-    except Invalid:
-        return None
+    therapist = Therapist.by_email(account_key(email))
     if therapist is None:
         return None
     token = links.new_token()

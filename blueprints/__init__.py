@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, redirect, render_template
+from flask import Flask, Response, abort, flash, g, redirect, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -32,8 +32,18 @@ def render(template: str, block: str, status: int = 200, **context):
     return body, status, {"Vary": "HX-Request"}
 
 
+def _missed(response) -> bool:
+    return response.status_code == 404 or g.pop("link_miss", False)
+
+
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404)
+# A view that answers 200 but found nothing (the personal-link check) calls link_missed().
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=_missed)
+
+
+def link_missed() -> None:
+    """Count this answer as a miss under `link_misses`, as if the link had answered 404."""
+    g.link_miss = True
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=()"}

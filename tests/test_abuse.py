@@ -113,3 +113,65 @@ def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(app
     assert {"sessions.download_ics", "outbox.download_eml", "account.activity_csv", "clients.show",
             "public.room"} <= checked
     assert "no-store" not in logged_in.get("/static/hearth.css").headers.get("Cache-Control", "")
+
+
+# Limits keyed on the account, however its address is spelled
+
+SPELLINGS = ["dana@example.com", "DANA@Example.com", "dana@ｅxample.com", " dana@EXAMPLE.COM ", "dana@ｅｘａｍｐｌｅ.com"]
+
+
+def post_from(client, url, data, ip):
+    return client.open(url, method="POST", data={**data, "csrf_token": client.csrf_token()}, environ_base={"REMOTE_ADDR": ip})
+
+
+def test_fullwidth_and_other_spellings_share_one_login_count(client, therapist):
+    for attempt in range(10):
+        email = SPELLINGS[attempt % len(SPELLINGS)]
+        assert post_from(client, "/login", {"email": email, "password": "wrong password"}, f"203.0.113.{attempt}").status_code == 422
+    # Even the right password, under yet another spelling and from a new address, waits now.
+    response = post_from(client, "/login", {"email": "dana@ｅxample.com", "password": PASSWORD}, "198.51.100.7")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+
+
+def test_the_fullwidth_spelling_is_the_same_account_when_logging_in(client, therapist):
+    assert post_from(client, "/login", {"email": "dana@ｅxample.com", "password": PASSWORD}, "198.51.100.7").status_code == 303
+
+
+def test_reset_requests_share_one_count_per_account_across_spellings_and_addresses(client, therapist):
+    for attempt in range(5):
+        response = post_from(client, "/forgot-password", {"email": SPELLINGS[attempt]}, f"203.0.113.{attempt}")
+        assert response.status_code == 200
+    assert post_from(client, "/forgot-password", {"email": "dana@ｅxample.com"}, "198.51.100.7").status_code == 429
+
+
+def test_reset_requests_are_limited_per_ip_too(client):
+    for attempt in range(5):
+        assert post_from(client, "/forgot-password", {"email": f"x{attempt}@example.com"}, "203.0.113.9").status_code == 200
+    assert post_from(client, "/forgot-password", {"email": "y@example.com"}, "203.0.113.9").status_code == 429
+
+
+def test_signup_is_limited_to_5_an_hour_per_ip(app, client):
+    from models import Therapist
+
+    fields = {"name": "Someone", "password": PASSWORD, "confirm": PASSWORD, "timezone": "UTC"}
+
+    def sign_up(number, ip):
+        browser = client.__class__(app.test_client())  # a new visitor each time, from the same address
+        return post_from(browser, "/signup", {**fields, "email": f"new{number}@example.com"}, ip)
+
+    for attempt in range(5):
+        assert sign_up(attempt, "203.0.113.5").status_code == 303
+    response = sign_up(5, "203.0.113.5")
+    assert response.status_code == 429
+    assert len(db.session.scalars(select(Therapist)).all()) == 5
+    assert sign_up(6, "203.0.113.6").status_code == 303
+
+
+def test_the_slug_check_is_limited_like_misses_on_personal_links(logged_in, other_therapist):
+    for attempt in range(10):
+        response = logged_in.get("/account/personal-link/check", query_string={"slug": f"free-name-{attempt}"}, htmx=True)
+        assert response.status_code == 200 and "is available" in response.get_data(as_text=True)
+    assert logged_in.get("/account/personal-link/check", query_string={"slug": other_therapist.personal_slug},
+                         htmx=True).status_code == 429
+    assert logged_in.get(f"/u/{other_therapist.personal_slug}x").status_code == 429  # one count with /u/ misses

@@ -6,7 +6,7 @@ import accounts
 import activity
 import clients
 import reminders
-from blueprints import attachment, note, render, saved
+from blueprints import attachment, link_missed, link_misses, note, render, saved
 from blueprints.account import bp
 from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
 from validation import Invalid
@@ -92,12 +92,18 @@ def personal_link():
 
 
 @bp.get("/personal-link/check")
+@link_misses
 def check_slug():
-    """Say at once, while the therapist types, whether a link name can be used."""
+    """Say at once, while the therapist types, whether a link name can be used.
+
+    A free name is what a miss on /u/<slug> would tell, so it counts under the same limit.
+    """
     slug = request.args.get("slug", "").strip()
     try:
         clients.check_slug(current_user, slug)
         problem = None
+        if slug != current_user.personal_slug:
+            link_missed()
     except Invalid as error:
         problem = str(error)
     return _personal_link_screen("slug_status", slug=slug, problem=problem)

@@ -9,9 +9,10 @@ from blueprints import link_misses, note, render
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
 from extensions import limiter
-from validation import email_key
 
 LOGIN_LIMIT = "10 per 15 minutes"
+RESET_LIMIT = "5 per hour"
+SIGNUP_LIMIT = "5 per hour"
 
 
 def _failed(response) -> bool:
@@ -19,8 +20,9 @@ def _failed(response) -> bool:
     return response.status_code == 422
 
 
-def _login_email() -> str:
-    return "login-email:" + email_key((request.form.get("email") or "").strip())
+def account_limit_key() -> str:
+    """Limits per account key on the address as authentication reads it, so every spelling shares one count."""
+    return "account:" + accounts.account_key(request.form.get("email"))
 
 
 def _start_session(therapist, remember: bool = False) -> None:
@@ -36,7 +38,9 @@ def _next_url() -> str:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(SIGNUP_LIMIT, methods=["POST"], deduct_when=lambda response: response.status_code == 303)
 def signup():
+    """Each account costs an Argon2 hash and can send mail: at most 5 a hour from one address."""
     if current_user.is_authenticated:
         return redirect(url_for("sessions.today"))
     form = SignupForm()
@@ -55,7 +59,7 @@ def signup():
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT, methods=["POST"], deduct_when=_failed)
-@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_email, deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=account_limit_key, deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("sessions.today"))
@@ -84,12 +88,10 @@ def signed_out():
     return render_template("auth/signed_out.html")
 
 
-RESET_LIMIT = "5 per hour"
-
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit(RESET_LIMIT, methods=["POST"])
-@limiter.limit(RESET_LIMIT, methods=["POST"], key_func=_login_email)
+@limiter.limit(RESET_LIMIT, methods=["POST"], key_func=account_limit_key)
 def forgot_password():
     """The same answer whether or not the address has an account, so it tells no one who uses Hearth."""
     form = ForgotPasswordForm()
