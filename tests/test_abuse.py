@@ -1,4 +1,9 @@
 """Issue 15: Hearth cannot be used to phish, flood or probe. Hostile input, redirects, caching, limits, uniform answers."""
+import json
+import os
+import secrets
+import subprocess
+import sys
 from datetime import time, timedelta
 
 import pytest
@@ -6,7 +11,7 @@ from sqlalchemy import select
 
 import booking
 import clients
-from conftest import PASSWORD, dump, login
+from conftest import PASSWORD, ROOT, dump, login
 from extensions import db
 from dates import PLAIN_TUESDAY
 
@@ -175,3 +180,47 @@ def test_the_slug_check_is_limited_like_misses_on_personal_links(logged_in, othe
     assert logged_in.get("/account/personal-link/check", query_string={"slug": other_therapist.personal_slug},
                          htmx=True).status_code == 429
     assert logged_in.get(f"/u/{other_therapist.personal_slug}x").status_code == 429  # one count with /u/ misses
+
+
+# Limits shared by every worker through Redis
+
+INSTANCE = """
+import json, os, sys
+sys.path.insert(0, os.getcwd())
+from app import create_app
+app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"],
+                  "RATELIMIT_STORAGE_URI": os.environ["RATELIMIT_STORAGE_URI"],
+                  "RATELIMIT_KEY_PREFIX": os.environ["RATELIMIT_KEY_PREFIX"]})
+browser = app.test_client()
+statuses = [browser.post("/login", data={"email": "dana@example.com", "password": "wrong password"},
+                         environ_base={"REMOTE_ADDR": f"203.0.113.{attempt}"}).status_code
+            for attempt in range(int(sys.argv[1]))]
+print(json.dumps(statuses))
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"),
+                    reason="TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/15): the shared-count test needs a real Redis")
+def test_two_app_instances_share_one_login_count_through_redis(app, therapist):
+    import redis
+
+    url = os.environ["TEST_REDIS_URL"]
+    prefix = "hearth-test-" + secrets.token_hex(6)  # only this test's keys, removed afterwards
+
+    def instance(attempts: int, storage: str = url) -> list[int]:
+        """A separate process with its own app, as a second gunicorn worker or a second server would be."""
+        env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "RATELIMIT_STORAGE_URI": storage,
+               "RATELIMIT_KEY_PREFIX": prefix}
+        run = subprocess.run([sys.executable, "-c", INSTANCE, str(attempts)], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads(run.stdout.strip().splitlines()[-1])
+
+    try:
+        assert instance(6) == [422] * 6
+        assert instance(5) == [422] * 4 + [429]  # the second instance saw the first one's six failures
+        assert instance(1, storage="memory://") == [422]  # without the shared store each process counts alone
+    finally:
+        store = redis.Redis.from_url(url)
+        for key in store.scan_iter(f"*{prefix}*"):
+            store.delete(key)
