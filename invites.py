@@ -7,6 +7,7 @@ from email.message import EmailMessage
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
+import accounts
 from booking import local_time
 from clients import room_url
 import mail
@@ -66,7 +67,7 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None,
     vevent.add("transp", "OPAQUE")
     if people:
         host = organizer()
-        host.params["CN"] = vText(f"{therapist.name} via Hearth")
+        host.params["CN"] = vText(accounts.sender_name(therapist))
         vevent.add("organizer", host)
         vevent.add("attendee", _attendee(therapist.email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
         vevent.add("attendee", _attendee(client.email, client.short_name, "NEEDS-ACTION", rsvp=True), encode=0)
@@ -162,7 +163,7 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
     name, address, _ = _recipient(appointment, role)
     therapist = appointment.therapist
     message = mail.compose(
-        sender_name=f"{therapist.name} via Hearth",
+        sender_name=accounts.sender_name(therapist),
         to=(name, address),
         reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
         subject=subject(appointment, role, method, updated=moved_from is not None),
@@ -185,8 +186,11 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
     """
     messages = [email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
                 for role in roles]
+    therapist = appointment.therapist
+    held = mail.held_back(therapist, len(messages))
+    outcomes = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
     deliveries = []
-    for role, (status, error) in zip(roles, mail.deliver_all(messages, appointment.therapist)):
+    for role, (status, error) in zip(roles, outcomes):
         delivery = InviteDelivery(
             appointment=appointment,
             role=role,

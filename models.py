@@ -33,6 +33,8 @@ class Therapist(UserMixin, db.Model):
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The private calendar-feed address; made when first shown, replaced on request.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # When the address was shown to be theirs (a link opened from it); until then Hearth sends no one mail for them.
+    email_confirmed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
     remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -323,3 +325,35 @@ class Activity(db.Model):
     ip: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(60))
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class EmailConfirmation(db.Model):
+    """A link sent to an address to show it belongs to the therapist: their own at signup, or a new one.
+
+    Only a hash of the token is kept; it works once, for a limited time.
+    """
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    therapist: Mapped[Therapist] = relationship()
+
+
+class Invitation(db.Model):
+    """A single-use signup link a therapist made, for when signups are closed (SIGNUP=closed)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

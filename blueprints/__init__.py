@@ -14,6 +14,7 @@ from wtforms import Field, IntegerField, SelectField, StringField, ValidationErr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+import accounts
 import activity
 from booking import local_time
 from clients import lobby_url, room_url
@@ -179,7 +180,7 @@ def init_app(app: Flask) -> None:
     """Template helpers every screen uses."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
-    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url)
+    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, needs_confirmation=accounts.needs_confirmation)
 
     @app.after_request
     def no_camera_by_default(response):

@@ -3,12 +3,11 @@ from wtforms import BooleanField, PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
 from blueprints import TimezoneField, text_field
-from blueprints.auth.forms import email_field, password_field
-from validation import NAME_MAX
+from blueprints.auth.forms import email_field, name_field, password_field
 
 
 class ProfileForm(FlaskForm):
-    name = text_field("Name", max_length=NAME_MAX)
+    name = name_field()
     email = email_field()
     timezone = TimezoneField("Time zone")
 

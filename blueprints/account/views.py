@@ -1,14 +1,16 @@
-from flask import current_app, redirect, url_for
+from flask import current_app, flash, redirect, url_for
 from flask_login import current_user, login_required, login_user
 from htmx_flask import request
 
 import accounts
 import activity
 import clients
+import links
 import reminders
 from blueprints import attachment, link_missed, link_misses, note, render, saved
 from blueprints.account import bp
 from blueprints.account.forms import PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm
+from extensions import limiter
 from validation import Invalid
 
 
@@ -52,13 +54,53 @@ def save_profile():
     form = ProfileForm()
     if form.validate():
         try:
-            accounts.update_profile(current_user, **form.profile_data())
+            pending = accounts.update_profile(current_user, **form.profile_data())
         except accounts.EmailTaken as error:
             form.email.errors.append(str(error))
         else:
             note("profile_changed")
-            return _saved(_profile_screen, "profile_form", "Profile saved.", "account.profile")
+            message = "Profile saved."
+            if pending:
+                note("email_change_requested", form.email.data)
+                # The same words whether or not another account has the address: a change tells no one that.
+                message += (f" We sent a link to {form.email.data}: your email changes to it when you open the link."
+                            f" Until then it stays {current_user.email}.")
+            return _saved(_profile_screen, "profile_form", message, "account.profile")
     return _profile_screen("profile_form", 422, profile_form=form)
+
+
+CONFIRM_RESEND_LIMIT = "3 per hour"
+
+
+def _confirmation_key() -> str:
+    """Resends count per account, keyed the way authentication reads the address."""
+    return "confirm:" + accounts.account_key(current_user.email)
+
+
+@bp.post("/confirm-email")
+@limiter.limit(CONFIRM_RESEND_LIMIT, key_func=_confirmation_key)
+@limiter.limit("10 per hour")
+def resend_confirmation():
+    """The banner's "Send the link again": a new confirmation link to the therapist's address."""
+    if accounts.needs_confirmation(current_user):
+        accounts.send_confirmation(current_user.id, current_user.email)
+        flash(f"We sent a new confirmation link to {current_user.email}.")
+    return redirect(links.local_path(request.form.get("back")) or url_for("sessions.today"), 303)
+
+
+# Invitations tab (for when signups are closed)
+
+@bp.get("/invitations")
+def invitations():
+    return render("account/invitations.html", "pane", signup=current_app.config["SIGNUP"])
+
+
+@bp.post("/invitations")
+@limiter.limit("20 per day", key_func=lambda: f"invite:{current_user.id}")
+def make_invitation():
+    token = accounts.invite(current_user)
+    link = accounts.external_url("auth.signup", invite=token)
+    return render("account/invitations.html", "invitation", signup=current_app.config["SIGNUP"], link=link)
 
 
 @bp.post("/password")

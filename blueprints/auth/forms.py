@@ -2,6 +2,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField
 from wtforms.validators import DataRequired, EqualTo
 
+import accounts
 from blueprints import TimezoneField, checked, text_field
 from validation import EMAIL_MAX, NAME_MAX, check_password, normalise_email
 
@@ -14,8 +15,13 @@ def email_field(label: str = "Email", *, required: bool = True):
     return text_field(label, checked(normalise_email), required=required, max_length=EMAIL_MAX)
 
 
+def name_field():
+    """The therapist's name, which goes into From as "<name> via Hearth": it may not pose as Hearth."""
+    return text_field("Name", checked(accounts.check_display_name), max_length=NAME_MAX)
+
+
 class SignupForm(FlaskForm):
-    name = text_field("Name", max_length=NAME_MAX)
+    name = name_field()
     email = email_field()
     password = password_field("Password")
     confirm = PasswordField(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 import booking
 import invites
 import mail
+import quota
 import reminders
 import schedule
 from blueprints import attachment, local_time, note, owned, render, saved
@@ -21,6 +22,7 @@ from validation import Invalid
 BOOK = "sessions/book.html"
 SHOW = "sessions/show.html"
 START_SESSION_EARLY = timedelta(minutes=15)  # "Start session" shows this long before the start
+RESEND_LIMIT = "3 per hour"  # per session
 ROLES = {"both": (invites.CLIENT, invites.THERAPIST), "client": (invites.CLIENT,), "therapist": (invites.THERAPIST,)}
 
 
@@ -271,6 +273,11 @@ def resend(appointment_id: int):
             return _done(appointment, "Every invite reached the mail server already; nothing was sent again.")
     else:
         roles = ROLES[form.send_to.data]
+    # Resending is for a lost invite, not a way to flood someone's inbox.
+    if not quota.take(RESEND_LIMIT, "resend", appointment.id):
+        form.form_errors.append("This session's invites were sent again 3 times in the last hour. "
+                                "Wait an hour, or download the invite from this page and send it yourself.")
+        return _show(appointment, 422, resend_form=form)
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = _send(appointment, method, roles)
     return _done(appointment, _delivery_summary(deliveries, "Invites"))
@@ -294,7 +301,8 @@ def _delivery_summary(deliveries, what: str) -> str:
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
     if all(d.status == InviteDelivery.OUTBOX for d in deliveries):
-        return f"{what} placed in your Outbox (email delivery is off)."
+        held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
+        return f"{what} placed in your Outbox: {held}" if held else f"{what} placed in your Outbox (email delivery is off)."
     return f"{what} sent."
 
 
