@@ -14,8 +14,8 @@ from extensions import db
 
 # Routes anyone may open: pages, and endpoints authorised by a link token or a visit's secret peer id.
 PUBLIC = {"static", "vendor.static", "public.index", "auth.login", "auth.signup", "auth.signed_out",
-          "auth.forgot_password", "auth.reset_password", "public.room", "public.lobby", "public.feed",
-          "rooms.client_join", "rooms.knock", "rooms.poll", "rooms.signal", "rooms.leave",
+          "auth.forgot_password", "auth.reset_password", "auth.signed_up", "auth.confirm_email", "public.room",
+          "public.lobby", "public.feed", "rooms.client_join", "rooms.knock", "rooms.poll", "rooms.signal", "rooms.leave",
           "public.confirm", "public.confirm_post"}
 # State-changing routes without a CSRF token: guests carry no cookie, so there is nothing to forge.
 CSRF_EXEMPT = {"rooms.client_join", "rooms.knock", "rooms.signal", "rooms.leave", "public.confirm_post"}

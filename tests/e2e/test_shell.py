@@ -20,6 +20,10 @@ def test_sign_up_change_time_zone_and_log_out(page, screenshot):
     page.get_by_label("Password", exact=True).fill("quiet harbour lantern")
     page.get_by_label("Confirm password").fill("quiet harbour lantern")
     page.get_by_role("button", name="Sign up").click()
+    # The same answer for any address (it tells no one who has an account); then a normal login.
+    expect(page.get_by_role("heading", name="Your account is ready")).to_be_visible()
+    page.get_by_role("link", name="Log in").last.click()
+    log_in(page, password="quiet harbour lantern")
 
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Clients")).to_be_visible()
@@ -56,3 +60,17 @@ def test_settings_tabs_swap_in_place_and_push_the_url(page, therapist):
     expect(page.get_by_role("link", name="Personal Link")).to_have_attribute("aria-current", "page")
     page.reload()
     expect(page.get_by_role("heading", name="Personal Link")).to_be_visible()
+
+
+def test_an_unconfirmed_therapist_sees_why_invites_wait_in_the_outbox(app, page, smtp, screenshot):
+    from conftest import make_therapist
+
+    make_therapist(confirmed=False)
+    log_in(page)
+    banner = page.get_by_role("region", name="Confirm your email address")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("keeps session invites in your Outbox")
+    screenshot("confirm-banner")
+    banner.get_by_role("button", name="Send the link again").click()
+    expect(page.get_by_text("We sent a new confirmation link to dana@example.com.")).to_be_visible()
+    assert len(smtp.to("dana@example.com")) == 1
