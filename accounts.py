@@ -234,6 +234,7 @@ def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str
     therapist.timezone = timezone
     if changing and not mail.delivery_enabled():
         therapist.email, therapist.email_key = email, email_key(email)
+        therapist.email_confirmed_at = None  # never checked: if mail is switched on later, it must be confirmed
     elif not changing:
         therapist.email = email  # the same address, spelled differently
     db.session.commit()

@@ -243,3 +243,10 @@ def test_a_stored_name_that_imitates_the_service_never_reaches_from(logged_in, t
     logged_in.post("/sessions/book", booking_form(jane.id), htmx=True)
     [invite] = smtp.to("jane@example.com")
     assert invite["From"].addresses[0].display_name == "Your therapist via Hearth"
+
+
+def test_an_address_changed_while_mail_was_off_must_be_confirmed_once_mail_is_on(app, logged_in, therapist):
+    logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana.new@example.com",
+                                        "timezone": "Europe/Prague"}, htmx=True)
+    db.session.refresh(therapist)
+    assert therapist.email == "dana.new@example.com" and therapist.email_confirmed_at is None
