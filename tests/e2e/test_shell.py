@@ -1,4 +1,6 @@
 """A new therapist signs up, finds their way around the shell and Account Settings, and logs out."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -74,3 +76,29 @@ def test_an_unconfirmed_therapist_sees_why_invites_wait_in_the_outbox(app, page,
     banner.get_by_role("button", name="Send the link again").click()
     expect(page.get_by_text("We sent a new confirmation link to dana@example.com.")).to_be_visible()
     assert len(smtp.to("dana@example.com")) == 1
+
+
+def test_closed_signups_and_an_invitation_link_from_account_settings(app, therapist, new_page, tmp_path):
+    app.config["SIGNUP"] = "closed"
+    colleague = new_page()
+    colleague.goto("/signup")
+    expect(colleague.get_by_role("heading", name="Signups are closed")).to_be_visible()
+
+    page = new_page()
+    log_in(page)
+    page.goto("/account/invitations")
+    page.get_by_role("button", name="Make an invitation link").click()
+    link = page.get_by_label("Invitation link")
+    expect(link).to_have_value(re.compile(r"/signup\?invite="))
+    page.screenshot(path=str(tmp_path / "invitation.png"), full_page=True)
+
+    colleague.goto(link.input_value())
+    expect(colleague.get_by_role("heading", name="Create your Hearth account")).to_be_visible()
+    colleague.get_by_label("Name").fill("Olga Novak")
+    colleague.get_by_label("Email").fill("olga@example.com")
+    colleague.get_by_label("Password", exact=True).fill("quiet harbour lantern")
+    colleague.get_by_label("Confirm password").fill("quiet harbour lantern")
+    colleague.get_by_role("button", name="Sign up").click()
+    expect(colleague.get_by_role("heading", name="Your account is ready")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalar(select(Therapist).filter_by(email_key="olga@example.com")) is not None
