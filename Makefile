@@ -53,7 +53,11 @@ worker: install  ## Only the reminder worker (Huey consumer), e.g. under systemd
 /usr/bin/chromium:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
-test: install $(VENV)/.test-installed /usr/bin/chromium  ## Install test needs (and Debian's chromium) and run the whole suite
+# nginx: tests/test_deploy.py serves deploy/nginx/hearth.conf in front of two instances.
+/usr/sbin/nginx:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx
+
+test: install $(VENV)/.test-installed /usr/bin/chromium /usr/sbin/nginx  ## Install test needs (Debian's chromium and nginx) and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install $(VENV)/.bench-installed  ## Seed databases, load Hearth under gunicorn, write bench/RESULTS.md and latency.png

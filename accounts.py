@@ -14,10 +14,13 @@ from sqlalchemy.exc import IntegrityError
 
 import activity
 import background
+import booking
 import links
+import logins
 import mail
+from database import write_lock
 from extensions import db
-from models import EmailConfirmation, Invitation, PasswordReset, Therapist, utcnow
+from models import EmailConfirmation, Invitation, LoginSession, PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
 
 # argon2-cffi's default profile (RFC 9106 low-memory: Argon2id, 64 MiB, t=3) is above OWASP's minimum.
@@ -184,13 +187,14 @@ def confirm_email(token: str) -> Therapist | None:
         return None
     therapist, now = row.therapist, utcnow()
     row.used_at = now
-    old = None
+    old = change = None
     if email_key(row.email) != therapist.email_key:
         owner = Therapist.by_email(email_key(row.email))
         if owner is not None:
             db.session.commit()
             raise EmailTaken("This address is now used by another account, so your email was not changed.")
         old = (therapist.name, therapist.email)
+        change = _move_sessions(therapist)
         therapist.email, therapist.email_key = row.email, email_key(row.email)
     elif row.email != therapist.email:
         return None  # a link for an address this account no longer has
@@ -208,6 +212,12 @@ def confirm_email(token: str) -> Therapist | None:
                                template="email_changed",
                                context={"therapist": therapist, "old": old[1]})
         mail.deliver(message, therapist)
+    if change and therapist.emails_own_copy:
+        import invites  # invites imports this module
+
+        deliveries = invites.send_address_change(change)
+        activity.record(therapist, "invites_sent",
+                        "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
     return therapist
 
 
@@ -220,16 +230,21 @@ def authenticate(email: str, password: str) -> Therapist | None:
     return therapist if password_matches(therapist, password) else None
 
 
-def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str) -> bool:
-    """Save name and time zone, and the email address: True when a new address waits for its confirmation link.
+def update_profile(therapist: Therapist, *, name: str, email: str,
+                   timezone: str) -> tuple[bool, booking.AddressChange | None]:
+    """Save name and time zone, and the email address. Returns (pending, change).
 
-    With mail delivery on, a new address changes only when the link sent to it is opened, and whether
-    another account has it is never said here (its owner is told instead). With no mail server there is
-    no link to send, so the address changes at once; EmailTaken if another account has it.
+    With mail delivery on, a new address changes only when the link sent to it is opened (pending), and
+    whether another account has it is never said here (its owner is told instead). With no mail server
+    there is no link to send, so the address changes at once (EmailTaken if another account has it), and
+    each upcoming session counts a new version (`change`), for the caller to send the CANCEL to the old
+    address and the invites to the new one.
     """
     changing = email_key(email) != therapist.email_key
+    change = None
     if changing and not mail.delivery_enabled():
         _ensure_email_free(email, therapist)
+        change = _move_sessions(therapist)
     therapist.name = name
     therapist.timezone = timezone
     if changing and not mail.delivery_enabled():
@@ -237,21 +252,42 @@ def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str
         therapist.email_confirmed_at = None  # never checked: if mail is switched on later, it must be confirmed
     elif not changing:
         therapist.email = email  # the same address, spelled differently
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the address was taken a moment ago
+        db.session.rollback()
+        raise EmailTaken("An account with this email already exists.") from None
     if not changing or not mail.delivery_enabled():
-        return False
+        return False, change
     owner = Therapist.by_email(email_key(email))
     if owner is not None and owner.id != therapist.id:
         background.later(_send_signup_attempt, owner.id)
     else:
         background.later(send_confirmation, therapist.id, email)
-    return True
+    return True, None
 
 
-def change_password(therapist: Therapist, new_password: str) -> None:
-    """Store a new password and end every other logged-in session of this therapist."""
+def _move_sessions(therapist: Therapist) -> booking.AddressChange | None:
+    """Before the therapist's address changes: each upcoming session counts a new version, whose invites
+    go to the new address while the old one gets a CANCEL (the caller sends them after the commit)."""
+    write_lock(therapist.id)
+    sessions = booking.upcoming(therapist=therapist)
+    booking.new_version(sessions)
+    return booking.AddressChange("therapist", therapist.email, sessions) if sessions else None
+
+
+def change_password(therapist: Therapist, new_password: str, *, keep: LoginSession | None = None,
+                    reason: str = "password_changed") -> None:
+    """Store a new password and end every login session of this therapist but `keep`. The caller commits."""
     therapist.password_hash = hash_password(new_password)
-    therapist.login_token = links.new_token()
+    logins.end_all(therapist, reason, keep=keep)
+
+
+def set_calendar_delivery(therapist: Therapist, choice: str) -> None:
+    """Email invites or the feed for the therapist's own copies; clients always get theirs by email."""
+    if choice not in (Therapist.CALENDAR_EMAIL, Therapist.CALENDAR_FEED):
+        raise Invalid("Choose email invites or the subscription feed.")
+    therapist.calendar_delivery = choice
     db.session.commit()
 
 
@@ -298,11 +334,16 @@ def ask_for_reset(email: str) -> None:
     background.later(send_reset_link, email)
 
 
+def reset_url(token: str) -> str:
+    """The reset page's address as the outside world reaches it (also from the command line)."""
+    return external_url("auth.reset_password", token=token)
+
+
 def send_reset_link(email: str) -> None:
     """Email a reset link if the address has an account; say nothing either way."""
     if started := start_reset(email):
         therapist, token = started
-        link = external_url("auth.reset_password", token=token)
+        link = reset_url(token)
         message = mail.compose(sender_name="Hearth", to=(therapist.name, therapist.email),
                                subject="Reset your Hearth password", template="password_reset",
                                context={"therapist": therapist, "link": link})
@@ -322,7 +363,7 @@ def finish_reset(reset: PasswordReset, new_password: str) -> Therapist:
     now = utcnow()
     for other in db.session.scalars(select(PasswordReset).filter_by(therapist_id=reset.therapist_id, used_at=None)):
         other.used_at = now
-    change_password(reset.therapist, new_password)
+    change_password(reset.therapist, new_password, reason="password_reset")
     return reset.therapist
 
 

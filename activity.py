@@ -11,7 +11,16 @@ from models import Activity, Therapist
 
 ACTIONS = {
     "login": "Logged in",
+    "logout": "Logged out",
+    "device_signed_out": "Signed out a device",
+    "signed_out_elsewhere": "Signed out everywhere else",
     "password_changed": "Password changed",
+    "password_change_refused": "Password change refused",
+    "two_factor_setup_started": "Two-factor setup started",
+    "two_factor_enabled": "Two-factor login turned on",
+    "two_factor_disabled": "Two-factor login turned off",
+    "two_factor_failed": "Wrong two-factor code",
+    "recovery_codes_downloaded": "Recovery codes downloaded",
     "password_reset": "Password reset by email link",
     "profile_changed": "Profile changed",
     "signup_attempt": "Someone tried to sign up with your address",
@@ -21,6 +30,7 @@ ACTIONS = {
     "invitation_made": "Invitation link made",
     "personal_link_changed": "Personal link changed",
     "feed_link_replaced": "Calendar link replaced",
+    "calendar_delivery_changed": "Calendar choice changed",
     "client_added": "Client added",
     "client_changed": "Client changed",
     "client_archived": "Client archived",
@@ -36,6 +46,7 @@ ACTIONS = {
     "client_reminders_changed": "Client reminders changed",
     "visitor_admitted": "Visitor admitted",
     "visitor_declined": "Visitor declined",
+    "removed_from_room": "Removed from room",
 }
 
 

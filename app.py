@@ -44,11 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_message = "Log in to continue."
     login_manager.session_protection = "basic"
 
-    from models import Therapist
-
-    @login_manager.user_loader
-    def load_therapist(login_token: str):
-        return db.session.scalar(db.select(Therapist).filter_by(login_token=login_token))
+    login_manager.user_loader(security.load_user)
 
     from blueprints.account import bp as account_bp
     from blueprints.auth import bp as auth_bp
@@ -69,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     jobs.init_app(app)
     security.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
+        security.warn_when_reached_past_the_proxy(app)
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops)
     _register_error_pages(app)
@@ -101,7 +98,9 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        return page(429, "Too many attempts", "For your safety, please wait 15 minutes before trying again.")
+        minutes = round(error.limit.limit.get_expiry() / 60) if getattr(error, "limit", None) else 15
+        wait = "up to an hour" if minutes >= 60 else f"{minutes} minutes"
+        return page(429, "Too many attempts", f"For your safety, please wait {wait} before trying again.")
 
     @app.errorhandler(500)
     def server_error(error):

@@ -4,18 +4,20 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 import reminders
 from database import write_lock
 from extensions import db
-from models import Appointment, Client, Therapist, utcnow
+from models import UTC, Appointment, Client, Therapist, parse_zone, utcnow
 from validation import Invalid
 
 MIN_MINUTES = 5
@@ -30,8 +32,7 @@ class Conflict(Invalid):
     """The time overlaps another scheduled session of the same therapist."""
 
     def __init__(self, other: Appointment, zone: ZoneInfo):
-        start, end = to_local(other.starts_at, zone), to_local(other.ends_at, zone)
-        super().__init__(f"Overlaps {other.client.short_name}, {start:%H:%M}–{end:%H:%M}.")
+        super().__init__(f"Overlaps {other.client.short_name}, {time_range(other.starts_at, other.ends_at, zone.key, '')}.")
         self.other = other
 
 
@@ -52,7 +53,31 @@ def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:
     """A stored naive-UTC time, shown in the viewer's zone: the one formatter screens and emails use."""
     if moment is None:
         return ""
-    return to_local(moment, ZoneInfo(zone)).strftime(fmt)
+    return to_local(moment, parse_zone(zone) or UTC).strftime(fmt)
+
+
+def _twice(local: datetime) -> bool:
+    """Whether this wall-clock time happens twice (the clocks go back around it)."""
+    return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
+
+
+@lru_cache(maxsize=4096)  # pure, and asked several times for every email and screen
+def clock_changes(start: datetime, end: datetime, zone: str) -> bool:
+    """Whether the offset changes inside the session, or either end is a time that happens twice."""
+    tz = parse_zone(zone) or UTC
+    first, last = to_local(start, tz), to_local(end, tz)
+    return first.utcoffset() != last.utcoffset() or _twice(first) or _twice(last)
+
+
+@lru_cache(maxsize=4096)
+def time_range(start: datetime, end: datetime, zone: str, day: str = "%a %-d %b %Y, ") -> str:
+    """ "Tue 1 Dec 2026, 14:00–14:50", or with each end's abbreviation where the clocks change
+    ("Sun 25 Oct 2026, 02:30 CEST – 02:20 CET"), so a range never reads backwards or empty."""
+    tz = parse_zone(zone) or UTC
+    first, last = to_local(start, tz), to_local(end, tz)
+    if clock_changes(start, end, zone):
+        return f"{first:{day}%H:%M %Z} – {last:%H:%M %Z}"
+    return f"{first:{day}%H:%M}–{last:%H:%M}"
 
 
 def _exists(local: datetime, zone: ZoneInfo) -> bool:
@@ -117,7 +142,8 @@ def find_conflict(therapist: Therapist, starts_at: datetime, ends_at: datetime, 
     )
     if ignore is not None:
         statement = statement.where(Appointment.id != ignore)
-    return db.session.scalar(statement.order_by(Appointment.starts_at).limit(1))
+    # With its client: the conflict message names them, and no second statement should depend on a conflict.
+    return db.session.scalar(statement.options(joinedload(Appointment.client)).order_by(Appointment.starts_at).limit(1))
 
 
 def check_client(client: Client) -> Client:
@@ -149,13 +175,25 @@ def _refuse_overlap(therapist: Therapist, when: Slot, ignore: int | None = None)
 
 
 def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None) -> Appointment:
-    """Store a new session, refusing overlaps; committed before any invite is sent.
+    """Store a new session (or find the one this booking key already made); see book_once."""
+    return book_once(therapist, client, when, booking_key)[0]
 
-    The check and the insert run under the write lock on SQLite; on PostgreSQL an exclusion
-    constraint refuses an overlap that a concurrent request committed in between.
+
+def book_once(therapist: Therapist, client: Client, when: Slot,
+              booking_key: str | None = None) -> tuple[Appointment, bool]:
+    """Store a new session, refusing overlaps; committed before any invite is sent. Returns the
+    session and whether this call made it (False: the same form had booked it already).
+
+    The check and the insert run under the write lock (SQLite: the database's; PostgreSQL: an
+    advisory lock per therapist, with an exclusion constraint behind it). The same form arriving
+    twice at once finds, under the lock, the session its twin booked, and answers with that one
+    instead of calling it an overlap.
     """
     check_client(client)
     write_lock(therapist.id)
+    if booked := existing_booking(therapist, booking_key or ""):
+        db.session.commit()  # end the locked transaction
+        return booked, False
     _refuse_overlap(therapist, when)
     appointment = Appointment(
         therapist_id=therapist.id,
@@ -164,6 +202,7 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
         ends_at=when.ends_at,
         uid=new_uid(),
         booking_key=booking_key or None,
+        organizer=current_app.config["MAIL_DEFAULT_SENDER"],
     )
     db.session.add(appointment)
     try:
@@ -171,10 +210,10 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     except IntegrityError:
         db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
-            return booked  # the same form was submitted twice at once; the first one booked
+            return booked, False  # the same form was submitted twice at once; the first one booked
         _refuse_overlap(therapist, when)  # the database refused it: the same friendly message
         raise
-    return appointment
+    return appointment, True
 
 
 def new_booking_key() -> str:
@@ -217,8 +256,19 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
 
 
 def cancel(appointment: Appointment, version: int | None = None) -> None:
-    """Cancel a session: its time frees up, and the next invite version is a cancellation."""
+    """Cancel a session: its time frees up, and the next invite version is a cancellation.
+
+    Under the same lock and version check as reschedule, so a concurrent reschedule and cancel can
+    never both go out with the same SEQUENCE.
+    """
     _changeable(appointment, version)
+    write_lock(appointment.therapist_id)
+    db.session.refresh(appointment)
+    try:
+        _changeable(appointment, version)  # again, under the lock
+    except Invalid:
+        db.session.rollback()
+        raise
     appointment.status = Appointment.CANCELLED
     appointment.sequence += 1
     appointment.updated_at = utcnow()
@@ -226,16 +276,57 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     db.session.commit()
 
 
+def upcoming(client: Client | None = None, therapist: Therapist | None = None, *,
+             deliveries: bool = False) -> list[Appointment]:
+    """Scheduled sessions that have not ended yet, of one client or one therapist, soonest first.
+
+    With `deliveries`, each session's invite log comes in the same query (a screen that shows
+    which sends failed makes one query however many sessions there are).
+    """
+    statement = select(Appointment).where(Appointment.status == Appointment.SCHEDULED, Appointment.ends_at > utcnow())
+    if client is not None:
+        statement = statement.where(Appointment.client_id == client.id)
+    if therapist is not None:
+        statement = statement.where(Appointment.therapist_id == therapist.id)
+    if deliveries:
+        statement = statement.options(joinedload(Appointment.deliveries))
+    return list(db.session.scalars(statement.order_by(Appointment.starts_at)).unique())
+
+
+def new_version(appointments: list[Appointment], *, cancel: bool = False) -> None:
+    """Count a new invite version of each session (cancelled, with `cancel`); the caller commits."""
+    now = utcnow()
+    for appointment in appointments:
+        if cancel:
+            appointment.status = Appointment.CANCELLED
+            reminders.disarm(appointment)
+        appointment.sequence += 1
+        appointment.updated_at = now
+
+
+@dataclass(frozen=True)
+class AddressChange:
+    """Someone's email changed while sessions were booked: the old address must get a CANCEL."""
+
+    role: str  # "client" or "therapist"
+    old: str
+    sessions: list[Appointment]
+
+
 FEED_DAYS_BACK = 90
+FEED_CANCELLED_DAYS = 7
 
 
 def feed_sessions(therapist: Therapist) -> list[Appointment]:
-    """What the calendar feed holds: the last 90 days and everything ahead, cancelled ones included."""
-    since = utcnow() - timedelta(days=FEED_DAYS_BACK)
+    """What the calendar feed holds: the last 90 days and everything ahead; a cancelled session stays
+    (marked cancelled) for 7 days after its cancellation, long enough for every subscriber to see it."""
+    now = utcnow()
     return list(
         db.session.scalars(
             select(Appointment)
-            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > since)
+            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > now - timedelta(days=FEED_DAYS_BACK),
+                   or_(Appointment.status == Appointment.SCHEDULED,
+                       Appointment.updated_at > now - timedelta(days=FEED_CANCELLED_DAYS)))
             .order_by(Appointment.starts_at)
         )
     )

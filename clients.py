@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+import booking
 import links
+import rooms
+from database import write_lock
 from extensions import db
 from models import Appointment, Client, RoomLink, Therapist, utcnow
 from validation import Invalid
@@ -18,18 +21,53 @@ class SlugTaken(Invalid):
     """Another therapist's personal link already uses this slug."""
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+SHORT_QUERY = 2  # this many characters or fewer: too short for a trigram, so a name-prefix match
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _name_prefix(query: str):
+    """Names starting with `query`, in any case, as ranges the (therapist_id, name) index reads directly.
+
+    Each spelling ("jo", "Jo", "jO", "JO") is one range [prefix, next prefix); the ILIKE keeps exactly
+    the names that match, whatever the collation puts inside a range.
+    """
+    spellings = {""}
+    for char in query:
+        spellings = {start + variant for start in spellings for variant in {char.lower(), char.upper()}}
+    ranges = [and_(Client.name >= spelling, Client.name < spelling[:-1] + chr(ord(spelling[-1]) + 1))
+              for spelling in sorted(spellings)]
+    return and_(or_(*ranges), Client.name.ilike(_escape_like(query) + "%", escape="\\"))
+
+
+def _substring(therapist: Therapist, query: str):
+    """The therapist's clients whose name or email contains `query`, found through the trigram index
+    rather than by reading every one of them."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
+        found = select(text("rowid")).select_from(text("clients_search")).where(
+            text("clients_search MATCH :phrase").bindparams(phrase=phrase))
+        # "+ 0" keeps SQLite from walking all the therapist's clients along the name index to test each
+        # one against the matches: it fetches the few matches by id instead.
+        return and_(Client.therapist_id + literal_column("0") == therapist.id, Client.id.in_(found))
+    # PostgreSQL: the pg_trgm GIN index on this very expression serves the ILIKE. Literals, not
+    # parameters, so that the planner sees the indexed expression itself.
+    name_and_email = Client.name.concat(literal_column("' '")).concat(func.coalesce(Client.email, literal_column("''")))
+    return and_(Client.therapist_id == therapist.id, name_and_email.ilike(f"%{_escape_like(query)}%", escape="\\"))
 
 
 def search(therapist: Therapist, query: str = "", *, archived: bool = False, page: int = 1, per_page: int = PAGE_SIZE):
-    """One page of the therapist's clients, by name, matching `query` in name or email."""
-    statement = select(Client).filter_by(therapist_id=therapist.id)
+    """One page of the therapist's clients, by name: a short query matches the start of the name,
+    a longer one any part of the name or email."""
+    if len(query) > SHORT_QUERY:
+        statement = select(Client).where(_substring(therapist, query))
+    else:
+        statement = select(Client).filter_by(therapist_id=therapist.id)
+        if query:
+            statement = statement.where(_name_prefix(query))
     statement = statement.where(Client.archived_at.is_not(None) if archived else Client.archived_at.is_(None))
-    if query:
-        pattern = _like(query)
-        statement = statement.where(or_(Client.name.ilike(pattern, escape="\\"), Client.email.ilike(pattern, escape="\\")))
     statement = statement.order_by(Client.name, Client.id)
     return db.paginate(statement, page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
@@ -43,34 +81,87 @@ def add(therapist: Therapist, **fields) -> Client:
     return client
 
 
-def update(client: Client, **fields) -> None:
+class HasUpcoming(Invalid):
+    """Archiving would leave booked sessions pointing at a dead link: the therapist must choose."""
+
+    def __init__(self, client: Client, sessions: list[Appointment]):
+        count = len(sessions)
+        super().__init__(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}. "
+                         "Cancel them to archive, or keep the client.")
+        self.sessions = sessions
+
+
+def update(client: Client, **fields) -> booking.AddressChange | None:
+    """Save the client's details. A new email with sessions booked counts a new version of each
+    (the caller sends the CANCEL to the old address and the invites to the new one)."""
+    old_email = client.email
+    moving = fields.get("email", old_email) != old_email and old_email
+    if moving:
+        write_lock(client.therapist_id)
+    sessions = booking.upcoming(client) if moving else []
+    if sessions and not fields.get("email"):
+        db.session.rollback()
+        count = len(sessions)
+        raise Invalid(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}: an email address is "
+                      "needed for their invites. Enter a new address, or cancel the sessions first.")
     for name, value in fields.items():
         setattr(client, name, value)
+    booking.new_version(sessions)
     db.session.commit()
+    return booking.AddressChange("client", old_email, sessions) if sessions else None
 
 
-def archive(client: Client) -> None:
-    """Take a client off the list; their room link stops opening until they are restored."""
-    if client.archived_at is None:
-        client.archived_at = utcnow()
-        db.session.commit()
+def archive(client: Client, *, cancel_sessions: bool = False) -> list[Appointment]:
+    """Take a client off the list; their room link stops opening until they are restored.
+
+    A client with upcoming sessions is archived only with `cancel_sessions` (else HasUpcoming), so a
+    scheduled session never points at a dead link. Returns the sessions cancelled, to send CANCELs for.
+    """
+    if client.archived_at is not None:
+        return []
+    write_lock(client.therapist_id)
+    sessions = booking.upcoming(client)
+    if sessions and not cancel_sessions:
+        db.session.rollback()
+        raise HasUpcoming(client, sessions)
+    booking.new_version(sessions, cancel=True)
+    client.archived_at = utcnow()
+    rooms.end_visits(rooms.client_room(client))
+    db.session.commit()
+    return sessions
 
 
-def restore(client: Client) -> None:
+def restore(client: Client) -> RoomLink:
+    """Bring an archived client back with a fresh room link (the old one stays dead)."""
     client.archived_at = None
+    new_link = _new_room_link(client)
     db.session.commit()
+    return new_link
 
 
-def replace_room_link(client: Client) -> RoomLink:
-    """Issue a new room link; the old one stops working at once but stays on record."""
+def _new_room_link(client: Client) -> RoomLink:
     now = utcnow()
     for link in client.room_links:
         if link.replaced_at is None:
             link.replaced_at = now
     new_link = RoomLink(created_at=now)
     client.room_links.append(new_link)
-    db.session.commit()
+    rooms.end_visits(rooms.client_room(client), rooms.CLIENT)
     return new_link
+
+
+def replace_room_link(client: Client) -> tuple[RoomLink, list[Appointment]]:
+    """Issue a new room link; the old one stops working at once but stays on record.
+
+    Each upcoming session counts a new version in the same commit, whose invite carries the new
+    link: returns them, for the caller to send the updates.
+    """
+    write_lock(client.therapist_id)
+    sessions = booking.upcoming(client)
+    new_link = _new_room_link(client)
+    booking.new_version(sessions)
+    db.session.commit()
+    return new_link, sessions
 
 
 def open_room(token: str) -> Client | None:
@@ -103,6 +194,7 @@ def change_slug(therapist: Therapist, slug: str) -> None:
     if slug != therapist.personal_slug:
         therapist.personal_slug = slug
         therapist.personal_slug_changed_at = utcnow()
+        rooms.end_visits(rooms.personal_room(therapist), rooms.VISITOR)
         try:
             db.session.commit()
         except IntegrityError:  # taken by someone else between the check and the commit

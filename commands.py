@@ -1,9 +1,10 @@
-"""Command-line tools: `flask --app app seed …`."""
+"""Command-line tools: `flask --app app seed …`, `flask --app app reset-password EMAIL`."""
 import time
 
 import click
 from flask import Flask
 
+import accounts
 import seed as seeding
 
 
@@ -20,3 +21,14 @@ def init_app(app: Flask) -> None:
         seeding.seed(therapists, clients, sessions, password=password,
                      progress=lambda line: click.echo(f"[{time.monotonic() - started:6.1f}s] {line}"))
         click.echo(f"Done in {time.monotonic() - started:.1f} s.")
+
+    @app.cli.command("reset-password")
+    @click.argument("email")
+    def reset_password(email: str):
+        """Print a one-hour, single-use password reset link for this account (for servers without email)."""
+        started = accounts.start_reset(email)
+        if started is None:
+            raise click.ClickException(f"No account uses the email {email}.")
+        therapist, token = started
+        click.echo(f"Reset link for {therapist.name} <{therapist.email}>, valid once for one hour:")
+        click.echo(accounts.reset_url(token))

@@ -2,6 +2,7 @@
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 
@@ -51,6 +52,10 @@ def from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_NAME": "__Host-remember_token" if https else "remember_token",
         "IDLE_TIMEOUT": int(env("IDLE_TIMEOUT", str(30 * 60))),  # seconds without a request
         "SESSION_LIFETIME": int(env("SESSION_LIFETIME", str(12 * 3600))),  # seconds after login, at most
+        # A remembered login may come back after the browser is closed, for this long at most (and within the limits above).
+        "REMEMBER_COOKIE_DURATION": timedelta(days=int(env("REMEMBER_DAYS", "30"))),
+        # Operators can make two-factor login mandatory: everyone sets it up at their next login.
+        "REQUIRE_2FA": _bool("REQUIRE_2FA"),
         "TRUSTED_PROXIES": int(env("TRUSTED_PROXIES", "0")),
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",

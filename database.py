@@ -1,5 +1,8 @@
 """Database helpers the ORM does not provide."""
-from sqlalchemy import text
+import sqlite3
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from extensions import db
 
@@ -21,3 +24,12 @@ def write_lock(therapist_id: int) -> None:
         db.session.execute(text("BEGIN IMMEDIATE"))
     elif dialect == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": BOOKING_LOCKS, "key": therapist_id})
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
+    """SQLite checks foreign keys only when asked, once per connection; PostgreSQL always does."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -2,19 +2,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 from email.message import EmailMessage
 
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 import accounts
-from booking import local_time
+from booking import AddressChange, clock_changes, local_time
 from clients import room_url
 import mail
 from extensions import db
 from models import Appointment, InviteDelivery
+from validation import Invalid, ascii_email
 
 PRODID = "-//Hearth//Hearth sessions//EN"
+FEED_REFRESH_MINUTES = 15
 REQUEST = "REQUEST"
 CANCEL = "CANCEL"
 CLIENT = "client"
@@ -29,13 +32,25 @@ def summary(appointment: Appointment, role: str) -> str:
     return f"Session with {appointment.client.short_name}"
 
 
-def organizer() -> vCalAddress:
-    sender = current_app.config["MAIL_DEFAULT_SENDER"]
-    return vCalAddress(f"mailto:{sender}")
+def organizer(appointment: Appointment) -> vCalAddress:
+    """The address the first version went out with: calendar apps drop updates whose ORGANIZER changed."""
+    return vCalAddress(mailto(appointment.organizer or current_app.config["MAIL_DEFAULT_SENDER"]))
+
+
+def mailto(email: str) -> str:
+    """A mailto: URI with the domain in IDNA form, as calendar servers compare them.
+
+    An address stored before non-ASCII local parts were refused is percent-encoded (RFC 6068), so
+    the other person's copy can still be built.
+    """
+    try:
+        return f"mailto:{ascii_email(email)}"
+    except Invalid:
+        return "mailto:" + quote(email, safe="@.+-_!$&'*=^`{|}~")
 
 
 def _attendee(email: str, name: str, partstat: str, rsvp: bool) -> vCalAddress:
-    address = vCalAddress(f"mailto:{email}")
+    address = vCalAddress(mailto(email))
     address.params["CN"] = vText(name)
     address.params["ROLE"] = vText("REQ-PARTICIPANT")
     address.params["PARTSTAT"] = vText(partstat)
@@ -44,13 +59,18 @@ def _attendee(email: str, name: str, partstat: str, rsvp: bool) -> vCalAddress:
     return address
 
 
-def event(appointment: Appointment, role: str, *, stamp: datetime | None = None, people: bool = True) -> Event:
+def event(appointment: Appointment, role: str, *, stamp: datetime | None = None, people: bool = True,
+          cancelled: bool | None = None, address: str | None = None) -> Event:
     """The VEVENT for one recipient's copy, as the session stands now.
 
     Without `people` (the subscription feed) it names no organizer or attendees: a feed is not an
-    invitation, and its address should not carry anyone's email.
+    invitation, and its address should not carry anyone's email; a cancelled session says so in
+    its title there. `address` names this role's attendee at another address (an old one, being
+    sent its CANCEL); `cancelled` marks this copy cancelled although the session goes on.
     """
     therapist, client = appointment.therapist, appointment.client
+    if cancelled is None:
+        cancelled = appointment.is_cancelled
     link = room_url(client)
     utc = timezone.utc
     vevent = Event()
@@ -59,19 +79,24 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None,
     vevent.add("sequence", appointment.sequence)
     vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc))
     vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc))
-    vevent.add("summary", summary(appointment, role))
+    title = summary(appointment, role)
+    vevent.add("summary", f"Cancelled: {title}" if cancelled and not people else title)
     vevent.add("description", f"Join: {link}\n{ROOM_SENTENCE}")
     vevent.add("location", link)
     vevent.add("url", link)
-    vevent.add("status", "CANCELLED" if appointment.is_cancelled else "CONFIRMED")
+    vevent.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     vevent.add("transp", "OPAQUE")
+    if role == THERAPIST:
+        vevent.add("class", "PRIVATE")  # a shared or delegated calendar shows only busy time
     if people:
-        host = organizer()
+        host = organizer(appointment)
         host.params["CN"] = vText(accounts.sender_name(therapist))
         vevent.add("organizer", host)
-        vevent.add("attendee", _attendee(therapist.email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
-        vevent.add("attendee", _attendee(client.email, client.short_name, "NEEDS-ACTION", rsvp=True), encode=0)
-    if not appointment.is_cancelled:
+        therapist_email = address if address and role == THERAPIST else therapist.email
+        client_email = address if address and role == CLIENT else client.email
+        vevent.add("attendee", _attendee(therapist_email, therapist.name, "ACCEPTED", rsvp=False), encode=0)
+        vevent.add("attendee", _attendee(client_email, client.short_name, "NEEDS-ACTION", rsvp=True), encode=0)
+    if not cancelled:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", "Your session starts in 10 minutes")
@@ -80,14 +105,14 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None,
     return vevent
 
 
-def calendar(appointment: Appointment, role: str, method: str | None = REQUEST) -> bytes:
+def calendar(appointment: Appointment, role: str, method: str | None = REQUEST, *, address: str | None = None) -> bytes:
     """A whole iCalendar object for one recipient; method None makes a plain (feed or download) object."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     if method:
         cal.add("method", method)
-    cal.add_component(event(appointment, role))
+    cal.add_component(event(appointment, role, cancelled=method == CANCEL or appointment.is_cancelled, address=address))
     return cal.to_ical()
 
 
@@ -97,6 +122,9 @@ def feed(appointments: list[Appointment]) -> bytes:
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("x-wr-calname", "Hearth sessions")
+    # How often subscribers should look again (RFC 7986, and the older name Outlook and Google read).
+    cal.add("refresh-interval", timedelta(minutes=FEED_REFRESH_MINUTES), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", f"PT{FEED_REFRESH_MINUTES}M")
     for appointment in appointments:
         stamp = appointment.updated_at.replace(tzinfo=timezone.utc)
         cal.add_component(event(appointment, THERAPIST, stamp=stamp, people=False))
@@ -108,13 +136,13 @@ def feed(appointments: list[Appointment]) -> bytes:
 SUBJECT_PREFIX = {REQUEST: "", CANCEL: "Cancelled: "}
 
 
-def _recipient(appointment: Appointment, role: str) -> tuple[str, str, str]:
-    """Name, address and IANA zone of one side."""
+def _recipient(appointment: Appointment, role: str, address: str | None = None) -> tuple[str, str, str]:
+    """Name, address (or the `address` given instead) and IANA zone of one side."""
     if role == CLIENT:
         client = appointment.client
-        return client.name, client.email, client.zone.key
+        return client.name, address or client.email, client.zone.key
     therapist = appointment.therapist
-    return therapist.name, therapist.email, therapist.timezone
+    return therapist.name, address or therapist.email, therapist.zone.key
 
 
 def _other_role(role: str) -> str:
@@ -128,7 +156,7 @@ def moved_text(appointment: Appointment, moved_from: datetime, zone: str) -> str
 
 
 def email_context(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
-                  note: str | None = None) -> dict:
+                  note: str | None = None, reason: str | None = None) -> dict:
     """What the email bodies show: times in the recipient's zone and the other party's, and the room link."""
     name, _, zone = _recipient(appointment, role)
     other_name, _, other_zone = _recipient(appointment, _other_role(role))
@@ -146,31 +174,47 @@ def email_context(appointment: Appointment, role: str, method: str = REQUEST, *,
         "room_link": room_url(appointment.client),
         "room_sentence": ROOM_SENTENCE,
         "update": moved_text(appointment, moved_from, zone) if moved_from else None,
+        "clock_change": clock_changes(appointment.starts_at, appointment.ends_at, zone)
+        or clock_changes(appointment.starts_at, appointment.ends_at, other_zone),
         "note": note,
+        "reason": reason,
     }
 
 
 def subject(appointment: Appointment, role: str, method: str = REQUEST, *, updated: bool = False) -> str:
     _, _, zone = _recipient(appointment, role)
     prefix = "Updated: " if updated and method == REQUEST else SUBJECT_PREFIX[method]
-    when = local_time(appointment.starts_at, zone, "%a %-d %b %Y, %H:%M")
+    # Where the clocks change, the abbreviation says which of the two 02:30s (or which side of the jump) it is.
+    fmt = "%a %-d %b %Y, %H:%M %Z" if clock_changes(appointment.starts_at, appointment.ends_at, zone) else "%a %-d %b %Y, %H:%M"
+    when = local_time(appointment.starts_at, zone, fmt)
     return f"{prefix}{summary(appointment, role)} on {when} ({zone})"
 
 
+# Why an update goes out when the time did not change: the first sentence of its email.
+NEW_LINK = "This session has a new room link. The old link no longer works; use the one below."
+MOVED_AWAY = ("Invitations for this session now go to a different email address, so it is removed from the "
+              "calendar of this one.")
+MOVED_HERE = "Invitations for this session now go to this email address."
+
+
 def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
-          note: str | None = None) -> EmailMessage:
-    """One invite email for one person, shaped the way calendar apps expect (RFC 6047)."""
-    name, address, _ = _recipient(appointment, role)
+          note: str | None = None, address: str | None = None, reason: str | None = None) -> EmailMessage:
+    """One invite email for one person, shaped the way calendar apps expect (RFC 6047).
+
+    `address` sends this role's copy somewhere other than their current address (an old one);
+    `reason` says why an update went out when the time did not change.
+    """
+    name, to_address, _ = _recipient(appointment, role, address)
     therapist = appointment.therapist
     message = mail.compose(
         sender_name=accounts.sender_name(therapist),
-        to=(name, address),
+        to=(name, to_address),
         reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
-        subject=subject(appointment, role, method, updated=moved_from is not None),
+        subject=subject(appointment, role, method, updated=moved_from is not None or reason is not None),
         template="invite",
-        context=email_context(appointment, role, method, moved_from=moved_from, note=note),
+        context=email_context(appointment, role, method, moved_from=moved_from, note=note, reason=reason),
     )
-    ics = calendar(appointment, role, method)
+    ics = calendar(appointment, role, method, address=address)
     # As bytes, so the CRLF line endings RFC 5545 requires survive (text would be re-wrapped to LF).
     message.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",
                             params={"method": method, "charset": "UTF-8"})
@@ -178,23 +222,41 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
     return message
 
 
-def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...] = (CLIENT, THERAPIST), *,
-         moved_from: datetime | None = None, note: str | None = None) -> list[InviteDelivery]:
-    """Email the current version to each role, one message each, and log every attempt.
+def default_roles(appointment: Appointment) -> tuple[str, ...]:
+    """Who gets each version: the client always; the therapist unless their calendar takes the feed instead."""
+    return (CLIENT, THERAPIST) if appointment.therapist.emails_own_copy else (CLIENT,)
+
+
+def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...] | None = None, *,
+         moved_from: datetime | None = None, note: str | None = None, address: str | None = None,
+         reason: str | None = None) -> list[InviteDelivery]:
+    """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
     `note` is a message from the therapist to the client; only the client's email carries it.
     """
-    messages = [email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None)
-                for role in roles]
+    roles = default_roles(appointment) if roles is None else roles
+    built, unbuilt = {}, {}
+    for role in roles:
+        try:
+            built[role] = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None,
+                                address=address, reason=reason)
+        except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
+            current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
+            unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
     therapist = appointment.therapist
-    held = mail.held_back(therapist, len(messages))
-    outcomes = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
+    outcomes = {}
+    if built:
+        messages = list(built.values())
+        held = mail.held_back(therapist, len(messages))  # unconfirmed sender, or the daily cap reached
+        results = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
+        outcomes = dict(zip(built, results))
     deliveries = []
-    for role, (status, error) in zip(roles, outcomes):
+    for role in roles:
+        status, error = outcomes.get(role) or unbuilt[role]
         delivery = InviteDelivery(
             appointment=appointment,
             role=role,
-            recipient=_recipient(appointment, role)[1],
+            recipient=_recipient(appointment, role, address)[1],
             method=method,
             sequence=appointment.sequence,
             status=status,
@@ -204,3 +266,32 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
         deliveries.append(delivery)
     db.session.commit()
     return deliveries
+
+
+def send_updates(appointments: list[Appointment], method: str = REQUEST, *, note: str | None = None,
+                 reason: str | None = None) -> list[InviteDelivery]:
+    """Send the current version of each session (after a change that touched several at once)."""
+    return [delivery for appointment in appointments
+            for delivery in send(appointment, method, note=note, reason=reason)]
+
+
+def send_address_change(change: AddressChange) -> list[InviteDelivery]:
+    """After an email change: a CANCEL to the old address and the invite to the new one, per session
+    (RFC 5546: a removed attendee gets a CANCEL). Nothing for a therapist whose calendar takes the feed."""
+    deliveries = []
+    for appointment in change.sessions:
+        if change.role == THERAPIST and not appointment.therapist.emails_own_copy:
+            continue
+        deliveries += send(appointment, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY)
+        deliveries += send(appointment, REQUEST, (change.role,), reason=MOVED_HERE)
+    return deliveries
+
+
+def failed(appointments: list[Appointment]) -> list[tuple[Appointment, tuple[str, ...]]]:
+    """The sessions whose last send to someone failed, with whom to send to again."""
+    result = []
+    for appointment in appointments:
+        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == InviteDelivery.FAILED)
+        if roles:
+            result.append((appointment, roles))
+    return result

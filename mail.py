@@ -1,11 +1,16 @@
 """Sending mail: by SMTP through Flask-Mail's connection, or into the in-app outbox when no server is set."""
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
+import unicodedata
 from email import policy
+from email.header import Header, decode_header, make_header
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.parser import BytesParser
+from email.utils import formatdate, getaddresses, make_msgid
 from urllib.parse import urlsplit
 
 import flask_mail
@@ -15,6 +20,7 @@ from sqlalchemy import select
 import quota
 from extensions import db
 from models import InviteDelivery, OutboxMessage, Therapist
+from validation import Invalid, ascii_email
 
 
 class _TimedConnection(flask_mail.Connection):
@@ -31,24 +37,141 @@ class _TimedConnection(flask_mail.Connection):
         return host
 
 
-# CRLF as SMTP wants; headers unfolded up to RFC 5322's limit (Python folds "Updated: …" subjects badly at 78).
-POLICY = policy.SMTP.clone(max_line_length=998)
+class _Policy(policy.EmailPolicy):
+    """CRLF as SMTP wants, and body lines of at most 76 characters (RFC 2045: Python sizes base64 and
+    quoted-printable lines from max_line_length).
+
+    A plain ASCII subject is folded at spaces here: Python's folder moves a whole 75-character
+    subject onto a continuation line, which some programs show with a leading space. A non-ASCII
+    name or subject becomes encoded-words of at most 75 characters, split between whole characters
+    by email.header (the 3.11 folder splits long ones mid-letter and adds spaces).
+    """
+
+    def fold_binary(self, name, value):
+        text = str(value)
+        if text.isascii():
+            if name.lower() == "subject":
+                return self._fold_words(name, text).encode("ascii")
+            return super().fold_binary(name, value)
+        addresses = getattr(value, "addresses", None)
+        if addresses is not None and len(addresses) == 1 and addresses[0].addr_spec.isascii():
+            words = self._encoded_words(name, addresses[0].display_name)
+            return f"{name}: {words}{self.linesep} <{addresses[0].addr_spec}>{self.linesep}".encode("ascii")
+        if addresses is None and name.lower() == "subject":
+            return f"{name}: {self._encoded_words(name, text)}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+    def _fold_words(self, name: str, text: str) -> str:
+        lines = [f"{name}:"]
+        for word in text.split(" "):
+            if len(lines[-1]) + 1 + len(word) > self.max_line_length and lines[-1] != f"{name}:":
+                lines.append("")
+            lines[-1] += f" {word}"
+        return self.linesep.join(lines) + self.linesep
+
+    def _encoded_words(self, name: str, text: str) -> str:
+        # 76: each continuation line is a space and one encoded-word of at most 75 (RFC 2047).
+        return Header(text, "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=76)
+
+POLICY = _Policy(linesep="\r\n", max_line_length=78)
+
+
+class BuildError(ValueError):
+    """A message that could not be built safely; nothing was sent."""
+
+
+def _header_text(text: str) -> str:
+    """Text safe to put in a header on any Python 3.11 patch level.
+
+    Line breaks of every kind (CR, LF, U+2028/2029, and the rest str.splitlines knows), other
+    control characters and noncharacters become spaces, and "=?" can no longer start an
+    encoded-word that a mail program would decode. Forms refuse all of these already; this holds
+    for whatever was stored before.
+    """
+    cleaned = "".join(
+        " " if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"} or char.splitlines() != [char]
+        else char
+        for char in text
+    )
+    return " ".join(cleaned.replace("=?", "= ?").split())
+
+
+def address(name: str, email: str) -> Address:
+    """A header address: the display name made safe, the domain in IDNA form (raises BuildError)."""
+    try:
+        return Address(display_name=_header_text(name), addr_spec=ascii_email(email))
+    except (Invalid, ValueError, IndexError) as error:  # Address raises these for a malformed addr_spec
+        raise BuildError(f"The address {email!r} cannot be used in an email: {error}") from None
 
 
 def compose(*, sender_name: str, to: tuple[str, str], subject: str, template: str, context: dict,
             reply_to: tuple[str, str] | None = None) -> EmailMessage:
-    """A message from Hearth's sending address: text and HTML bodies from templates/email/<template>.txt|.html."""
+    """A message from Hearth's sending address: text and HTML bodies from templates/email/<template>.txt|.html.
+
+    Raises BuildError when the result would not read back exactly as built (see _verify).
+    """
     message = EmailMessage(policy=POLICY)
-    message["From"] = formataddr((sender_name, current_app.config["MAIL_DEFAULT_SENDER"]))
-    message["To"] = formataddr(to)
+    headers = {
+        "From": address(sender_name, current_app.config["MAIL_DEFAULT_SENDER"]),
+        "To": address(*to),
+        "Subject": _header_text(subject),
+    }
     if reply_to:
-        message["Reply-To"] = formataddr(reply_to)
-    message["Subject"] = subject
+        headers["Reply-To"] = address(*reply_to)
+    for name, value in headers.items():
+        message[name] = value
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=urlsplit(current_app.config["PUBLIC_URL"]).hostname)
     message.set_content(render_template(f"email/{template}.txt", **context))
     message.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    verify(message)
     return message
+
+
+TOP_HEADERS = {"from", "to", "reply-to", "subject", "date", "message-id", "mime-version", "content-type"}
+
+
+def verify(message: EmailMessage) -> None:
+    """Check that the headers, written exactly as sending writes them, parse back as only
+    themselves with the same values; else BuildError.
+
+    Whatever a name holds and whatever the Python patch level (CVE-2024-6923), no header line can
+    be added by the values. Only the header block is written and parsed (the generator folds each
+    header with the same policy call), which keeps this cheap enough for every message.
+    """
+    raw = b"".join(message.policy.fold_binary(name, value) for name, value in message.raw_items()) + b"\r\n"
+    parsed = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)  # raw values, read below
+    names = [name.lower() for name in parsed.keys()]
+    expected = [name.lower() for name in message.keys()]
+    if sorted(names) != sorted(expected) or not set(names) <= TOP_HEADERS:
+        raise BuildError("The message headers did not read back as built; it was not sent.")
+    for name in ("From", "To", "Reply-To"):
+        if name in message and read_addresses(parsed, name) != \
+                [(a.display_name, a.addr_spec) for a in message[name].addresses]:
+            raise BuildError(f"The {name} header did not read back as built; it was not sent.")
+    if read_text(parsed, "Subject") != str(message["Subject"]):
+        raise BuildError("The subject did not read back as built; it was not sent.")
+
+
+def _raw(message, name: str) -> str:
+    """A header as it arrived, unfolded."""
+    values = [value for key, value in message.raw_items() if key.lower() == name.lower()]
+    return re.sub(r"\r?\n[ \t]", " ", " ".join(values))
+
+
+def read_text(message, name: str) -> str:
+    """A header's text as RFC 2047 decodes it (whitespace between encoded-words dropped)."""
+    return read_text_value(_raw(message, name))
+
+
+def read_addresses(message, name: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs of a header as a mail program reads them: the address
+    structure first, then each name decoded (Python 3.11's own parser keeps spaces between words)."""
+    return [(read_text_value(phrase), addr) for phrase, addr in getaddresses([_raw(message, name)])]
+
+
+def read_text_value(text: str) -> str:
+    return str(make_header(decode_header(text))).strip()
 
 
 def delivery_enabled() -> bool:
@@ -83,8 +206,8 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
 def keep(messages: list[EmailMessage], therapist: Therapist, reason: str | None = None) -> list[tuple[str, str | None]]:
     """Put messages in the therapist's Outbox instead of sending them; `reason` says why, when delivery is on."""
     for message in messages:
-        db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"],
-                                     subject=message["Subject"], raw=message.as_bytes()))
+        db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"].addresses[0].addr_spec,
+                                     subject=str(message["Subject"])[:300], raw=message.as_bytes()))
     db.session.commit()
     return [(InviteDelivery.OUTBOX, reason)] * len(messages)
 

@@ -1,11 +1,14 @@
 """Database models. Times are stored as naive UTC datetimes (portable across SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes, policy
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import DDL, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, event, false, select, true
+from sqlalchemy import (DDL, Boolean, CheckConstraint, Enum, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text,
+                        UniqueConstraint, event, false, select, true)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -15,6 +18,73 @@ from extensions import db
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every timestamp column stores."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def parse_zone(name: str | None) -> ZoneInfo | None:
+    """The zone a stored name stands for, or None when it is empty or no longer parses.
+
+    Stored data must never make a page fail: a name that was saved blank-ish, or that a later tzdata
+    dropped, reads as "no zone" here and shows as "unknown".
+    """
+    if not name or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+UTC = ZoneInfo("UTC")
+
+
+# The values a status, role or method column may hold: the database refuses any other (a CHECK),
+# and code and templates name them through these enums instead of repeating string literals.
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    OUTBOX = "outbox"
+
+
+class Recipient(StrEnum):
+    """Who an invite went to."""
+
+    CLIENT = "client"
+    THERAPIST = "therapist"
+
+
+class InviteMethod(StrEnum):
+    """The iCalendar METHOD an invite carried."""
+
+    REQUEST = "REQUEST"
+    CANCEL = "CANCEL"
+
+
+class ParticipantRole(StrEnum):
+    THERAPIST = "therapist"
+    CLIENT = "client"
+    VISITOR = "visitor"
+
+
+class ParticipantStatus(StrEnum):
+    WAITING = "waiting"  # a visitor in the lobby
+    IN_ROOM = "in_room"
+    DECLINED = "declined"
+    LEFT = "left"
+    ENDED = "ended"  # ended by the therapist or by revoking the link it came through
+
+
+ENUMS = (SessionStatus, DeliveryStatus, Recipient, InviteMethod, ParticipantRole, ParticipantStatus)
+
+
+def enum_type(enum: type[StrEnum], name: str) -> Enum:
+    """A VARCHAR(16) holding one of the enum's values, with a CHECK naming them, on every database."""
+    return Enum(enum, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True,
+                values_callable=lambda members: [member.value for member in members])
 
 
 class Therapist(UserMixin, db.Model):
@@ -27,14 +97,20 @@ class Therapist(UserMixin, db.Model):
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64))
-    # What Flask-Login keeps in the session; replacing it signs out every other session.
-    login_token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
+    # Two-factor login: the TOTP secret once setup is confirmed, and the last time step used (a code works once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_last_step: Mapped[int | None]
     personal_slug: Mapped[str] = mapped_column(String(40), unique=True)
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The private calendar-feed address; made when first shown, replaced on request.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # When the address was shown to be theirs (a link opened from it); until then Hearth sends no one mail for them.
     email_confirmed_at: Mapped[datetime | None]
+    # How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed.
+    CALENDAR_EMAIL = "email"
+    CALENDAR_FEED = "feed"
+    calendar_delivery: Mapped[str] = mapped_column(String(16), default=CALENDAR_EMAIL,
+                                                   server_default=CALENDAR_EMAIL)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
     remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -42,12 +118,29 @@ class Therapist(UserMixin, db.Model):
 
     clients: Mapped[list[Client]] = relationship(back_populates="therapist", lazy="raise")
 
+    # The LoginSession this request is logged in with; set at login and by the user loader.
+    login_session = None
+
     def get_id(self) -> str:
-        return self.login_token
+        """What Flask-Login keeps in the cookies: the login session's token, never the therapist alone."""
+        return self.login_session.token
+
+    @property
+    def two_factor(self) -> bool:
+        return self.totp_secret is not None
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return parse_zone(self.timezone) or UTC
+
+    @property
+    def zone_label(self) -> str:
+        return self.timezone if parse_zone(self.timezone) else "unknown"
+
+    @property
+    def emails_own_copy(self) -> bool:
+        """Whether the therapist's copy of each invite is emailed (not when they use the feed instead)."""
+        return self.calendar_delivery != self.CALENDAR_FEED
 
     @classmethod
     def by_email(cls, email_key: str) -> Therapist | None:
@@ -56,8 +149,12 @@ class Therapist(UserMixin, db.Model):
 
 class Client(db.Model):
     __tablename__ = "clients"
-    # The client list: one therapist's clients in name order, a page at a time.
-    __table_args__ = (Index("ix_clients_therapist_name", "therapist_id", "name"),)
+    __table_args__ = (
+        # The client list: one therapist's clients in name order, a page at a time.
+        Index("ix_clients_therapist_name", "therapist_id", "name"),
+        # What sessions and room visits point at, so that they cannot mix one therapist with another's client.
+        UniqueConstraint("id", "therapist_id", name="uq_clients_id_therapist_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
@@ -75,16 +172,28 @@ class Client(db.Model):
     room_links: Mapped[list[RoomLink]] = relationship(
         back_populates="client", order_by="RoomLink.created_at", cascade="all, delete-orphan"
     )
+    # The one link in force, loaded alone instead of the whole history.
+    active_room_link: Mapped[RoomLink | None] = relationship(
+        primaryjoin="and_(RoomLink.client_id == Client.id, RoomLink.replaced_at.is_(None))", viewonly=True,
+        uselist=False,
+    )
 
     @property
     def zone(self) -> ZoneInfo:
-        """The client's own zone, or the therapist's when none was given."""
-        return ZoneInfo(self.timezone or self.therapist.timezone)
+        """The client's own zone, or the therapist's when none was given (or it no longer parses)."""
+        return parse_zone(self.timezone) or self.therapist.zone
 
     @property
-    def room_link(self) -> RoomLink:
+    def zone_label(self) -> str:
+        """What the details show: the zone's name, or "unknown" for a stored name that does not parse."""
+        if self.timezone and self.timezone.strip():
+            return self.timezone if parse_zone(self.timezone) else "unknown"
+        return self.therapist.zone.key
+
+    @property
+    def room_link(self) -> RoomLink | None:
         """The link in force (the one not yet replaced)."""
-        return next(link for link in reversed(self.room_links) if link.replaced_at is None)
+        return self.active_room_link
 
     @property
     def short_name(self) -> str:
@@ -113,26 +222,34 @@ class Appointment(db.Model):
     """A booked session (the screens say "session"; this name keeps clear of flask.session)."""
 
     __tablename__ = "appointments"
-    __table_args__ = (Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),)
+    __table_args__ = (
+        Index("ix_appointments_therapist_starts", "therapist_id", "starts_at"),
+        # The client must be this therapist's client.
+        ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
 
-    SCHEDULED = "scheduled"
-    CANCELLED = "cancelled"
+    SCHEDULED = SessionStatus.SCHEDULED
+    CANCELLED = SessionStatus.CANCELLED
     # Attendance, marked after the session's end (for billing elsewhere).
     ATTENDANCE = {"attended": "Attended", "no_show": "No-show", "late_cancellation": "Late cancellation"}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), index=True)
+    client_id: Mapped[int] = mapped_column(index=True)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(16), default=SCHEDULED)
+    status: Mapped[SessionStatus] = mapped_column(enum_type(SessionStatus, "status"), default=SCHEDULED)
     # The iCalendar UID every emailed version shares, and the version number it last went out with.
     uid: Mapped[str] = mapped_column(String(120), unique=True)
     sequence: Mapped[int] = mapped_column(default=0)
     # A random key the booking form carries, so a double click or resubmission books once.
     booking_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The ORGANIZER address the first version went out with: every later version must repeat it,
+    # or calendar apps drop the update. None only for sessions booked before it was stored.
+    organizer: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When the current time was set (booked or last moved): a reminder whose window had already begun is not sent.
     time_set_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The client pressed "Confirm I'll be there" for the current time (cleared by a reschedule).
@@ -140,7 +257,7 @@ class Appointment(db.Model):
     attendance: Mapped[str | None] = mapped_column(String(20))
 
     therapist: Mapped[Therapist] = relationship()
-    client: Mapped[Client] = relationship()
+    client: Mapped[Client] = relationship(foreign_keys=[client_id])
     deliveries: Mapped[list[InviteDelivery]] = relationship(
         back_populates="appointment", order_by="InviteDelivery.id", cascade="all, delete-orphan"
     )
@@ -170,17 +287,17 @@ class InviteDelivery(db.Model):
 
     __tablename__ = "invite_deliveries"
 
-    SENT = "sent"
-    FAILED = "failed"
-    OUTBOX = "outbox"
+    SENT = DeliveryStatus.SENT
+    FAILED = DeliveryStatus.FAILED
+    OUTBOX = DeliveryStatus.OUTBOX
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16))  # "client" or "therapist"
+    role: Mapped[Recipient] = mapped_column(enum_type(Recipient, "role"))
     recipient: Mapped[str] = mapped_column(String(254))
-    method: Mapped[str] = mapped_column(String(16))
+    method: Mapped[InviteMethod] = mapped_column(enum_type(InviteMethod, "method"))
     sequence: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_type(DeliveryStatus, "status"))
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -236,6 +353,13 @@ class OutboxMessage(db.Model):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    def invite(self) -> bytes | None:
+        """The calendar invite (.ics) this message carries, if it carries one (a reset email does not)."""
+        for part in message_from_bytes(self.raw, policy=policy.default).walk():
+            if part.get_content_type() == "text/calendar":
+                return part.get_payload(decode=True)
+        return None
+
 
 class RoomParticipant(db.Model):
     """One visit to a room: a client, the therapist, or a visitor from the personal link.
@@ -244,27 +368,38 @@ class RoomParticipant(db.Model):
     """
 
     __tablename__ = "room_participants"
-    __table_args__ = (Index("ix_room_participants_room_status", "room", "status"),)
+    __table_args__ = (
+        Index("ix_room_participants_room_status", "room", "status"),
+        # A client's visit is to a room of that client's own therapist.
+        ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
+    )
 
-    WAITING = "waiting"  # a visitor in the lobby
-    IN_ROOM = "in_room"
-    DECLINED = "declined"
-    LEFT = "left"
+    WAITING = ParticipantStatus.WAITING  # a visitor in the lobby
+    IN_ROOM = ParticipantStatus.IN_ROOM
+    DECLINED = ParticipantStatus.DECLINED
+    LEFT = ParticipantStatus.LEFT
+    ENDED = ParticipantStatus.ENDED  # ended by the therapist or by revoking the link it came through
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # "client:<client id>" or "personal:<therapist id>"
     room: Mapped[str] = mapped_column(String(40))
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
-    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"), index=True)
-    role: Mapped[str] = mapped_column(String(16))  # therapist, client or visitor
+    client_id: Mapped[int | None] = mapped_column(index=True)
+    role: Mapped[ParticipantRole] = mapped_column(enum_type(ParticipantRole, "role"))
     name: Mapped[str] = mapped_column(String(80))
     peer_id: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ParticipantStatus] = mapped_column(enum_type(ParticipantStatus, "status"))
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     left_at: Mapped[datetime | None]
     # The highest message number this participant has sent: a replayed or older message is refused.
     last_seq: Mapped[int] = mapped_column(default=0)
+
+    STALE_AFTER = timedelta(seconds=30)  # a tab that has not polled for this long has left
+
+    @property
+    def still_there(self) -> bool:
+        return self.status in (self.IN_ROOM, self.WAITING) and self.last_seen >= utcnow() - self.STALE_AFTER
 
     @property
     def minutes(self) -> int:
@@ -296,6 +431,35 @@ NO_OVERLAP = (
 event.listen(Appointment.__table__, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"))
 event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(dialect="postgresql"))
+
+
+# Client search finds a substring of the name or email without reading every one of a therapist's
+# clients: a trigram index answers it. PostgreSQL: pg_trgm GIN indexes, used by ILIKE '%q%'.
+# SQLite: an FTS5 table with the trigram tokenizer (SQLite >= 3.34), kept in step with `clients` by
+# triggers. Neither is a model, so Alembic's comparison skips them (SEARCH_OBJECTS, migrations/env.py).
+SEARCH_OBJECTS = {"ix_clients_search_trgm", "clients_search"}
+CLIENT_SEARCH_POSTGRESQL = [
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    # One index over name and email together: one index scan answers "in the name or the email".
+    "CREATE INDEX ix_clients_search_trgm ON clients USING gin ((name || ' ' || coalesce(email, '')) gin_trgm_ops) "
+    "WITH (fastupdate = off)",  # straight into the index, not a pending list only VACUUM merges
+]
+CLIENT_SEARCH_SQLITE = [
+    "CREATE VIRTUAL TABLE clients_search USING fts5(name, email, content='clients', content_rowid='id', "
+    "tokenize='trigram')",
+    "CREATE TRIGGER clients_search_insert AFTER INSERT ON clients BEGIN "
+    "INSERT INTO clients_search(rowid, name, email) VALUES (new.id, new.name, new.email); END",
+    "CREATE TRIGGER clients_search_delete AFTER DELETE ON clients BEGIN "
+    "INSERT INTO clients_search(clients_search, rowid, name, email) VALUES ('delete', old.id, old.name, old.email); END",
+    "CREATE TRIGGER clients_search_update AFTER UPDATE OF name, email ON clients BEGIN "
+    "INSERT INTO clients_search(clients_search, rowid, name, email) VALUES ('delete', old.id, old.name, old.email); "
+    "INSERT INTO clients_search(rowid, name, email) VALUES (new.id, new.name, new.email); END",
+]
+for statement in CLIENT_SEARCH_POSTGRESQL:
+    event.listen(Client.__table__, "after_create", DDL(statement).execute_if(dialect="postgresql"))
+for statement in CLIENT_SEARCH_SQLITE:
+    event.listen(Client.__table__, "after_create", DDL(statement).execute_if(dialect="sqlite"))
+event.listen(Client.__table__, "before_drop", DDL("DROP TABLE IF EXISTS clients_search").execute_if(dialect="sqlite"))
 
 
 class PasswordReset(db.Model):
@@ -346,6 +510,27 @@ class EmailConfirmation(db.Model):
     therapist: Mapped[Therapist] = relationship()
 
 
+class LoginSession(db.Model):
+    """One login on one device. The cookies name its token; once ended, they open nothing."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=links.new_token)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    remember_until: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # Why it ended: logout, idle, lifetime, signed_out, password_changed, password_reset
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+
+    therapist: Mapped[Therapist] = relationship()
+
+
 class Invitation(db.Model):
     """A single-use signup link a therapist made, for when signups are closed (SIGNUP=closed)."""
 
@@ -356,4 +541,16 @@ class Invitation(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class RecoveryCode(db.Model):
+    """A single-use code that stands in for the authenticator app; only its hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     used_at: Mapped[datetime | None]

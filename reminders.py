@@ -21,7 +21,7 @@ from sqlalchemy.orm import contains_eager
 import booking
 import links
 import mail
-from clients import room_url
+import clients  # a module import: clients -> booking -> reminders -> clients is a cycle
 from extensions import db
 from models import Appointment, Client, InviteDelivery, Reminder, Therapist, utcnow
 
@@ -164,7 +164,7 @@ def email(reminder: Reminder, token: str):
     zone = client.zone.key
     context = {
         "appointment": appointment, "name": client.name, "zone": zone, "therapist": therapist,
-        "title": f"Session with {therapist.name}", "room_link": room_url(client),
+        "title": f"Session with {therapist.name}", "room_link": clients.room_url(client),
         "confirm_link": _external("public.confirm", token=token),
     }
     return mail.compose(

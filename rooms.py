@@ -1,6 +1,7 @@
 """Rooms: who is in a client's room or a therapist's personal room, the lobby, and WebRTC signalling.
 
 Signalling lives in the database so that any gunicorn worker can answer any request; browsers poll.
+Reads (present, lobby, history) never write; stale visits are closed on the write paths (join, poll).
 """
 from __future__ import annotations
 
@@ -8,20 +9,26 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import time
-from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select
 
 from extensions import db
-from models import Client, RoomParticipant, RoomSignal, Therapist, utcnow
+from models import Client, ParticipantRole, RoomParticipant, RoomSignal, Therapist, utcnow
 
-STALE_AFTER = timedelta(seconds=30)  # a closed tab has left the room by then
+STALE_AFTER = RoomParticipant.STALE_AFTER
 MAX_SIGNAL_BYTES = 64 * 1024
+MAX_PENDING_BYTES = 256 * 1024  # unread messages to one person; a browser that reads keeps far below this
+MAX_DEPTH = 4  # SDP and ICE messages are flat objects: {"kind", "data": {...}}
+MAX_INT = 2**31 - 1  # the largest INTEGER the database holds (ids, seq)
+NAME_MAX = 80  # room_participants.name
+LOBBY_SHOWN = 5
 KINDS = {"description", "candidate", "state"}
-THERAPIST, CLIENT, VISITOR = "therapist", "client", "visitor"
-IN_ROOM, WAITING = RoomParticipant.IN_ROOM, RoomParticipant.WAITING
+THERAPIST, CLIENT, VISITOR = ParticipantRole.THERAPIST, ParticipantRole.CLIENT, ParticipantRole.VISITOR
+IN_ROOM, WAITING, ENDED = RoomParticipant.IN_ROOM, RoomParticipant.WAITING, RoomParticipant.ENDED
+OPEN = (IN_ROOM, WAITING)
 
 
 class RoomError(Exception):
@@ -40,27 +47,80 @@ def personal_room(therapist: Therapist) -> str:
     return f"personal:{therapist.id}"
 
 
+def short_name(name: str) -> str:
+    """A name as a room shows it: at most the column's 80 characters."""
+    name = name.strip()
+    return name if len(name) <= NAME_MAX else name[: NAME_MAX - 1] + "…"
+
+
+def read_json(body: bytes, *, allow_empty: bool = False):
+    """Parse a request body strictly: no NaN or Infinity, no deep nesting, integers within the database's range.
+
+    Raises RoomError(400) with a message a person can act on; never a RecursionError or a 500.
+    """
+    if allow_empty and not body.strip():
+        return {}
+
+    def refuse_constant(name):
+        raise RoomError(f"The message contains {name}, which is not JSON.", 400)
+
+    def finite(text):
+        number = float(text)
+        if not math.isfinite(number):
+            raise RoomError("The message holds a number that is too large.", 400)
+        return number
+
+    try:
+        value = json.loads(body, parse_constant=refuse_constant, parse_float=finite)
+    except (ValueError, UnicodeDecodeError):
+        raise RoomError("The message is not valid JSON.", 400) from None
+    except RecursionError:
+        raise RoomError("The message is nested too deeply.", 400) from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise RoomError("The message is nested too deeply.", 400)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+            raise RoomError("The message holds a number that is too large.", 400)
+    return value
+
+
+def _fresh():
+    return RoomParticipant.last_seen >= utcnow() - STALE_AFTER
+
+
+def _forget_signals(participant_ids) -> None:
+    """Delete messages to or from these visits: SDP and ICE data hold IP addresses."""
+    ids = list(participant_ids)
+    if ids:
+        db.session.execute(delete(RoomSignal).where(
+            or_(RoomSignal.sender_id.in_(ids), RoomSignal.recipient_id.in_(ids))))
+
+
 def _expire(room: str) -> None:
-    """Mark visits whose browser stopped polling as over."""
-    cutoff = utcnow() - STALE_AFTER
-    for stale in db.session.scalars(
-        select(RoomParticipant).where(
-            RoomParticipant.room == room,
-            RoomParticipant.status.in_([IN_ROOM, WAITING]),
-            RoomParticipant.last_seen < cutoff,
-        )
-    ):
-        stale.status, stale.left_at = RoomParticipant.LEFT, stale.last_seen
+    """Close visits whose browser stopped polling, and forget their messages (a write path's job)."""
+    stale = list(db.session.scalars(select(RoomParticipant).where(
+        RoomParticipant.room == room, RoomParticipant.status.in_(OPEN), ~_fresh())))
+    for visit in stale:
+        visit.status, visit.left_at = RoomParticipant.LEFT, visit.last_seen
+    _forget_signals(v.id for v in stale)
 
 
 def present(room: str) -> list[RoomParticipant]:
-    """Who is in the room now (not the lobby)."""
-    _expire(room)
-    return list(
-        db.session.scalars(
-            select(RoomParticipant).filter_by(room=room, status=IN_ROOM).order_by(RoomParticipant.id)
-        )
-    )
+    """Who is in the room now (not the lobby). Read-only: a visit that stopped polling is not counted."""
+    return list(db.session.scalars(
+        select(RoomParticipant).where(RoomParticipant.room == room, RoomParticipant.status == IN_ROOM, _fresh())
+        .order_by(RoomParticipant.id)))
+
+
+def _end(participant: RoomParticipant, status: str = RoomParticipant.LEFT) -> None:
+    participant.status, participant.left_at = status, utcnow()
+    _forget_signals([participant.id])
 
 
 def join(room: str, therapist: Therapist, role: str, name: str, client: Client | None = None,
@@ -70,6 +130,7 @@ def join(room: str, therapist: Therapist, role: str, name: str, client: Client |
     Coming back (a reload, which still knows its earlier peer id) replaces one's own earlier visit,
     and so does the therapist, who is logged in; anyone else finding the seat taken is refused.
     """
+    _expire(room)
     others = []
     for participant in present(room):
         if participant.role == role and (role == THERAPIST or participant.peer_id == previous_peer):
@@ -80,7 +141,7 @@ def join(room: str, therapist: Therapist, role: str, name: str, client: Client |
         db.session.commit()
         raise RoomError("This room is in use.")
     participant = RoomParticipant(room=room, therapist_id=therapist.id, client_id=client.id if client else None,
-                                  role=role, name=name, status=IN_ROOM)
+                                  role=role, name=short_name(name), status=IN_ROOM)
     db.session.add(participant)
     db.session.commit()
     return participant
@@ -95,11 +156,21 @@ def knock(therapist: Therapist, name: str) -> RoomParticipant:
     return visitor
 
 
-def waiting(therapist: Therapist) -> list[RoomParticipant]:
-    room = personal_room(therapist)
-    _expire(room)
-    db.session.commit()
-    return list(db.session.scalars(select(RoomParticipant).filter_by(room=room, status=WAITING).order_by(RoomParticipant.id)))
+def lobby(therapist: Therapist) -> dict:
+    """What the notice in the navigation shows: the first few visitors waiting at the personal link, how many
+    more there are, and the therapist's clients who are in their room without the therapist. Read-only."""
+    waiting = select(RoomParticipant).where(
+        RoomParticipant.room == personal_room(therapist), RoomParticipant.status == WAITING, _fresh())
+    visitors = list(db.session.scalars(waiting.order_by(RoomParticipant.id).limit(LOBBY_SHOWN)))
+    total = db.session.scalar(select(func.count()).select_from(waiting.subquery()))
+    in_rooms = db.session.execute(
+        select(RoomParticipant, Client).join(Client, RoomParticipant.client_id == Client.id)
+        .where(RoomParticipant.therapist_id == therapist.id, RoomParticipant.status == IN_ROOM, _fresh(),
+               RoomParticipant.role.in_([CLIENT, THERAPIST]), Client.archived_at.is_(None))
+        .order_by(RoomParticipant.joined_at)).all()
+    with_therapist = {p.room for p, _ in in_rooms if p.role == THERAPIST}
+    clients = [c for p, c in in_rooms if p.role == CLIENT and p.room not in with_therapist]
+    return {"visitors": visitors, "more": total - len(visitors), "clients": clients}
 
 
 def _waiting_visitor(therapist: Therapist, participant_id: int) -> RoomParticipant:
@@ -130,17 +201,40 @@ def decline(therapist: Therapist, participant_id: int) -> RoomParticipant:
     return visitor
 
 
-def _end(participant: RoomParticipant) -> None:
-    participant.status, participant.left_at = RoomParticipant.LEFT, utcnow()
+def end_visits(room: str, *roles: str) -> None:
+    """End every open visit to `room` (of `roles`, or of anyone): their next poll answers "ended" and their
+    messages are refused. For revocation (a replaced link, an archived client, a changed slug); the caller commits."""
+    statement = select(RoomParticipant).where(RoomParticipant.room == room, RoomParticipant.status.in_(OPEN))
+    if roles:
+        statement = statement.where(RoomParticipant.role.in_(roles))
+    for visit in db.session.scalars(statement):
+        _end(visit, ENDED)
 
 
-def leave(participant: RoomParticipant) -> None:
-    if participant.status in (IN_ROOM, WAITING):
+def remove(therapist: Therapist, participant_id: int) -> RoomParticipant:
+    """Remove a client or visitor from one of the therapist's rooms (or its lobby); their visit ends at once.
+    The caller commits, with its activity entry."""
+    guest = db.session.scalar(select(RoomParticipant).where(
+        RoomParticipant.id == participant_id, RoomParticipant.therapist_id == therapist.id,
+        RoomParticipant.role.in_([CLIENT, VISITOR]), RoomParticipant.status.in_(OPEN)))
+    if guest is None:
+        raise RoomError("This person is no longer in your room.", 404)
+    _end(guest, ENDED)
+    return guest
+
+
+def leave(participant: RoomParticipant, *, end_session: bool = False) -> None:
+    """Leave the room. The therapist ending the session in the personal room ends the visitor's visit too."""
+    if participant.status in OPEN:
         _end(participant)
+        if end_session and participant.role == THERAPIST and participant.client_id is None:
+            end_visits(participant.room, VISITOR)
         db.session.commit()
 
 
 def participant(peer_id: str) -> RoomParticipant | None:
+    if len(peer_id) > 64:
+        return None
     return db.session.scalar(select(RoomParticipant).filter_by(peer_id=peer_id))
 
 
@@ -148,22 +242,29 @@ def _other(me: RoomParticipant) -> RoomParticipant | None:
     return next((p for p in present(me.room) if p.id != me.id), None)
 
 
+def parse_after(value: str) -> int:
+    """The `after` of a poll: a plain whole number the database can compare with an id."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or int(value) > MAX_INT:
+        raise RoomError("`after` must be a whole number.", 400)
+    return int(value)
+
+
 def poll(me: RoomParticipant, after: int) -> dict:
     """What a browser needs next: its own status, who else is in the room, and messages addressed to it.
 
     A visitor still in the lobby learns only that it is waiting: nothing of the therapist's call.
     """
-    if me.status in (IN_ROOM, WAITING):
+    if me.status in OPEN:
         me.last_seen = utcnow()
     _expire(me.room)
     answer: dict = {"status": me.status}
     if me.status == IN_ROOM:
         other = _other(me)
         answer["other"] = {"id": other.id, "name": other.name, "role": other.role} if other else None
+        # Everything up to `after` has been delivered: forget it.
+        db.session.execute(delete(RoomSignal).where(RoomSignal.recipient_id == me.id, RoomSignal.id <= after))
         messages = []
         if other is not None:
-            # Everything up to `after` has been read: forget it.
-            db.session.query(RoomSignal).filter(RoomSignal.recipient_id == me.id, RoomSignal.id <= after).delete()
             messages = [
                 {"id": m.id, "from": m.sender_id, "kind": m.kind, "data": json.loads(m.payload)}
                 for m in db.session.scalars(
@@ -182,10 +283,7 @@ def signal(me: RoomParticipant, body: bytes) -> RoomSignal:
     """Pass one message to the other person in the room, refusing anything malformed, oversized or replayed."""
     if len(body) > MAX_SIGNAL_BYTES:
         raise RoomError("The message is larger than 64 KB.", 413)
-    try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise RoomError("The message is not valid JSON.", 400) from None
+    message = read_json(body)
     if not isinstance(message, dict):
         raise RoomError("The message must be a JSON object.", 400)
     kind, data, seq = message.get("kind"), message.get("data"), message.get("seq")
@@ -202,9 +300,14 @@ def signal(me: RoomParticipant, body: bytes) -> RoomSignal:
     other = _other(me)
     if other is None:
         raise RoomError("No one else is in the room yet.", 409)
+    payload = json.dumps(data, allow_nan=False)
+    pending = db.session.scalar(
+        select(func.coalesce(func.sum(func.length(RoomSignal.payload)), 0)).where(RoomSignal.recipient_id == other.id))
+    if pending + len(payload) > MAX_PENDING_BYTES:
+        raise RoomError("The other person has not received your earlier messages yet. Wait a moment and try again.", 429)
     me.last_seq = seq
     me.last_seen = utcnow()
-    stored = RoomSignal(sender_id=me.id, recipient_id=other.id, kind=kind, payload=json.dumps(data))
+    stored = RoomSignal(sender_id=me.id, recipient_id=other.id, kind=kind, payload=payload)
     db.session.add(stored)
     db.session.commit()
     return stored

@@ -5,7 +5,7 @@ import random
 from datetime import timedelta
 from typing import Callable
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 import accounts
 import links
@@ -78,4 +78,7 @@ def add_practice(therapist: Therapist, clients: int, sessions: int, *, rng: rand
         if done % 4 == 0:
             progress(f"{min(done * BATCH, sessions)} of {sessions} sessions")
     db.session.commit()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE"))  # after a bulk load, so the planner knows the tables' sizes
+        db.session.commit()
     progress(f"{sessions} sessions of {minutes} minutes")

@@ -40,14 +40,41 @@ def check_timezone(name: str) -> str:
 
 
 def normalise_email(address: str) -> str:
-    """The normalised form of an email address, or Invalid with the reason."""
+    """The normalised form of an email address, or Invalid with the reason.
+
+    Hearth must be able to put the address in a mail header: a non-ASCII domain goes there as IDNA
+    (see ascii_email), but a non-ASCII part before the @ would need SMTPUTF8 everywhere on the way.
+    """
     address = (address or "").strip()
     if len(address) > EMAIL_MAX:
         raise Invalid(f"An email address has at most {EMAIL_MAX} characters.")
     try:
-        return validate_email(address, check_deliverability=False).normalized
+        result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as error:
         raise Invalid(str(error)) from None
+    if result.ascii_email is None:
+        raise Invalid("Use an address whose part before the @ has only plain letters (a–z), digits and . _ + -: "
+                      "many mail servers cannot deliver to accented letters there, so invites would not arrive.")
+    if len(result.ascii_email) > EMAIL_MAX:
+        raise Invalid(f"An email address has at most {EMAIL_MAX} characters (counted as mail servers spell the domain).")
+    return result.normalized
+
+
+def ascii_email(address: str) -> str:
+    """The address as it goes into mail headers and mailto: URIs: the domain in IDNA (xn--) form.
+
+    Raises Invalid for an address that cannot be written in ASCII (refused by normalise_email, so
+    only data stored before that check can get here).
+    """
+    if address.isascii():
+        return address
+    try:
+        ascii_form = validate_email(address, check_deliverability=False).ascii_email
+    except EmailNotValidError as error:
+        raise Invalid(str(error)) from None
+    if ascii_form is None:
+        raise Invalid(f"{address} cannot be written in a mail header (accented letters before the @).")
+    return ascii_form
 
 
 def email_key(address: str) -> str:
@@ -71,10 +98,32 @@ def check_password(password: str) -> str:
     return password
 
 
+# Control and format characters, surrogates, private use, and the line and paragraph separators
+# (U+2028/2029), which Python's header folding and some calendar parsers treat as line breaks.
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
+
+
+def _noncharacter(char: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane (U+FFFE, U+FFFF, U+1FFFE...)."""
+    code = ord(char)
+    return 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE
+
+
 def check_text(value: str, *, multiline: bool = False) -> str:
-    """Refuse control characters and undecodable bytes (which arrive as U+FFFD)."""
+    """Refuse control characters, line separators, noncharacters and undecodable bytes (U+FFFD)."""
     allowed = {"\n", "\r", "\t"} if multiline else set()
     for char in value:
-        if char == "\ufffd" or (unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co"} and char not in allowed):
+        if char in allowed:
+            continue
+        if char == "\ufffd" or _noncharacter(char) or unicodedata.category(char) in _REFUSED_CATEGORIES:
             raise Invalid("This contains characters that cannot be used here.")
+    return value
+
+
+def check_name(value: str) -> str:
+    """A person's name, which goes into mail headers: plain text and no encoded-word sequences."""
+    check_text(value)
+    # "=?" starts an RFC 2047 encoded-word (=?charset?q?text?=); no real name needs it.
+    if "=?" in value:
+        raise Invalid("A name cannot contain “=?” … “?=” sequences (mail software would read them as encoded text).")
     return value

@@ -1,8 +1,12 @@
-"""make bench: Hearth under gunicorn (2 workers) against seeded databases and a local SMTP sink.
+"""make bench: Hearth under gunicorn (2 workers) against seeded databases and a local SMTP sink, and two
+instances on one database behind the shipped nginx configuration (deploy/) when nginx is installed.
 
 Prints one table and writes bench/RESULTS.md and bench/latency.png. Every figure is a ratio or a
 distribution measured in this run, since absolute times drift on shared machines. Only 127.0.0.1
 is contacted, and every loop is bounded in count and in time.
+
+When DATABASE_URL points at PostgreSQL, the pages are measured there as well, one practice at a
+time; that database is emptied first (DROP SCHEMA public), so give it one made for the bench.
 """
 from __future__ import annotations
 
@@ -38,9 +42,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def build_database(path: Path, clients: int, sessions: int) -> None:
+def build_database(url: str, clients: int, sessions: int) -> None:
     """Create the schema by the migrations and seed one practice."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{path}"}
+    env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "seed", "--therapists", "1", "--clients",
@@ -141,6 +145,7 @@ def pages(client_id: int, session_id: int) -> dict[str, tuple[str, bool]]:
     return {
         "Clients list": ("/clients/", False),
         "client search": ("/clients/?q=client+1", True),
+        "client search, one match": ("/clients/?q=1-42%40", True),  # client1-42@example.com
         "Client details": (f"/clients/{client_id}", True),
         "Sessions": ("/sessions/", False),
         "Today": ("/sessions/today", False),
@@ -171,6 +176,116 @@ def throughput(port: int, path: str, headers: dict, seconds: float = 8.0, thread
     return sum(counts) / seconds
 
 
+def keepalive_throughput(connect, path: str, headers: dict, seconds: float = 8.0, threads: int = 4) -> float:
+    """Requests per second from a few clients that each keep one connection (as browsers do with a proxy).
+
+    `connect(index)` gives thread `index` its connection; http.client reopens it when the server closed it.
+    """
+    counts = [0] * threads
+    stop = time.monotonic() + seconds
+
+    def hammer(index: int):
+        connection = connect(index)
+        while time.monotonic() < stop:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, (path, response.status)
+            counts[index] += 1
+        connection.close()
+
+    workers = [threading.Thread(target=hammer, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=seconds + 30)
+    return sum(counts) / seconds
+
+
+def opener(ports: list[int], context=None):
+    """Connections for keepalive_throughput: thread i to ports[i % len(ports)], over TLS when given a context."""
+    if context:
+        return lambda index: http.client.HTTPSConnection("127.0.0.1", ports[index % len(ports)], timeout=30,
+                                                         context=context)
+    return lambda index: http.client.HTTPConnection("127.0.0.1", ports[index % len(ports)], timeout=30)
+
+
+def instances_throughput(database: Path, workdir: Path) -> dict:
+    """Client details through one instance and through two on the same database and SECRET_KEY: behind
+    deploy/nginx/hearth.conf (one upstream, then two) when nginx is installed, else straight to them."""
+    import ssl
+
+    from deploy import local_nginx
+
+    proxied = local_nginx.NGINX is not None
+    one_ports, two_ports = (local_nginx.ports(), local_nginx.ports()) if proxied else (None, None)
+    public_url = f"https://127.0.0.1:{two_ports[0]}" if proxied else "http://127.0.0.1:5000"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "PUBLIC_URL": public_url, "TRUSTED_PROXIES": str(int(proxied))}
+    servers, proxies = [Server("app:create_app()", env), Server("app:create_app()", env)], []
+    try:
+        if proxied:
+            upstreams = [f"127.0.0.1:{server.port}" for server in servers]
+            proxies = [local_nginx.start(workdir / "nginx-one", upstreams[:1], *one_ports),
+                       local_nginx.start(workdir / "nginx-two", upstreams, *two_ports)]
+            context = ssl.create_default_context(cafile=proxies[1].cert)
+            context_one = ssl.create_default_context(cafile=proxies[0].cert)
+            headers = log_in_through(proxies[1].url, context)
+            client_id = client_id_through(proxies[1].url, context, headers)
+            one_connection, two_connection = opener([one_ports[0]], context_one), opener([two_ports[0]], context)
+        else:
+            browser = Browser(servers[0].port)
+            browser.log_in("therapist1@example.com")
+            client_id, _ = ids(browser)
+            headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in browser.cookies.items()), "HX-Request": "true"}
+            one_connection, two_connection = opener([servers[0].port]), opener([server.port for server in servers])
+        # Short turns, one after the other, so that load from elsewhere on the machine weighs on both alike.
+        one = two = 0.0
+        for _ in range(4):
+            one += keepalive_throughput(one_connection, f"/clients/{client_id}", headers, seconds=2) / 4
+            two += keepalive_throughput(two_connection, f"/clients/{client_id}", headers, seconds=2) / 4
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+        for server in servers:
+            server.stop()
+    return {"one": one, "two": two, "proxied": proxied}
+
+
+def log_in_through(url: str, context) -> dict:
+    """Log therapist1 in over https (CSRF wants a same-host Referer there); the headers of its requests."""
+    host = url.removeprefix("https://")
+    cookies: dict[str, str] = {}
+
+    def send(method: str, path: str, body: str | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPSConnection(host, timeout=30, context=context)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "Referer": url + "/login"}
+        if body:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, value = header.split(";", 1)[0].split("=", 1)
+            cookies[name] = value
+        connection.close()
+        return response.status, data
+
+    _, page = send("GET", "/login")
+    token = re.search(rb'"X-CSRFToken": "([^"]+)"', page).group(1).decode()
+    status, _ = send("POST", "/login", urllib.parse.urlencode(
+        {"email": "therapist1@example.com", "password": PASSWORD, "csrf_token": token}))
+    assert status == 303, status
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "HX-Request": "true"}
+
+
+def client_id_through(url: str, context, headers: dict) -> int:
+    connection = http.client.HTTPSConnection(url.removeprefix("https://"), timeout=30, context=context)
+    connection.request("GET", "/clients/", headers={"Cookie": headers["Cookie"]})
+    page = connection.getresponse().read()
+    connection.close()
+    return int(re.search(rb'/clients/(\d+)"', page).group(1))
+
+
 def gzip_size(data: bytes) -> int:
     return len(gzip.compress(data, 6))
 
@@ -196,7 +311,7 @@ def main() -> int:
         for label, (clients, sessions) in (("small", SMALL), ("large", LARGE)):
             path = workdir / f"{label}.db"
             t0 = time.monotonic()
-            build_database(path, clients, sessions)
+            build_database(f"sqlite:///{path}", clients, sessions)
             results.setdefault("seed", {})[label] = time.monotonic() - t0
             print(f"seeded {label}: {clients} clients, {sessions} sessions in {time.monotonic() - t0:.1f} s", flush=True)
             databases[label] = path
@@ -276,6 +391,10 @@ def main() -> int:
                 after_10k = server.worker_rss_kib()
                 results["memory"] = {"after_1k": after_1k, "after_10k": after_10k}
                 print("memory measured", flush=True)
+        results["instances"] = instances_throughput(databases["large"], workdir)
+        print("two instances measured", flush=True)
+        if postgresql_url():
+            measure_postgresql(results)
     finally:
         for server in servers:
             server.stop()
@@ -283,6 +402,39 @@ def main() -> int:
     results["seconds"] = time.monotonic() - started
     report(results)
     return 0
+
+
+def postgresql_url() -> str | None:
+    from config import database_url
+
+    url = database_url(os.environ.get("DATABASE_URL", ""))
+    return url if url.startswith("postgresql") else None
+
+
+def measure_postgresql(results: dict) -> None:
+    """The same pages against PostgreSQL (DATABASE_URL), one practice at a time: the database is emptied first."""
+    from sqlalchemy import create_engine, text
+
+    url = postgresql_url()
+    for label, (clients, sessions) in (("small", SMALL), ("large", LARGE)):
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        t0 = time.monotonic()
+        build_database(url, clients, sessions)
+        results.setdefault("seed_postgresql", {})[label] = time.monotonic() - t0
+        server = Server("app:create_app()", {"DATABASE_URL": url, "PUBLIC_URL": "http://127.0.0.1:5000"})
+        try:
+            browser = Browser(server.port)
+            browser.log_in("therapist1@example.com")
+            client_id, session_id = ids(browser)
+            for name, (path_, htmx) in pages(client_id, session_id).items():
+                results.setdefault("pages_postgresql", {}).setdefault(name, {})[label] = median_ms(browser, path_, htmx)
+        finally:
+            server.stop()
+        print(f"pages measured on PostgreSQL, {label}", flush=True)
 
 
 def report(results: dict) -> None:
@@ -296,14 +448,19 @@ def report(results: dict) -> None:
     booking = results["booking"]
     row("Booking (POST + 2 invites by SMTP)", f"median {booking['median']:.1f} ms, p95 {booking['p95']:.1f} ms "
         f"({booking['count']} bookings, {booking['mails']} mails)", "median < 25 ms", booking["median"] < 25)
-    for name, figures in results["pages"].items():
-        ratio = figures["large"] / figures["small"]
-        row(f"{name}: large / small", f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})",
-            "≤ 1.5", ratio <= 1.5)
+    for database, key in (("", "pages"), (" (PostgreSQL)", "pages_postgresql")):
+        for name, figures in results.get(key, {}).items():
+            ratio = figures["large"] / figures["small"]
+            row(f"{name}{database}: large / small",
+                f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})", "≤ 1.5", ratio <= 1.5)
     rps = results["throughput"]
     ratio = rps["hearth"] / rps["baseline"]
     row("Throughput: Client details / one-line view", f"{rps['hearth']:.0f} / {rps['baseline']:.0f} req/s (× {ratio:.2f})",
         "≥ 0.5", ratio >= 0.5)
+    instances = results["instances"]
+    ratio = instances["two"] / instances["one"]
+    row("Client details: two instances / one" + (" (behind nginx)" if instances["proxied"] else " (no proxy)"),
+        f"{instances['one']:.0f} → {instances['two']:.0f} req/s (× {ratio:.2f})", "≥ 0.9", ratio >= 0.9)
     weight = results["weight"]
     row("First load of Sessions, with CSS and JS (gzip)", f"{weight['first_load'] / 1024:.1f} KB ({weight['assets']} files)",
         "< 100 KB", weight["first_load"] < 100 * 1024)
@@ -324,10 +481,13 @@ def report(results: dict) -> None:
     lines = [
         "# Benchmark results",
         "",
-        f"Latest `make bench`: {now:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, SQLite, gunicorn with 2 sync workers, "
+        f"Latest `make bench`: {now:%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
+        f"{'SQLite and PostgreSQL' if 'pages_postgresql' in results else 'SQLite'}, gunicorn with 2 sync workers, "
         f"{results['seconds']:.0f} s in all. Small practice: {SMALL[0]:,} clients, {SMALL[1]:,} sessions; large: "
         f"{LARGE[0]:,} clients, {LARGE[1]:,} sessions. Page figures are medians of {SAMPLES} requests. Sizes are "
-        "gzip-compressed, as a reverse proxy with gzip sends them (Hearth itself does not compress).",
+        "gzip-compressed, as a reverse proxy with gzip sends them (Hearth itself does not compress). Two instances: "
+        "both on the large database, behind deploy/nginx/hearth.conf over TLS (one upstream, then two) when nginx is "
+        "installed, 4 clients with one connection each, on the same machine.",
         "",
         "| what | figure | target | |",
         "| --- | --- | --- | --- |",

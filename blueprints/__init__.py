@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import TypeVar
 
-from flask import Flask, Response, abort, flash, g, redirect, render_template
+from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
@@ -16,10 +16,14 @@ from wtforms.validators import DataRequired, Length, Optional
 
 import accounts
 import activity
-from booking import local_time
+import invites
+import models
+import security
+from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
-from validation import Invalid, check_text, check_timezone, zone_choices
+from models import InviteDelivery
+from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
 
@@ -38,8 +42,9 @@ def _missed(response) -> bool:
 
 
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
-# A view that answers 200 but found nothing (the personal-link check) calls link_missed().
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=_missed)
+# 404s count as misses; a view that answers 200 but found nothing (the personal-link check) calls link_missed().
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=_missed,
+                                   error_message="Too many links that do not open, from your network. Wait a minute and try again.")
 
 
 def link_missed() -> None:
@@ -47,7 +52,7 @@ def link_missed() -> None:
     g.link_miss = True
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
-CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=()"}
+CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
 
 
 def link_page(template: str, status: int = 200, *, call: bool = False, **context):
@@ -57,9 +62,60 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
     return render_template(template, **context), status, headers
 
 
+def dead_link():
+    """A room, personal or calendar link that no longer opens (replaced, archived, changed, or never real)."""
+    return link_page("public/dead_link.html", 404, title="This link is no longer valid",
+                     message="Ask your therapist for a new link.")
+
+
+def account_key() -> str:
+    """Limits on an account key on its email as authentication normalises it, whatever address asks."""
+    if current_user.is_authenticated:
+        return "account:" + current_user.email_key
+    pending = session.get("pending_login") or {}
+    return "account:" + (pending.get("account") or request.remote_addr or "")
+
+
+def _wrong_secret(response) -> bool:
+    return bool(g.get("wrong_secret"))
+
+
+def wrong_secret() -> None:
+    """Count this request against the account's limit: a wrong password or code was given."""
+    g.wrong_secret = True
+
+
+SECRET_LIMIT = "10 per hour"
+# Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
+wrong_password_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-password", key_func=account_key,
+                                            deduct_when=_wrong_secret)
+wrong_code_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-code", key_func=account_key,
+                                        deduct_when=_wrong_secret)
+
+
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     """Add to the logged-in therapist's activity log, with the request's address."""
     activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
+
+
+def delivery_summary(deliveries, what: str) -> str:
+    """One sentence on how sending went: failures named, else sent or kept in the Outbox."""
+    failed = sorted({d.recipient for d in deliveries if d.status == InviteDelivery.FAILED})
+    if failed:
+        return "Could not send to " + ", ".join(failed) + ". See the invite log."
+    if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
+        held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
+        return f"{what} placed in your Outbox: {held}" if held else f"{what} placed in your Outbox (email delivery is off)."
+    return f"{what} sent."
+
+
+def log_out_here():
+    """Log out on this device: its login session ends for good and its cookies go (remember-me too)."""
+    note("logout", commit=False)
+    security.sign_out("logout")
+    db.session.commit()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"), 303)
 
 
 def saved(message: str, fragment, url: str):
@@ -145,6 +201,11 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     )
 
 
+def name_field(label: str = "Name") -> StringField:
+    """A person's name: it goes into mail headers, so encoded-word sequences are refused too."""
+    return text_field(label, checked(check_name), max_length=NAME_MAX)
+
+
 def timezone_validator(form: FlaskForm, field: Field) -> None:
     checked(check_timezone)(form, field)
 
@@ -166,7 +227,9 @@ class TimezoneField(SelectField):
 
     def __init__(self, label: str, *, required: bool = True, blank_label: str | None = None, **kwargs):
         presence = DataRequired(message="Choose a time zone.") if required else Optional()
-        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], **kwargs)
+        # Stripped first: a blank-looking value (" ") is "none chosen", never a zone name to store.
+        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator],
+                         filters=[strip], **kwargs)
         self.blank_label = blank_label
 
     def iter_choices(self):
@@ -180,7 +243,11 @@ def init_app(app: Flask) -> None:
     """Template helpers every screen uses."""
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
-    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, needs_confirmation=accounts.needs_confirmation)
+    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
+                                  clock_changes=clock_changes, failed_invites=invites.failed,
+                                  needs_confirmation=accounts.needs_confirmation)
+    # Templates compare statuses, roles and methods with these, never with string literals.
+    app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 
     @app.after_request
     def no_camera_by_default(response):

@@ -46,6 +46,15 @@ def get_metadata():
     return target_db.metadata
 
 
+def include_object(object, name, type_, reflected, compare_to):
+    """Leave out what models.py makes with DDL instead of models: client search's trigram index and FTS table."""
+    from models import SEARCH_OBJECTS
+
+    if type_ == "table" and name.split("_")[:2] == ["clients", "search"]:
+        return False  # the FTS5 table and its shadow tables (clients_search_data, _idx, ...)
+    return name not in SEARCH_OBJECTS
+
+
 def run_migrations_offline():
     """Run migrations in 'offline' mode.
 
@@ -92,14 +101,23 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table by copy, drop and rename, which foreign-key checks would refuse
+            # half-way through; SQLite accepts this pragma only outside a transaction, so here.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # end the autobegun transaction, so that Alembic's own commits
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_object=include_object,
             **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")  # the connection goes back to the app's pool
+            connection.commit()
 
 
 if context.is_offline_mode():

@@ -316,35 +316,145 @@ def hanging_smtp(app):
     listener.close()
 
 
-@pytest.fixture
-def gunicorn_server(app):
-    """The app as production serves it: gunicorn with two workers, on the test's database."""
+def start_gunicorn(env: dict, log: Path, port: int | None = None, app: str = "app:create_app()"):
+    """Start `gunicorn --workers 2` on a free port of 127.0.0.1 with `env` added; return (url, process)."""
     import subprocess
+
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PUBLIC_URL": url, **env}
+    env.pop("MAIL_SERVER", None)
+    with log.open("ab") as errors:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", app],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+        )
+    return url, process
+
+
+def wait_until_serving(url: str, process, log: Path) -> None:
     import time
     import urllib.request
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "PUBLIC_URL": url,
-           "SECRET_KEY": app.config["SECRET_KEY"]}
-    env.pop("MAIL_SERVER", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", "app:create_app()"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(url + "/", timeout=1)
-            break
+            # As if through a proxy: an instance with TRUSTED_PROXIES would warn of a request past it.
+            urllib.request.urlopen(urllib.request.Request(url + "/", headers={"X-Forwarded-For": "127.0.0.1"}), timeout=1)
+            return
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("gunicorn did not start: " + process.stderr.read().decode()[-2000:])
+                raise RuntimeError("gunicorn did not start: " + log.read_text()[-2000:])
             time.sleep(0.2)
+
+
+def stop(process) -> None:
+    """Ask gunicorn to stop; under load, with pages still polling, it may take longer than a test waits."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture
+def gunicorn_server(app, tmp_path):
+    """The app as production serves it: gunicorn with two workers, on the test's database."""
+    log = tmp_path / "gunicorn.log"
+    url, process = start_gunicorn({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+                                   "SECRET_KEY": app.config["SECRET_KEY"], "IDLE_TIMEOUT": str(app.config["IDLE_TIMEOUT"]),
+                                   "SESSION_LIFETIME": str(app.config["SESSION_LIFETIME"])}, log)
+    wait_until_serving(url, process, log)
     yield url
-    process.terminate()
-    process.wait(timeout=10)
+    stop(process)
+
+
+# One practice on two machines: instances that share PostgreSQL and Redis (tests/test_instances.py,
+# tests/test_deploy.py, tests/e2e/test_instances_browser.py).
+
+
+@pytest.fixture
+def shared_app(tmp_path):
+    """The app on PostgreSQL with its rate limits in Redis, as every instance of a practice sees them."""
+    redis_url = os.environ.get("TEST_REDIS_URL", "")
+    if not os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") or not redis_url:
+        pytest.skip("instances share PostgreSQL and Redis: set TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL")
+    import redis
+
+    # Only the limiter's keys: the Redis database may hold other things.
+    storage = redis.Redis.from_url(redis_url)
+    for key in storage.scan_iter("LIMITS*"):
+        storage.delete(key)
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_uri("postgresql", tmp_path),
+        "RATELIMIT_STORAGE_URI": redis_url,
+        "MAIL_SERVER": None,
+    })
+    with app.app_context():
+        reset_schema()
+        yield app
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+class Instances:
+    """Hearth instances (gunicorn, 2 workers each) on one database, one Redis and one SECRET_KEY."""
+
+    APP = "tests.widened:create_app()"  # booking's check-then-write gap widened, to make races show
+
+    def __init__(self, app, tmp_path, env: dict | None = None):
+        self.env = {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
+                    "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"], **(env or {})}
+        self.tmp_path = tmp_path
+        self.urls, self.processes, self.logs = [], [], []
+
+    def start(self, count: int = 2) -> list[str]:
+        for _ in range(count):
+            log = self.tmp_path / f"instance-{len(self.urls)}.log"
+            url, process = start_gunicorn(self.env, log, app=self.APP)
+            self.urls.append(url)
+            self.processes.append(process)
+            self.logs.append(log)
+        for url, process, log in zip(self.urls, self.processes, self.logs):
+            wait_until_serving(url, process, log)
+        return self.urls
+
+    def kill(self, index: int) -> None:
+        """SIGKILL the instance's gunicorn master and its workers, as a machine that dies."""
+        import signal
+        import subprocess
+
+        process = self.processes[index]
+        workers = subprocess.run(["pgrep", "-P", str(process.pid)], check=False, capture_output=True, text=True).stdout.split()
+        process.send_signal(signal.SIGKILL)
+        for pid in workers:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            stop(process)
+
+
+@pytest.fixture
+def instances(shared_app, tmp_path):
+    """Two instances, A and B, started; their URLs in `.urls`."""
+    running = Instances(shared_app, tmp_path)
+    try:
+        running.start(2)
+        yield running
+    finally:
+        running.stop()
 
 
 def dump() -> dict:

@@ -116,7 +116,7 @@ def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(app
         assert "no-store" in response.headers.get("Cache-Control", ""), (method, rule, response.status_code)
         checked.add(rule.endpoint)
     assert {"sessions.download_ics", "outbox.download_eml", "account.activity_csv", "clients.show",
-            "public.room"} <= checked
+            "rooms.client_page"} <= checked
     assert "no-store" not in logged_in.get("/static/hearth.css").headers.get("Cache-Control", "")
 
 

@@ -159,12 +159,12 @@ def test_password_change_needs_the_current_password_and_ends_other_sessions(app,
     assert other_device.get("/account/profile").status_code == 200
 
     wrong = logged_in.post(
-        "/account/password", {"current_password": "nope nope nope", "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
+        "/account/security/password", {"current_password": "nope nope nope", "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
     )
     assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
 
     right = logged_in.post(
-        "/account/password", {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
+        "/account/security/password", {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
     )
     assert right.status_code == 303
     assert logged_in.get("/account/profile").status_code == 200  # this session goes on
@@ -173,10 +173,11 @@ def test_password_change_needs_the_current_password_and_ends_other_sessions(app,
 
 
 def test_settings_tabs_answer_a_fragment_to_htmx_and_a_page_otherwise(logged_in):
-    full = logged_in.get("/account/profile").get_data(as_text=True)
-    fragment = logged_in.get("/account/profile", htmx=True).get_data(as_text=True)
+    full = logged_in.get("/account/security").get_data(as_text=True)
+    fragment = logged_in.get("/account/security", htmx=True).get_data(as_text=True)
     assert "<html" in full and "Account Settings" in full
-    assert "<html" not in fragment and "Change password" in fragment
+    assert "<html" not in fragment and "Change password" in fragment and "Signed-in devices" in fragment
+    assert "Change password" not in logged_in.get("/account/profile").get_data(as_text=True)  # moved to Security
 
 
 def logged_in_pages(app):

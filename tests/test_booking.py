@@ -98,8 +98,11 @@ def test_archived_client_or_client_without_email_cannot_be_booked(therapist, jan
 
 
 def test_the_same_booking_key_books_once(therapist, jane):
-    when = booking.slot(therapist, PLAIN_TUESDAY, time(10, 0), 50)
-    first = booking.book(therapist, jane, when, "form-key")
+    """Two submissions of one form that both passed the view's check: the second returns the first booking."""
+    first = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(10, 0), 50), "form-key")
+    again = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(12, 0), 50), "form-key")
+    assert again.id == first.id and again.starts_at == first.starts_at
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
     assert booking.existing_booking(therapist, "form-key").id == first.id
     assert booking.existing_booking(therapist, "") is None
 

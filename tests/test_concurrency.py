@@ -1,4 +1,5 @@
 """Double booking is impossible: twenty requests at once for overlapping times book exactly one session."""
+import sys
 import threading
 import time as time_module
 from datetime import time
@@ -99,3 +100,50 @@ def test_postgresql_refuses_an_overlap_written_past_the_app(app, therapist):
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_overlap(app, session_cookie):
+    cookie, token = session_cookie
+    dana = db.session.scalar(select(Therapist))
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
+    form = {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00", "length": "50",
+            "booking_key": "same-form-key"}
+    responses = run_at_once(app, cookie, token, [("/sessions/book", form)] * 10)
+    pages = [r.get_data(as_text=True) for r in responses]
+    assert [r.status_code for r in responses] == [200] * 10
+    assert not any("Overlaps" in page for page in pages)
+    assert sum("Session booked." in page for page in pages) == 1
+    assert sum("This session was already booked." in page for page in pages) == 9
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
+    from models import OutboxMessage
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # one invite each, once
+
+
+def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cookie, monkeypatch):
+    cookie, token = session_cookie
+    original = booking._changeable
+    cancel_checks = []
+
+    def cancel_checks_slowly(appointment, version):
+        """Widen the cancel's gap between checking the version and writing, so the reschedule lands inside it."""
+        original(appointment, version)
+        if sys._getframe(1).f_code.co_name == "cancel" and not cancel_checks:
+            cancel_checks.append(1)
+            time_module.sleep(0.4)
+
+    monkeypatch.setattr(booking, "_changeable", cancel_checks_slowly)
+    dana = db.session.scalar(select(Therapist))
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
+    appointment = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(14, 0), 50))
+    target = PLAIN_TUESDAY.replace(day=PLAIN_TUESDAY.day + 1).isoformat()
+    requests = [(f"/sessions/{appointment.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50",
+                                                            "version": "0"}),
+                (f"/sessions/{appointment.id}/cancel", {"version": "0"})]
+    responses = run_at_once(app, cookie, token, requests)
+    assert sorted(r.status_code for r in responses) == [200, 422]
+    db.session.expire_all()
+    from models import InviteDelivery
+    sequences = db.session.scalars(select(InviteDelivery.sequence)).all()
+    assert sequences == [1, 1]  # one change went out, to both people, once
+    assert db.session.get(Appointment, appointment.id).sequence == 1

@@ -115,3 +115,20 @@ def test_bodies_in_the_weeks_when_only_one_side_changed_clocks(therapist, day, o
     text = invites.email(appointment, invites.THERAPIST).get_body(("plain",)).get_content()
     assert f"{other_hour}–09:50 (America/New_York)" in text
     assert "14:00–14:50 (Europe/Prague)" in text
+
+
+def test_every_version_keeps_the_organizer_it_was_first_sent_with(app, appointment, therapist):
+    app.config["MAIL_DEFAULT_SENDER"] = "hello@new-domain.example"
+    booking.cancel(appointment)
+    event, _ = parse_both(invites.calendar(appointment, invites.CLIENT, invites.CANCEL))
+    assert str(event["ORGANIZER"]) == "mailto:hearth@example.com"
+    later = booking.book(therapist, appointment.client, booking.slot(therapist, PLAIN_TUESDAY, time(16, 0), 50))
+    event, _ = parse_both(invites.calendar(later, invites.CLIENT))
+    assert str(event["ORGANIZER"]) == "mailto:hello@new-domain.example"
+
+
+def test_only_the_therapists_copy_is_private(appointment):
+    therapist_copy, _ = parse_both(invites.calendar(appointment, invites.THERAPIST))
+    client_copy, _ = parse_both(invites.calendar(appointment, invites.CLIENT))
+    assert str(therapist_copy["CLASS"]) == "PRIVATE"
+    assert "CLASS" not in client_copy

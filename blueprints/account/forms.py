@@ -1,9 +1,11 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField
+from wtforms import BooleanField, PasswordField, RadioField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
 from blueprints import TimezoneField, text_field
-from blueprints.auth.forms import email_field, name_field, password_field
+from blueprints.auth.forms import code_field, email_field, name_field, password_field
+from models import Therapist
 
 
 class ProfileForm(FlaskForm):
@@ -31,3 +33,21 @@ class PersonalLinkForm(FlaskForm):
 class RemindersForm(FlaskForm):
     remind_24h = BooleanField("24 hours before")
     remind_1h = BooleanField("1 hour before")
+
+
+class CalendarDeliveryForm(FlaskForm):
+    delivery = RadioField(
+        "How your calendar gets sessions",
+        choices=[SelectChoice(Therapist.CALENDAR_EMAIL, "Email invites (each booking and change arrives as an invite)"),
+                 SelectChoice(Therapist.CALENDAR_FEED, "Subscription feed only (your copies are not emailed)")],
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+    )
+
+
+class TwoFactorSetupForm(FlaskForm):
+    code = code_field("Code from your app")
+
+
+class TwoFactorOffForm(FlaskForm):
+    password = PasswordField("Password", validators=[DataRequired(message="Enter your password.")])
+    code = code_field("Code from your app, or a recovery code")

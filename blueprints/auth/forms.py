@@ -1,10 +1,11 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField
-from wtforms.validators import DataRequired, EqualTo
+from wtforms import BooleanField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 import accounts
 from blueprints import TimezoneField, checked, text_field
-from validation import EMAIL_MAX, NAME_MAX, check_password, normalise_email
+from blueprints import name_field as person_name_field
+from validation import EMAIL_MAX, check_password, normalise_email
 
 
 def password_field(label: str) -> PasswordField:
@@ -17,7 +18,9 @@ def email_field(label: str = "Email", *, required: bool = True):
 
 def name_field():
     """The therapist's name, which goes into From as "<name> via Hearth": it may not pose as Hearth."""
-    return text_field("Name", checked(accounts.check_display_name), max_length=NAME_MAX)
+    field = person_name_field()  # a name fit for mail headers (no encoded-words, separators, noncharacters)
+    field.kwargs["validators"].append(checked(accounts.check_display_name))
+    return field
 
 
 class SignupForm(FlaskForm):
@@ -50,3 +53,12 @@ class ResetPasswordForm(FlaskForm):
         "Confirm new password",
         validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
     )
+
+
+def code_field(label: str = "Code") -> StringField:
+    return StringField(label, filters=[lambda value: value.strip() if isinstance(value, str) else value],
+                       validators=[DataRequired(message="Enter the code."), Length(max=20, message="Use at most 20 characters.")])
+
+
+class LoginCodeForm(FlaskForm):
+    code = code_field("Code from your app, or a recovery code")

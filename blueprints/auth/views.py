@@ -1,15 +1,17 @@
 from flask import current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 import accounts
 import activity
 import links
 import mail
 import security
-from blueprints import link_misses, note, render
+import twofactor
+from blueprints import link_misses, log_out_here, note, render, wrong_code_limit, wrong_secret
 from blueprints.auth import bp
-from blueprints.auth.forms import ForgotPasswordForm, LoginForm, ResetPasswordForm, SignupForm
-from extensions import limiter
+from blueprints.auth.forms import ForgotPasswordForm, LoginCodeForm, LoginForm, ResetPasswordForm, SignupForm
+from extensions import db, limiter
+from models import Therapist
 
 LOGIN_LIMIT = "10 per 15 minutes"
 RESET_LIMIT = "5 per hour"
@@ -26,11 +28,9 @@ def account_limit_key() -> str:
     return "account:" + accounts.account_key(request.form.get("email"))
 
 
-def _start_session(therapist, remember: bool = False) -> None:
-    session.clear()  # nothing from before login carries over into the logged-in session
-    login_user(therapist, remember=remember)
-    security.start_session()
-    note("login")
+def _start_session(therapist, remember: bool = False, how: str = "") -> None:
+    security.start_session(therapist, remember=remember)
+    note("login", how)
 
 
 def _next_url() -> str:
@@ -88,6 +88,9 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         therapist = accounts.authenticate(form.email.data, form.password.data)
+        if therapist is not None and therapist.two_factor:
+            _await_code(therapist, remember=form.remember.data)
+            return redirect(url_for("auth.login_code", next=request.args.get("next")), 303)
         if therapist is not None:
             _start_session(therapist, remember=form.remember.data)
             return redirect(_next_url(), 303)
@@ -96,13 +99,54 @@ def login():
     return render("auth/login.html", "form", status, form=form)
 
 
+# Two-factor login: the password step leaves this much in the session, for this long, then the code step.
+CODE_STEP_SECONDS = 5 * 60
+
+
+def _await_code(therapist, remember: bool) -> None:
+    session.clear()
+    session["pending_login"] = {"therapist": therapist.id, "account": therapist.email_key, "remember": bool(remember),
+                                "at": security._now()}
+
+
+def _pending_therapist():
+    """The therapist who gave the right password a moment ago and now owes a code, if any."""
+    pending = session.get("pending_login")
+    if not pending or security._now() - pending["at"] > CODE_STEP_SECONDS:
+        return None, False
+    therapist = db.session.get(Therapist, pending["therapist"])
+    if therapist is None or not therapist.two_factor:
+        return None, False
+    return therapist, pending["remember"]
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@wrong_code_limit
+def login_code():
+    therapist, remember = _pending_therapist()
+    if therapist is None:
+        session.pop("pending_login", None)
+        flash("Log in again: the time to enter the code has run out.")
+        return redirect(url_for("auth.login"))
+    form = LoginCodeForm()
+    if form.validate_on_submit():
+        kind = twofactor.verify(therapist, form.code.data)
+        if kind is not None:
+            _start_session(therapist, remember, "with a recovery code" if kind == "recovery" else "with an app code")
+            if kind == "recovery":
+                flash(f"You used a recovery code; {twofactor.remaining(therapist)} are left. "
+                      "Set up two-factor login again in Account Settings → Security to get new ones.")
+            return redirect(_next_url(), 303)
+        wrong_secret()
+        activity.record(therapist, "two_factor_failed", "at login", ip=request.remote_addr or "")
+        form.code.errors.append("This code is not right. Use the newest code from your app, or an unused recovery code.")
+    return render("auth/login_code.html", "form", 422 if form.is_submitted() else 200, form=form)
+
+
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
-    session.clear()  # drop everything the logged-in session held, then leave only the notice
-    flash("You are logged out.")
-    return redirect(url_for("auth.login"), 303)
+    return log_out_here()
 
 
 @bp.get("/signed-out")
@@ -117,10 +161,13 @@ def signed_out():
 def forgot_password():
     """The same answer whether or not the address has an account, so it tells no one who uses Hearth."""
     form = ForgotPasswordForm()
+    delivery_on = mail.delivery_enabled()
     if form.validate_on_submit():
-        accounts.ask_for_reset(form.email.data)
-        return render("auth/forgot_password.html", "form", form=form, sent=True)
-    return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form)
+        if delivery_on:  # with delivery off the link would only reach the Outbox, behind the login it replaces
+            accounts.ask_for_reset(form.email.data)
+        return render("auth/forgot_password.html", "form", form=form, sent=True, delivery_on=delivery_on)
+    return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form,
+                  delivery_on=delivery_on)
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
@@ -133,9 +180,9 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         therapist = accounts.finish_reset(reset, form.password.data)
-        activity.record(therapist, "password_reset", ip=request.remote_addr or "")
-        logout_user()
-        session.clear()
+        activity.record(therapist, "password_reset", ip=request.remote_addr or "", commit=False)
+        security.sign_out("password_reset")
+        db.session.commit()
         flash("Your password is changed, and every device was signed out. Log in with the new password.")
         return redirect(url_for("auth.login"), 303)
     return render("auth/reset_password.html", "form", 422 if form.is_submitted() else 200, form=form, token=token)

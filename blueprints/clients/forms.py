@@ -4,9 +4,10 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField, ValidationError
 from wtforms.validators import Length
 
-from blueprints import TimezoneField, checked, text_field
+from blueprints import TimezoneField, checked, name_field, text_field
 from blueprints.auth.forms import email_field
-from validation import NAME_MAX, check_text
+from blueprints.sessions.forms import cancel_message_field
+from validation import check_text
 
 PHONE = re.compile(r"^\+?[0-9 ()./-]{3,40}$")
 NOTE_MAX = 5000
@@ -18,7 +19,7 @@ def phone_check(form, field):
 
 
 class ClientForm(FlaskForm):
-    name = text_field("Name", max_length=NAME_MAX)
+    name = name_field()
     email = email_field("Email", required=False)
     phone = text_field("Phone", phone_check, required=False, max_length=40)
     timezone = TimezoneField("Time zone", required=False, blank_label="Same as mine")
@@ -36,3 +37,9 @@ class ClientForm(FlaskForm):
             "timezone": self.timezone.data or None,
             "note": self.note.data or "",
         }
+
+
+class ArchiveForm(FlaskForm):
+    """Archiving a client with upcoming sessions: they are cancelled, with an optional message."""
+
+    message = cancel_message_field()

@@ -6,13 +6,16 @@ from htmx_flask import request
 from jinja2_fragments.flask import render_blocks
 from werkzeug.local import LocalProxy
 
+import booking
 import clients
+import invites
 import reminders
 import schedule
-from blueprints import note, owned, render, saved, small_number
+from blueprints import delivery_summary, note, owned, render, saved, small_number
 from blueprints.clients import bp
-from blueprints.clients.forms import ClientForm
+from blueprints.clients.forms import ArchiveForm, ClientForm
 from models import Client
+from validation import Invalid
 
 SCREEN = "clients/index.html"
 
@@ -44,7 +47,11 @@ def _context(client: Client | None = None, **context) -> dict:
     # Loaded only if the list is drawn: a Client details fragment does not need it.
     listing = LocalProxy(functools.cache(lambda: clients.search(current_user, **args)))
     upcoming, past = schedule.client_sessions(client) if client else ([], [])
-    return {"listing": listing, **args, "client": client, "upcoming": upcoming, "past": past, **context}
+    # The booked sessions a Replace link or an Archive would touch, named in their confirmations.
+    booked = LocalProxy(functools.cache(lambda: booking.upcoming(client, deliveries=True) if client else []))
+    context.setdefault("archive_form", ArchiveForm(formdata=None))
+    return {"listing": listing, **args, "client": client, "upcoming": upcoming, "past": past, "booked": booked,
+            **context}
 
 
 def _fragments(client: Client, status: int = 200, **context):
@@ -100,19 +107,54 @@ def _after_change(client: Client, message: str):
 def update(client_id: int):
     client = owned(Client, client_id)
     form = _client_form(client)
-    if not form.validate():
-        return render(SCREEN, "details", 422, **_context(client, edit_form=form))
-    clients.update(client, **form.client_data())
-    note("client_changed", client.name)
-    return _after_change(client, "Changes saved.")
+    if form.validate():
+        try:
+            change = clients.update(client, **form.client_data())
+        except Invalid as error:
+            form.email.errors.append(str(error))
+        else:
+            note("client_changed", client.name)
+            message = "Changes saved."
+            if change:
+                deliveries = _sent(invites.send_address_change(change))
+                message += (f" {_count(change.sessions)} moved to {client.email}: a cancellation went to {change.old}"
+                            f" and the invites to the new address. " + delivery_summary(deliveries, "Invites"))
+            return _after_change(client, message)
+    return render(SCREEN, "details", 422, **_context(client, edit_form=form))
+
+
+def _count(sessions) -> str:
+    return f"{len(sessions)} upcoming session{'' if len(sessions) == 1 else 's'}"
+
+
+def _sent(deliveries):
+    """Log what was sent, in the activity log, with the change it follows."""
+    if deliveries:
+        note("invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
+    return deliveries
 
 
 @bp.post("/<int:client_id>/archive")
 def archive(client_id: int):
     client = owned(Client, client_id)
-    clients.archive(client)
+    form = ArchiveForm()
+    cancel_sessions = request.form.get("cancel_sessions") == "1"
+    if not form.validate():
+        return render(SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True))
+    try:
+        cancelled = clients.archive(client, cancel_sessions=cancel_sessions)
+    except clients.HasUpcoming as error:  # a session was booked since the page was drawn, or no choice was made
+        return render(SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True,
+                                                         problem=str(error)))
     note("client_archived", client.name)
-    return _after_change(client, "Client archived. Their room link no longer opens.")
+    message = "Client archived. Their room link no longer opens."
+    if cancelled:
+        for appointment in cancelled:
+            note("session_cancelled", f"{client.name}, {booking.local_time(appointment.starts_at, current_user.timezone)}",
+                 commit=False)
+        deliveries = _sent(invites.send_updates(cancelled, invites.CANCEL, note=form.message.data or None))
+        message += f" {_count(cancelled)} cancelled. " + delivery_summary(deliveries, "Cancellations")
+    return _after_change(client, message)
 
 
 @bp.post("/<int:client_id>/restore")
@@ -120,15 +162,30 @@ def restore(client_id: int):
     client = owned(Client, client_id)
     clients.restore(client)
     note("client_restored", client.name)
-    return _after_change(client, "Client restored.")
+    return _after_change(client, "Client restored, with a new room link.")
 
 
 @bp.post("/<int:client_id>/room-link")
 def replace_room_link(client_id: int):
     client = owned(Client, client_id)
-    clients.replace_room_link(client)
+    _, updated = clients.replace_room_link(client)
     note("room_link_replaced", client.name)
-    return _after_change(client, "New room link issued. The old link no longer works.")
+    message = "New room link issued. The old link no longer works."
+    if updated:
+        deliveries = _sent(invites.send_updates(updated, reason=invites.NEW_LINK))
+        message += f" {_count(updated)} updated with the new link. " + delivery_summary(deliveries, "Updates")
+    return _after_change(client, message)
+
+
+@bp.post("/<int:client_id>/resend-failed")
+def resend_failed(client_id: int):
+    """Send again, to whoever did not get it, the current version of each upcoming session."""
+    client = owned(Client, client_id)
+    failed = invites.failed(booking.upcoming(client, deliveries=True))
+    deliveries = _sent([d for appointment, roles in failed for d in invites.send(appointment, roles=roles)])
+    if not deliveries:
+        return _after_change(client, "Every invite reached the mail server already; nothing was sent again.")
+    return _after_change(client, f"{_count([a for a, _ in failed])} sent again. " + delivery_summary(deliveries, "Invites"))
 
 
 @bp.post("/<int:client_id>/reminders")

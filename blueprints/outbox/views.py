@@ -1,6 +1,4 @@
-from email import message_from_bytes, policy
-
-from flask import Response, render_template
+from flask import render_template
 from flask_login import current_user, login_required
 
 import mail
@@ -29,8 +27,8 @@ def download_eml(message_id: int):
 @bp.get("/<int:message_id>/invite.ics")
 def download_ics(message_id: int):
     message = owned(OutboxMessage, message_id)
-    parsed = message_from_bytes(message.raw, policy=policy.default)
-    for part in parsed.walk():
-        if part.get_content_type() == "text/calendar":
-            return attachment(part.get_payload(decode=True), "text/calendar", f"invite-{message.id}.ics")
-    return Response("This message holds no invite.", status=404)
+    invite = message.invite()
+    if invite is None:
+        return render_template("errors/error.html", title="This message holds no invite",
+                               message="Download the email (.eml) instead."), 404
+    return attachment(invite, "text/calendar", f"invite-{message.id}.ics")

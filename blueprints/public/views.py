@@ -6,22 +6,11 @@ from flask_login import current_user
 
 import accounts
 import booking
-import clients
 import invites
 import reminders
-from blueprints import link_misses, link_page
+from blueprints import dead_link, link_misses, link_page
 from extensions import csrf
 from blueprints.public import bp
-
-
-
-def _dead_link():
-    return link_page(
-        "public/dead_link.html",
-        404,
-        title="This link is no longer valid",
-        message="Ask your therapist for a new link.",
-    )
 
 
 @bp.get("/")
@@ -31,37 +20,13 @@ def index():
     return render_template("public/index.html")
 
 
-@bp.get("/r/<token>")
-@link_misses
-def room(token: str):
-    client = clients.open_room(token)
-    if client is None:
-        return _dead_link()
-    therapist = client.therapist
-    return link_page("rooms/room.html", call=True, title=f"Your session room with {therapist.name}", host_name=therapist.name,
-                     other_name=therapist.name, room_key=f"r-{token[:8]}", join_url=url_for("rooms.client_join", token=token),
-                     waiting_text=f"Waiting for {therapist.name} to join…", client_zone=client.zone,
-                     next_session=clients.next_session(client))
-
-
-@bp.get("/u/<slug>")
-@link_misses
-def lobby(slug: str):
-    therapist = clients.therapist_by_slug(slug)
-    if therapist is None:
-        return _dead_link()
-    return link_page("rooms/room.html", call=True, title=f"{therapist.name}’s room", host_name=therapist.name,
-                     other_name=therapist.name, room_key=f"u-{slug}", knock_url=url_for("rooms.knock", slug=slug),
-                     waiting_text=f"Waiting for {therapist.name} to join…")
-
-
 @bp.get("/feed/<token>.ics")
 @link_misses
 def feed(token: str):
     """The therapist's private calendar subscription, with ETag and Last-Modified for polite polling."""
     therapist = accounts.by_feed_token(token)
     if therapist is None:
-        return _dead_link()
+        return dead_link()
     sessions = booking.feed_sessions(therapist)
     body = invites.feed(sessions)
     response = Response(body, mimetype="text/calendar")

@@ -95,6 +95,8 @@ class BookingForm(FlaskForm):
             self.start_time.errors.append(str(error))
             return False
         self.conflict = booking.find_conflict(self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore)
+        if self.conflict is not None and self.conflict.booking_key and self.conflict.booking_key == self.booking_key.data:
+            self.conflict = None  # this very form booked it a moment ago (a double submit): not an overlap
         if self.conflict is not None:
             self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
             return False
@@ -132,12 +134,17 @@ class RescheduleForm(BookingForm):
         return _int_or_none(self.version.data)
 
 
-class CancelForm(FlaskForm):
-    message = TextAreaField(
+def cancel_message_field() -> TextAreaField:
+    """The optional note that goes with a cancellation, to the client only."""
+    return TextAreaField(
         "Message to the client (optional)",
         filters=[strip],
         validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
     )
+
+
+class CancelForm(FlaskForm):
+    message = cancel_message_field()
     version = HiddenField()
 
     def version_seen(self) -> int | None:

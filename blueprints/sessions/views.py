@@ -12,11 +12,11 @@ import mail
 import quota
 import reminders
 import schedule
-from blueprints import attachment, local_time, note, owned, render, saved
+from blueprints import attachment, delivery_summary, local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
-from models import Appointment, Client, InviteDelivery, utcnow
+from models import Appointment, Client, utcnow
 from validation import Invalid
 
 BOOK = "sessions/book.html"
@@ -150,10 +150,12 @@ def create():
         return _book_screen("booking", 422, form=form)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
     try:
-        appointment = booking.book(current_user, form.client_row, form.slot, key)
+        appointment, created = booking.book_once(current_user, form.client_row, form.slot, key)
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
         return _book_screen("booking", 422, form=form)
+    if not created:  # the same form, submitted twice at once: the first request booked and sends
+        return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
 
@@ -224,7 +226,7 @@ def cancel(appointment_id: int):
         else:
             note("session_cancelled", _describe(appointment), commit=False)
             deliveries = _send(appointment, invites.CANCEL, note=form.message.data or None)
-            return _done(appointment, "Session cancelled. " + _delivery_summary(deliveries, "Cancellations"))
+            return _done(appointment, "Session cancelled. " + delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
 
 
@@ -268,9 +270,9 @@ def resend(appointment_id: int):
     if not form.validate():
         return _show(appointment, 422, resend_form=form)
     if form.send_to.data == "failed":  # after a mail fault: no one who already has it gets it twice
-        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == InviteDelivery.FAILED)
-        if not roles:
+        if not (failed := invites.failed([appointment])):
             return _done(appointment, "Every invite reached the mail server already; nothing was sent again.")
+        roles = failed[0][1]
     else:
         roles = ROLES[form.send_to.data]
     # Resending is for a lost invite, not a way to flood someone's inbox.
@@ -280,7 +282,7 @@ def resend(appointment_id: int):
         return _show(appointment, 422, resend_form=form)
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = _send(appointment, method, roles)
-    return _done(appointment, _delivery_summary(deliveries, "Invites"))
+    return _done(appointment, delivery_summary(deliveries, "Invites"))
 
 
 def _send(appointment: Appointment, *args, **kwargs):
@@ -296,14 +298,6 @@ def _describe(appointment: Appointment) -> str:
     return f"{appointment.client.name}, {when} ({current_user.timezone})"
 
 
-def _delivery_summary(deliveries, what: str) -> str:
-    failed = [d.recipient for d in deliveries if d.status == InviteDelivery.FAILED]
-    if failed:
-        return "Could not send to " + ", ".join(failed) + ". See the invite log."
-    if all(d.status == InviteDelivery.OUTBOX for d in deliveries):
-        held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
-        return f"{what} placed in your Outbox: {held}" if held else f"{what} placed in your Outbox (email delivery is off)."
-    return f"{what} sent."
 
 
 @bp.get("/<int:appointment_id>/invite.ics")

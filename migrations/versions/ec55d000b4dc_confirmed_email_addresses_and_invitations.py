@@ -4,7 +4,7 @@ Accounts that exist already start unconfirmed on purpose: with mail delivery on,
 the Outbox until they open the link the banner offers, since no address had ever been checked.
 
 Revision ID: ec55d000b4dc
-Revises: a9b700fbcd30
+Revises: 71887982f88b
 Create Date: 2026-11-25 19:41:40.688038
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'ec55d000b4dc'
-down_revision = 'a9b700fbcd30'
+down_revision = '71887982f88b'
 branch_labels = None
 depends_on = None
 

@@ -45,7 +45,8 @@ def test_today_with_two_sessions_and_join_goes_to_the_room(page, therapist, scre
     expect(page.get_by_role("status").filter(has_text="Next session in")).to_contain_text("Jane Doe")
     screenshot("today")
     page.get_by_role("link", name="Start session with Jane Doe").click()
-    expect(page).to_have_url(re.compile(rf"/room/client/{jane.id}$"))
+    expect(page).to_have_url(re.compile(rf"/room/client/{jane.id}\?join=1$"))
+    expect(page.locator("#call-state")).to_have_text("Waiting for Jane to join…")  # joined: no second click
 
 
 def test_marking_attendance_on_today(page, therapist, screenshot):

@@ -1,0 +1,235 @@
+"""A real session in the room, under gunicorn with two workers: it outlives the idle limit, survives a lost
+message, ends for an impostor, and both sides can leave and come back."""
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+import clients
+from tests.e2e.helpers import log_in
+from tests.e2e.test_room_browser import expect_call, leave
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def jane(therapist):
+    return clients.add(therapist, name="Jane Doe", email="jane@example.com")
+
+
+@pytest.fixture
+def short_idle(app):
+    """Sign a therapist out after 6 s without a click (set before gunicorn starts, which reads it)."""
+    app.config["IDLE_TIMEOUT"] = 6
+    return 6
+
+
+def in_room(new_page, server, jane, *, route=None):
+    """Dana in Jane's room, and Jane joining from her link; both connected."""
+    dana = new_page(server)
+    log_in(dana)
+    if route:
+        route(dana)
+    dana.goto(f"/room/client/{jane.id}")
+    dana.get_by_role("button", name="Join").click()
+    expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…")
+    client = new_page(server)
+    if route:
+        route(client)
+    client.goto(f"/r/{jane.room_link.token}")
+    client.get_by_role("button", name="Join").click()
+    expect_call(dana)
+    expect_call(client)
+    return dana, client
+
+
+def test_a_call_outlives_the_idle_limit(new_page, jane, short_idle, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    start = dana.evaluate("Date.now()")
+    # Twice the idle limit with no click: the call's own polls keep Dana's login alive.
+    dana.wait_for_function(f"() => Date.now() > {start} + {short_idle * 2 * 1000}", timeout=20_000)
+    expect_call(dana)
+    expect_call(client)
+    other_tab = dana.context.new_page()
+    other_tab.goto(gunicorn_server + "/sessions/")
+    expect(other_tab.get_by_role("heading", name="Sessions")).to_be_visible()  # still logged in
+    expect(dana.get_by_role("link", name="Sign in again to keep using Hearth")).to_have_count(0)
+
+
+def test_after_the_login_ends_the_call_goes_on_and_asks_to_sign_in_again(new_page, jane, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    other_tab = dana.context.new_page()
+    other_tab.goto(gunicorn_server + "/sessions/")
+    other_tab.get_by_role("button", name="Dana Whitfield").click()
+    other_tab.get_by_role("button", name="Log out").click()
+    expect(dana.get_by_role("link", name="Sign in again to keep using Hearth")).to_be_visible(timeout=10_000)
+    expect_call(dana)
+    expect_call(client)
+
+
+def test_a_lost_first_signal_still_connects(new_page, jane, gunicorn_server):
+    """Each side's first offer or answer is lost on the way (the request fails): the call still connects."""
+    aborted = []
+
+    def lose_first_description(page):
+        lost = []
+
+        def handle(route):
+            if not lost and '"kind":"description"' in (route.request.post_data or ""):
+                lost.append(route.request.post_data)
+                route.abort()
+            else:
+                route.continue_()
+        page.route(re.compile(r".*/signal$"), handle)
+        aborted.append(lost)
+
+    in_room(new_page, gunicorn_server, jane, route=lose_first_description)
+    assert all(aborted)
+
+
+def test_an_impostor_is_ended_by_replacing_the_link_and_the_real_client_connects(new_page, jane, gunicorn_server):
+    dana, impostor = in_room(new_page, gunicorn_server, jane)
+    settings = dana.context.new_page()
+    settings.goto(f"{gunicorn_server}/clients/{jane.id}")
+    settings.get_by_text("Replace link…").click()
+    settings.get_by_role("button", name="Replace link").click()
+    expect(impostor.locator("#call-state")).to_contain_text("This visit has ended", timeout=10_000)
+    expect(impostor.get_by_role("button", name="Rejoin")).to_be_hidden()
+    expect(dana.locator("#call-state")).to_have_text("Waiting for Jane to join…", timeout=10_000)
+
+    new_link = settings.get_by_label("Room link").input_value()
+    real = new_page(gunicorn_server)
+    real.goto(new_link)
+    real.get_by_role("button", name="Join").click()
+    expect_call(real)
+    expect_call(dana)
+
+
+def test_remove_from_room(new_page, jane, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    dana.get_by_role("button", name="Remove from room").click()
+    dana.get_by_role("dialog", name="Remove Jane from the room?").get_by_role("button", name="Remove").click()
+    expect(client.locator("#call-state")).to_contain_text("This visit has ended", timeout=10_000)
+    expect(dana.get_by_text("Jane has left.")).to_be_visible(timeout=10_000)
+    expect(dana.get_by_role("button", name="Remove from room")).to_be_hidden()
+
+
+def test_rejoin_after_leave_on_both_sides(new_page, jane, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    leave(client)
+    expect(dana.get_by_text("Jane has left.")).to_be_visible(timeout=10_000)
+    client.get_by_role("button", name="Rejoin").click()
+    expect(dana.get_by_text("Jane is back.")).to_be_visible(timeout=10_000)
+    expect_call(dana)
+    expect_call(client)
+
+    leave(dana)
+    expect(client.get_by_text("Dana Whitfield has left.")).to_be_visible(timeout=10_000)
+    dana.get_by_role("button", name="Rejoin").click()
+    expect(client.get_by_text("Dana Whitfield is back.")).to_be_visible(timeout=10_000)
+    expect_call(dana)
+    expect_call(client)
+
+
+def test_a_navigation_during_the_call_asks_first(new_page, jane, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    dana.get_by_role("link", name="Clients").click()
+    dialog = dana.get_by_role("dialog", name="Leave the session?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Stay").click()
+    expect_call(dana)
+    dana.get_by_role("link", name="Clients").click()
+    dialog.get_by_role("button", name="Leave the session").click()
+    expect(dana.get_by_role("heading", name="Clients")).to_be_visible()
+    expect(client.get_by_text("Dana Whitfield has left.")).to_be_visible(timeout=10_000)
+
+
+def test_the_therapist_is_told_a_booked_client_is_waiting(new_page, jane, gunicorn_server):
+    dana = new_page(gunicorn_server)
+    log_in(dana)
+    dana.goto("/sessions/")
+    client = new_page(gunicorn_server)
+    client.goto(f"/r/{jane.room_link.token}")
+    client.get_by_role("button", name="Join").click()
+    notice = dana.locator("#lobby-notices")
+    expect(notice).to_contain_text("Jane Doe is in their room", timeout=10_000)
+    expect(dana).to_have_title(re.compile(r"^\(1\) "))
+    notice.get_by_role("link", name="Join").focus()
+    dana.wait_for_timeout(3500)  # a poll or two later
+    assert dana.evaluate("document.activeElement.textContent") == "Join"  # polling keeps the focus
+    notice.get_by_role("link", name="Join").click()
+    expect_call(dana)  # straight into the call, no second Join
+    expect_call(client)
+    expect(notice).not_to_contain_text("Jane Doe", timeout=10_000)
+    expect(dana).not_to_have_title(re.compile(r"^\(1\) "))
+
+
+def test_screen_sharing_is_seen_on_the_other_side(new_page, jane, gunicorn_server):
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    before = dana.evaluate("document.getElementById('remote-video').videoWidth")
+    client.get_by_role("button", name="Share screen").click()
+    expect(client.get_by_role("button", name="Stop sharing")).to_be_visible()
+    expect(dana.locator("#remote-state")).to_have_text("Jane is sharing their screen.", timeout=10_000)
+    dana.wait_for_function(f"() => document.getElementById('remote-video').videoWidth !== {before}", timeout=15_000)
+    client.get_by_role("button", name="Stop sharing").click()
+    expect(dana.locator("#remote-state")).to_have_text("", timeout=10_000)
+
+
+def session_now(jane):
+    """A 50-minute session that started ten minutes ago."""
+    from datetime import timedelta
+
+    from extensions import db
+    from models import Appointment, utcnow
+
+    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
+    db.session.add(Appointment(therapist_id=jane.therapist_id, client_id=jane.id, starts_at=start,
+                               ends_at=start + timedelta(minutes=50), uid="now@example.com"))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
+def test_the_call_screen_fits_with_its_controls_in_view(new_page, jane, gunicorn_server, tmp_path, width, height):
+    session_now(jane)
+    dana, client = in_room(new_page, gunicorn_server, jane)
+    expect(dana.get_by_text("Ends at")).to_be_visible()
+    client.get_by_role("button", name="Mute").click()
+    expect(dana.locator("#remote-state")).to_have_text("Jane’s microphone is off.")
+    for who, page in (("therapist", dana), ("client", client)):
+        page.set_viewport_size({"width": width, "height": height})
+        for name in ("Mute" if who == "therapist" else "Unmute", "Camera off", "Share screen", "Full screen", "Leave"):
+            expect(page.get_by_role("button", name=name, exact=True)).to_be_in_viewport(ratio=1)
+        expect(page.locator("#remote-video")).to_be_in_viewport()
+        assert page.evaluate("document.documentElement.scrollHeight") <= height + 1, who  # no scrolling needed
+        videos = page.locator("#videos")
+        expect(videos.get_by_text("Jane" if who == "therapist" else "Dana Whitfield", exact=True)).to_be_visible()
+        expect(videos.get_by_text("You", exact=True)).to_be_visible()
+        page.screenshot(path=str(tmp_path / f"call-{who}-{width}x{height}.png"))
+    print(tmp_path)
+
+
+BLOCK_CAMERA_ONCE = """
+(() => {
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  let blocked = false;
+  navigator.mediaDevices.getUserMedia = (constraints) => {
+    if (!blocked) { blocked = true; return Promise.reject(new DOMException("Permission denied", "NotAllowedError")); }
+    return real(constraints);
+  };
+})();
+"""
+
+
+def test_blocked_camera_help_and_try_again_and_the_device_picker(page, jane):
+    page.add_init_script(BLOCK_CAMERA_ONCE)
+    page.goto(f"/r/{jane.room_link.token}")
+    help_box = page.get_by_role("alert").filter(has_text="Hearth cannot use your camera or microphone")
+    expect(help_box).to_contain_text("Your browser has blocked them for this page.")
+    expect(help_box).to_contain_text("choose Allow for camera and microphone")
+    expect(page.locator("body")).not_to_contain_text("NotAllowedError")
+    help_box.get_by_role("button", name="Try again").click()
+    expect(help_box).to_be_hidden()
+    page.wait_for_function("() => document.getElementById('local-video').videoWidth > 0")
+    page.get_by_text("Camera and microphone", exact=True).click()
+    expect(page.get_by_label("Camera").locator("option")).not_to_have_count(0)
+    expect(page.get_by_label("Microphone").locator("option")).not_to_have_count(0)

@@ -1,0 +1,102 @@
+"""The rules the database itself keeps: each is broken through plain SQL and refused, on SQLite and PostgreSQL.
+
+Every case runs the same statement twice: with an allowed value it succeeds (so the SQL is right),
+with a forbidden one the database refuses it.
+"""
+from datetime import datetime, time, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+import booking
+import clients
+import rooms
+from conftest import make_therapist
+from dates import PLAIN_TUESDAY
+from extensions import db
+from models import Appointment, InviteDelivery
+
+# (what is tried, SQL with :value, allowed value, forbidden value); ids come from the `world` fixture.
+CASES = [
+    ("a session for another therapist's client",
+     "UPDATE appointments SET therapist_id = :value WHERE id = :session", "dana", "olga"),
+    ("a new session mixing two practices",
+     "INSERT INTO appointments (therapist_id, client_id, starts_at, ends_at, status, uid, sequence, created_at, "
+     "updated_at, time_set_at) VALUES (:value, :jane, :later, :later_end, 'scheduled', 'sql-uid', 0, :later, :later, "
+     ":later)", "dana", "olga"),
+    ("a room visit mixing two practices",
+     "UPDATE room_participants SET therapist_id = :value WHERE id = :visit", "dana", "olga"),
+    ("a session status outside the list", "UPDATE appointments SET status = :value WHERE id = :session",
+     "cancelled", "archived"),
+    ("a session that ends when it starts", "UPDATE appointments SET ends_at = starts_at + :value WHERE id = :session",
+     "minute", "zero"),
+    ("an invite role outside the list", "UPDATE invite_deliveries SET role = :value WHERE id = :delivery",
+     "therapist", "stranger"),
+    ("an invite method outside the list", "UPDATE invite_deliveries SET method = :value WHERE id = :delivery",
+     "CANCEL", "PUBLISH"),
+    ("an invite status outside the list", "UPDATE invite_deliveries SET status = :value WHERE id = :delivery",
+     "failed", "bounced"),
+    ("a visitor role outside the list", "UPDATE room_participants SET role = :value WHERE id = :visit",
+     "client", "admin"),
+    ("a visit status outside the list", "UPDATE room_participants SET status = :value WHERE id = :visit",
+     "left", "gone"),
+]
+
+
+def make_world() -> dict:
+    """Dana with a client, a session, an invite and a room visit; Olga, another therapist."""
+    dana = make_therapist()
+    olga = make_therapist(name="Olga Novak", email="olga@example.com")
+    jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
+    session = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(9, 0), 50))
+    delivery = InviteDelivery(appointment_id=session.id, role="client", recipient="jane@example.com",
+                              method="REQUEST", sequence=0, status="sent")
+    db.session.add(delivery)
+    db.session.commit()
+    visit = rooms.join(rooms.client_room(jane), dana, rooms.THERAPIST, "Dana", jane)
+    later = session.starts_at + timedelta(days=1)
+    return {"dana": dana.id, "olga": olga.id, "jane": jane.id, "session": session.id, "delivery": delivery.id,
+            "visit": visit.id, "later": later, "later_end": later + timedelta(minutes=50)}
+
+
+def interval(word: str):
+    return {"minute": timedelta(minutes=1), "zero": timedelta(0)}[word]
+
+
+def attempt(world: dict, statement: str, value: str) -> None:
+    params = {**world, "value": world.get(value, value)}
+    sql = statement
+    if ":value" in statement and value in ("minute", "zero"):
+        # Date arithmetic differs between the databases: compute the new end in Python instead.
+        starts_at = db.session.get(Appointment, world["session"]).starts_at
+        sql, params["value"] = "UPDATE appointments SET ends_at = :value WHERE id = :session", starts_at + interval(value)
+    try:
+        db.session.execute(text(sql), params)
+        db.session.flush()
+    finally:
+        db.session.rollback()
+
+
+def check_rule(world: dict, case) -> None:
+    what, statement, allowed, forbidden = case
+    attempt(world, statement, allowed)  # the statement itself is fine
+    with pytest.raises(IntegrityError):
+        attempt(world, statement, forbidden)
+        pytest.fail(f"the database accepted {what}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_the_database_refuses(app, case):
+    check_rule(make_world(), case)
+
+
+def test_updated_at_moves_whenever_a_session_changes(app):
+    """Set by the column's onupdate, not by each domain function remembering to."""
+    world = make_world()
+    long_ago = datetime(2000, 1, 1)
+    db.session.execute(text("UPDATE appointments SET updated_at = :t WHERE id = :session"), {**world, "t": long_ago})
+    db.session.commit()
+    session = db.session.get(Appointment, world["session"])
+    booking.cancel(session)
+    assert session.updated_at > datetime(2020, 1, 1)
