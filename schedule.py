@@ -32,6 +32,22 @@ def local_today(therapist: Therapist, at: datetime | None = None) -> date:
     return booking.to_local(at or utcnow(), therapist.zone).date()
 
 
+def _local_clock(zone, day_starts: list[datetime]):
+    """UTC -> local for the days starting at `day_starts` (naive UTC, one more than the days): a fixed offset
+    per day, except on a day with a clock change, which converts each time through the zone."""
+    offsets = [booking.to_local(moment, zone).utcoffset() for moment in day_starts]
+
+    def local(moment: datetime) -> datetime:
+        for index in range(len(day_starts) - 1):
+            if day_starts[index] <= moment < day_starts[index + 1]:
+                if offsets[index] == offsets[index + 1]:
+                    return moment + offsets[index]
+                break
+        return booking.to_local(moment, zone).replace(tzinfo=None)
+
+    return local
+
+
 def _sessions(therapist: Therapist, start: datetime, end: datetime, *, cancelled: bool = True) -> list[Appointment]:
     """The therapist's sessions starting in [start, end), with their clients, in one query each."""
     statement = (select(Appointment).filter_by(therapist_id=therapist.id)
@@ -42,10 +58,50 @@ def _sessions(therapist: Therapist, start: datetime, end: datetime, *, cancelled
     return list(db.session.scalars(statement))
 
 
+@dataclass(slots=True)
+class DaySession:
+    """A session as Today lists it: only the columns shown, its local times worked out once."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    confirmed_at: datetime | None
+    attendance: str | None
+    client_id: int
+    client_name: str
+    client_archived: bool
+    start: str = ""  # "09:00", local
+    end: str = ""
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status == Appointment.CANCELLED
+
+    @property
+    def minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    @property
+    def attendance_label(self) -> str:
+        return Appointment.ATTENDANCE.get(self.attendance or "", "")
+
+
+_DAY_COLUMNS = (Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.status, Appointment.confirmed_at,
+                Appointment.attendance, Client.id, Client.name, Client.archived_at.is_not(None))
+
+
+def _day_sessions(therapist: Therapist, *conditions, limit: int | None = None) -> list[DaySession]:
+    statement = (select(*_DAY_COLUMNS).join(Client, Client.id == Appointment.client_id)
+                 .where(Appointment.therapist_id == therapist.id, *conditions).order_by(Appointment.starts_at).limit(limit))
+    return [DaySession(*row) for row in db.session.execute(statement).tuples()]
+
+
 @dataclass
 class Today:
-    sessions: list[Appointment]
-    next_session: Appointment | None
+    sessions: list[DaySession]
+    next_session: DaySession | None
+    next_is_today: bool
     in_rooms: list[RoomParticipant]
     has_clients: bool
     has_sessions: bool
@@ -55,14 +111,16 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
     """Today's sessions in the therapist's zone, the next one to come, and who is in a room now."""
     at = at or utcnow()
     day = local_today(therapist, at)
-    sessions = _sessions(therapist, local_midnight_utc(day, therapist),
-                         local_midnight_utc(day + timedelta(days=1), therapist))
+    day_starts = [local_midnight_utc(day, therapist), local_midnight_utc(day + timedelta(days=1), therapist)]
+    sessions = _day_sessions(therapist, Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[1])
+    local = _local_clock(therapist.zone, day_starts)
+    for session in sessions:
+        session.start, session.end = f"{local(session.starts_at):%H:%M}", f"{local(session.ends_at):%H:%M}"
     upcoming = next((s for s in sessions if not s.is_cancelled and s.starts_at > at), None)
+    next_is_today = upcoming is not None
     if upcoming is None:  # the next session may be on another day
-        upcoming = db.session.scalar(
-            select(Appointment).filter_by(therapist_id=therapist.id, status=Appointment.SCHEDULED)
-            .where(Appointment.starts_at > at).options(selectinload(Appointment.client))
-            .order_by(Appointment.starts_at).limit(1))
+        upcoming = next(iter(_day_sessions(therapist, Appointment.status == Appointment.SCHEDULED,
+                                           Appointment.starts_at > at, limit=1)), None)
     # Read only (no expiring of stale visits on a GET): visitors still polling within the last 30 s.
     in_rooms = list(db.session.scalars(
         select(RoomParticipant).filter_by(therapist_id=therapist.id)
@@ -73,7 +131,7 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
         select(Appointment.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
     has_clients = has_sessions or db.session.scalar(
         select(Client.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
-    return Today(sessions, upcoming, in_rooms, has_clients, has_sessions)
+    return Today(sessions, upcoming, next_is_today, in_rooms, has_clients, has_sessions)
 
 
 def countdown(until: datetime, at: datetime) -> str:
@@ -88,15 +146,29 @@ def countdown(until: datetime, at: datetime) -> str:
 
 # The week grid
 
+@dataclass(slots=True)
+class Block:
+    """A session as the week shows it, its local times worked out once (the grid and the day list share it)."""
+
+    id: int
+    client_name: str
+    day: date
+    times: str  # "09:00–09:50", local
+    confirmed: bool
+    first: int  # half-hour index from local midnight where it starts
+    after: int  # half-hour index after its end
+
+
 @dataclass
 class Cell:
     """One half-hour of one day: empty (a slot to book) or the first of the rows a group of sessions covers."""
 
     day: date
     start: time
-    sessions: list[Appointment] = field(default_factory=list)
+    sessions: list[Block] = field(default_factory=list)
     rows: int = 1
     covered: bool = False  # under a session that started in an earlier row
+    past: bool = False  # over already: nothing to book
 
 
 @dataclass
@@ -105,7 +177,8 @@ class Week:
     days: list[date]
     hours: list[time]  # the half-hours shown, local time
     rows: list[list[Cell]]  # rows[half-hour][day]
-    by_day: dict[date, list[Appointment]]
+    by_day: dict[date, list[Block]]
+    today: date
 
     @property
     def previous(self) -> date:
@@ -116,45 +189,60 @@ class Week:
         return self.monday + timedelta(days=7)
 
 
+# Dates a week or an export may ask for: far enough from date.min/date.max that a week either side exists.
+EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
+
+
 def monday_of(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def week(therapist: Therapist, any_day: date) -> Week:
+def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Week:
     """The week holding `any_day`: scheduled sessions on a 07:00–21:00 grid, widened for earlier or later ones."""
-    monday = monday_of(any_day)
+    at = at or utcnow()
+    monday = monday_of(min(max(any_day, EARLIEST), LATEST))
     days = [monday + timedelta(days=n) for n in range(7)]
-    sessions = _sessions(therapist, local_midnight_utc(monday, therapist),
-                         local_midnight_utc(monday + timedelta(days=7), therapist), cancelled=False)
-    zone = therapist.zone
-    spans = []  # (appointment, local day, first slot index, slot index after the end) in half-hours from midnight
-    for appointment in sessions:
-        start, end = booking.to_local(appointment.starts_at, zone), booking.to_local(appointment.ends_at, zone)
+    day_starts = [local_midnight_utc(monday + timedelta(days=n), therapist) for n in range(8)]
+    # Only the columns the week shows, as plain rows: a busy week has a thousand sessions.
+    rows_ = db.session.execute(
+        select(Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.confirmed_at, Client.name)
+        .join(Client, Client.id == Appointment.client_id)
+        .where(Appointment.therapist_id == therapist.id, Appointment.status == Appointment.SCHEDULED,
+               Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[-1])
+        .order_by(Appointment.starts_at)).tuples()
+    local = _local_clock(therapist.zone, day_starts)
+    blocks = []
+    for id_, starts_at, ends_at, confirmed_at, name in rows_:
+        start, end = local(starts_at), local(ends_at)
         first = start.hour * 2 + start.minute // 30
         end_minutes = (end.date() - start.date()).days * 24 * 60 + end.hour * 60 + end.minute
         after = min(48, max(first + 1, -(-end_minutes // 30)))
-        spans.append((appointment, start.date(), first, after))
-    low = min([WEEK_FIRST_HOUR * 2, *(s[2] for s in spans)])
-    high = max([WEEK_LAST_HOUR * 2, *(s[3] for s in spans)])
+        blocks.append(Block(id_, name, start.date(), f"{start:%H:%M}–{end:%H:%M}", confirmed_at is not None,
+                            first, after))
+    low = min([WEEK_FIRST_HOUR * 2, *(b.first for b in blocks)])
+    high = max([WEEK_LAST_HOUR * 2, *(b.after for b in blocks)])
     hours = [time(index // 2, (index % 2) * 30) for index in range(low, high)]
-    rows = [[Cell(day, hour) for day in days] for hour in hours]
+    now_local = local(at)
+    rows = [[Cell(day, hour, past=datetime.combine(day, hour) + SLOT <= now_local) for day in days] for hour in hours]
+    by_day: dict[date, list[Block]] = {day: [] for day in days}
+    for block in blocks:
+        by_day[block.day].append(block)
     for column, day in enumerate(days):
-        todays = sorted((s for s in spans if s[1] == day), key=lambda s: s[2])
+        todays = sorted(by_day[day], key=lambda b: b.first)
         index = 0
         while index < len(todays):
-            appointment, _, first, after = todays[index]
-            group = [appointment]
+            first, after = todays[index].first, todays[index].after
+            group = [todays[index]]
             index += 1
-            while index < len(todays) and todays[index][2] < after:  # starts under this block: same cell
-                group.append(todays[index][0])
-                after = max(after, todays[index][3])
+            while index < len(todays) and todays[index].first < after:  # starts under this block: same cell
+                group.append(todays[index])
+                after = max(after, todays[index].after)
                 index += 1
             cell = rows[first - low][column]
             cell.sessions, cell.rows = group, after - first
             for below in range(first + 1, after):
                 rows[below - low][column].covered = True
-    by_day = {day: [s[0] for s in spans if s[1] == day] for day in days}
-    return Week(monday, days, hours, rows, by_day)
+    return Week(monday, days, hours, rows, by_day, now_local.date())
 
 
 # Client details
@@ -184,6 +272,8 @@ def mark_attendance(appointment: Appointment, mark: str) -> None:
 
 def sessions_csv(therapist: Therapist, first: date, last: date) -> str:
     """Sessions from `first` to `last` (local days, inclusive), for billing elsewhere; times in the therapist's zone."""
+    if not (EARLIEST <= first <= LATEST and EARLIEST <= last <= LATEST):
+        raise Invalid(f"Choose dates between {EARLIEST.year} and {LATEST.year}.")
     if last < first:
         raise Invalid("The end date is before the start date.")
     if (last - first).days > CSV_MAX_DAYS:

@@ -163,7 +163,9 @@ def init_app(app: Flask) -> None:
                 return {"error": "Signed out for inactivity."}, 401
             return redirect(url_for("auth.signed_out"))
         # A call the therapist is in keeps the login alive (up to SESSION_LIFETIME); other background polls do not.
-        if (request.endpoint not in BACKGROUND or _in_call()) and at - row.last_seen_at >= TOUCH_EVERY:
+        # Written at most every TOUCH_EVERY, and well within the idle limit however short it is set.
+        touch_every = min(TOUCH_EVERY, timedelta(seconds=current_app.config["IDLE_TIMEOUT"]) / 3)
+        if (request.endpoint not in BACKGROUND or _in_call()) and at - row.last_seen_at >= touch_every:
             row.last_seen_at = at
             db.session.commit()
         return None

@@ -258,6 +258,29 @@ def test_confirm_link_dies_when_the_session_is_moved_or_cancelled(dana, jane, cl
     assert client.get("/confirm/not-a-token").status_code == 404
 
 
+
+def test_confirm_link_is_unguessable_uncached_shows_only_the_time_and_guessing_is_limited(dana, jane, clock, smtp,
+                                                                                          client):
+    session = book(dana, jane)
+    clock.set(session.starts_at - timedelta(hours=23))
+    reminders.send_due()
+    link = confirm_link(smtp.messages[0][1])
+    token = link.rsplit("/", 1)[1]
+    assert len(token) * 6 >= 128  # URL-safe base64 from secrets: 6 bits a character
+    page = client.get(link)
+    text = page.get_data(as_text=True)
+    assert page.headers["Cache-Control"] == "no-store" and page.headers["Referrer-Policy"] == "no-referrer"
+    assert "noindex" in page.headers["X-Robots-Tag"]
+    assert "08:00–08:50" in text
+    for private in ("Jane", "jane@example.com", "dana@example.com", "/r/", "Private"):
+        assert private not in text, private
+    done = client.post(link, csrf=False)
+    assert done.headers["Cache-Control"] == "no-store" and "Jane" not in done.get_data(as_text=True)
+    misses = [client.get(f"/confirm/guess-{n:02d}-{'x' * 30}").status_code for n in range(11)]
+    assert misses[:10] == [404] * 10 and misses[10] == 429
+    assert client.post(f"/confirm/guess-{'y' * 30}", csrf=False).status_code == 429
+
+
 # Settings
 
 def test_reminder_settings_default_24h_on_1h_off_and_say_where_they_go(logged_in):

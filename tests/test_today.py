@@ -65,7 +65,7 @@ def test_today_lists_todays_sessions_in_order_with_start_prominent_ten_minutes_b
     listed = page.split('class="today-list"')[1]
     assert listed.index("Jane Doe") < listed.index("Ben Ode")
     assert "30 min" in page and "45 min" in page
-    assert f'class="button primary" href="/room/client/{ben.id}"' in page  # prominent
+    assert f'class="button primary" href="/room/client/{ben.id}?join=1"' in page  # prominent
     assert "Next session in 9 min" in page or "Next session in 8 min" in page
     assert "Attended" in page and "No-show" in page and "Late cancellation" in page
     assert f"/sessions/{tomorrow.id}\"" not in page  # another day
@@ -142,8 +142,9 @@ def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(da
     assert week.monday == monday and week.hours[0] == time(6, 0) and week.hours[-1] == time(20, 30)
     row = week.hours.index(time(9, 30))
     cell = week.rows[row][1]
-    assert cell.sessions == [shown] and cell.rows == 2 and week.rows[row + 1][1].covered
-    assert all(hidden not in c.sessions for r in week.rows for c in r)
+    assert [b.id for b in cell.sessions] == [shown.id] and cell.rows == 2 and week.rows[row + 1][1].covered
+    assert cell.sessions[0].times == "09:30–10:20" and cell.sessions[0].client_name == "Jane Doe"
+    assert all(hidden.id not in [b.id for b in c.sessions] for r in week.rows for c in r)
     page = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}").get_data(as_text=True)
     assert f"/sessions/{shown.id}\"" in page and f"/sessions/{early.id}\"" in page
     assert f"/sessions/{hidden.id}\"" not in page
@@ -158,3 +159,45 @@ def test_booking_form_takes_date_and_time_from_the_week_view(dana, jane, logged_
     page = logged_in.get(f"/sessions/book?date={PLAIN_TUESDAY}&time=10:30").get_data(as_text=True)
     assert f'value="{PLAIN_TUESDAY}"' in page and 'value="10:30"' in page
     assert logged_in.get("/sessions/book?date=junk&time=25:99").status_code == 200
+
+
+def test_week_offers_no_booking_in_the_past(dana, jane, logged_in):
+    """A half-hour that is over, or a day gone by, is not a slot to book: booking would refuse it."""
+    now = datetime(2030, 6, 5, 10, 0)  # a Wednesday, 12:00 in Prague
+    week = schedule.week(dana, now.date(), at=now)
+    assert week.today == now.date()
+    row_11, row_12 = week.hours.index(time(11, 30)), week.hours.index(time(12, 0))
+    assert week.rows[row_11][2].past and not week.rows[row_12][2].past
+    assert week.rows[0][1].past and not week.rows[0][3].past
+    page = logged_in.get("/sessions/week").get_data(as_text=True)
+    today = schedule.local_today(dana)
+    yesterday = today - timedelta(days=1)
+    assert f"/sessions/book?date={yesterday}" not in page
+    assert f"Book on {today:%a %-d %b}" in page and f"/sessions/book?date={today + timedelta(days=1)}&amp;time=07:00" in page
+    assert f'<h3 aria-current="date">{today:%A %-d %B} <span class="badge">Today</span>' in page  # the phone's day list
+
+
+def test_week_across_a_clock_change_places_sessions_at_their_local_times(dana, jane, logged_in):
+    from dates import EU_AUTUMN, EU_SPRING
+
+    before = add_session(dana, jane, at_local(dana, EU_SPRING - timedelta(days=1), 9, 0))
+    after = add_session(dana, jane, at_local(dana, EU_SPRING, 9, 0))
+    night = add_session(dana, jane, booking.local_to_utc(EU_AUTUMN, time(2, 30), dana.zone)[0], minutes=30)
+    spring = schedule.week(dana, EU_SPRING)
+    assert [b.times for b in spring.by_day[EU_SPRING - timedelta(days=1)]] == ["09:00–09:50"]
+    assert [b.times for b in spring.by_day[EU_SPRING]] == ["09:00–09:50"]
+    autumn = schedule.week(dana, EU_AUTUMN)
+    start, end = booking.to_local(night.starts_at, dana.zone), booking.to_local(night.ends_at, dana.zone)
+    assert [b.times for b in autumn.by_day[EU_AUTUMN]] == [f"{start:%H:%M}–{end:%H:%M}"]
+    assert autumn.by_day[EU_AUTUMN][0].first == 5  # the 02:30 row
+    assert before.id and after.id
+
+
+@pytest.mark.parametrize("value", ["9999-12-31", "0001-01-01", "9999-99-99", "²", "1" * 300, "2026-1²-01"])
+def test_week_and_csv_answer_hostile_dates_without_a_500(logged_in, value):
+    assert logged_in.get("/sessions/week", query_string={"date": value}).status_code == 200
+    assert logged_in.get("/sessions/week", query_string={"date": value}, htmx=True).status_code == 200
+    for query in ({"from": value, "to": value}, {"from": "2026-01-01", "to": value}, {"from": value, "to": "2026-01-01"}):
+        response = logged_in.get("/sessions/export.csv", query_string=query)
+        assert response.status_code == 422, query
+        assert "export" in response.get_data(as_text=True).lower()

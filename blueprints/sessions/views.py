@@ -39,13 +39,22 @@ def _iso_date(value: str | None) -> date | None:
         return None
 
 
+def _session_urls(endpoint: str = "sessions.show"):
+    """url_for(endpoint, appointment_id=…) for the many sessions of one page: built once with a marker id, then
+    filled in (url_for itself costs more than the rest of a row of Today)."""
+    marker = 2**31 - 1  # a valid id (the converter's largest) whose digits appear nowhere else in the URL
+    pattern = url_for(endpoint, appointment_id=marker).replace(str(marker), "{}")
+    return pattern.format
+
+
 @bp.get("/today")
 def today():
     """The home page: today's sessions with Start session, the countdown, who is in a room, first steps."""
     now = utcnow()
     return render("sessions/today.html", "today", day=schedule.today(current_user, now), now=now,
                   soon=now + schedule.START_EARLY, countdown=schedule.countdown,
-                  attendance_choices=Appointment.ATTENDANCE)
+                  attendance_choices=Appointment.ATTENDANCE, show_url=_session_urls(),
+                  attendance_url=_session_urls("sessions.mark_attendance"))
 
 
 def _index_screen(status: int = 200, **context):
@@ -97,9 +106,10 @@ def export_csv():
 @bp.get("/week")
 def week():
     """Seven days by half-hours; previous and next week swap the grid in place (htmx) with the URL pushed."""
-    day = _iso_date(request.args.get("date")) or schedule.local_today(current_user)
-    return render("sessions/week.html", "week", week=schedule.week(current_user, day),
-                  today=schedule.local_today(current_user))
+    day = _iso_date(request.args.get("date"))
+    if day is None or not schedule.EARLIEST <= day <= schedule.LATEST:  # 9999-12-31 has no next week
+        day = schedule.local_today(current_user)
+    return render("sessions/week.html", "week", week=schedule.week(current_user, day), show_url=_session_urls())
 
 
 # Booking

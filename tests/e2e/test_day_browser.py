@@ -87,6 +87,7 @@ def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapis
     expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
     page.go_back()
     expect(page.get_by_role("heading", name=f"Week of {following:%a %-d %b %Y}")).to_be_visible()
+    page.wait_for_load_state("networkidle")  # htmx has finished restoring that page before the next step back
     page.go_back()
     expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
 
