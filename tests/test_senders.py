@@ -161,7 +161,9 @@ def test_forgot_password_takes_the_same_time_for_known_and_unknown_addresses(cli
     known, unknown = medians(lambda n: timed_post(client, "/forgot-password", {"email": "dana@example.com"}),
                              lambda n: timed_post(client, "/forgot-password", {"email": f"nobody{n}@example.com"}))
     assert len(smtp.to("dana@example.com")) == 30  # the known address did get its links
-    assert abs(known - unknown) <= 0.2 * max(known, unknown), (known, unknown)
+    # Within 20%, or 2 ms at answers this fast (scheduler noise on a busy machine); sending the reset inside
+    # the request made the known address 20-50 ms slower, which this still catches.
+    assert abs(known - unknown) <= max(0.2 * max(known, unknown), 0.002), (known, unknown)
 
 
 def test_signup_takes_the_same_time_for_new_and_existing_addresses(app, client, therapist, smtp, monkeypatch):
