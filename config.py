@@ -69,6 +69,9 @@ def from_environment(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": env("MAIL_DEFAULT_SENDER", "hearth@example.com"),
         "MAIL_SUPPRESS_SEND": False,  # Flask-Mail would otherwise stay silent under TESTING
         "MAIL_TIMEOUT": float(env("MAIL_TIMEOUT", "10")),
+        "MAIL_DAILY_CAP": int(env("MAIL_DAILY_CAP", "200")),  # emails a day on behalf of one account
+        # open: anyone may create an account; closed: only with an invitation link from a therapist.
+        "SIGNUP": "closed" if env("SIGNUP", "open").strip().lower() == "closed" else "open",
         "ICE_SERVERS": json.loads(env("ICE_SERVERS") or "[]"),
         "TURN_URLS": [url.strip() for url in (env("TURN_URLS") or "").split(",") if url.strip()],
         "TURN_SECRET": env("TURN_SECRET") or None,

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
+import accounts
 import formats
 from booking import AddressChange, clock_changes, local_time
 from clients import room_url
@@ -90,7 +91,7 @@ def event(appointment: Appointment, role: str, *, stamp: datetime | None = None,
         vevent.add("class", "PRIVATE")  # a shared or delegated calendar shows only busy time
     if people:
         host = organizer(appointment)
-        host.params["CN"] = vText(f"{therapist.name} via Hearth")
+        host.params["CN"] = vText(accounts.sender_name(therapist))
         vevent.add("organizer", host)
         therapist_email = address if address and role == THERAPIST else therapist.email
         client_email = address if address and role == CLIENT else client.email
@@ -217,7 +218,7 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
     therapist = appointment.therapist
     with formats.writing_for(recipient_locale(appointment, role)):
         message = mail.compose(
-            sender_name=f"{therapist.name} via Hearth",
+            sender_name=accounts.sender_name(therapist),
             to=(name, to_address),
             reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
             subject=subject(appointment, role, method, updated=moved_from is not None or reason is not None),
@@ -253,7 +254,13 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
         except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
             current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
             unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
-    outcomes = dict(zip(built, mail.deliver_all(list(built.values()), appointment.therapist))) if built else {}
+    therapist = appointment.therapist
+    outcomes = {}
+    if built:
+        messages = list(built.values())
+        held = mail.held_back(therapist, len(messages))  # unconfirmed sender, or the daily cap reached
+        results = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
+        outcomes = dict(zip(built, results))
     deliveries = []
     for role in roles:
         status, error = outcomes.get(role) or unbuilt[role]

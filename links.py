@@ -2,7 +2,8 @@
 import ipaddress
 import re
 import secrets
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from slugify import slugify
 
@@ -47,3 +48,20 @@ def unreachable_host(public_url: str) -> str | None:
     if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
         return host
     return None
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` as a path on this site ("/sessions/?x=1"), or None when it could lead anywhere else.
+
+    Control characters are removed first, as browsers do, so "/\t/evil.example" cannot become
+    "//evil.example" after the check; then only a path starting with a single "/" is accepted.
+    """
+    cleaned = "".join(char for char in target or "" if unicodedata.category(char)[0] not in "CZ" or char == " ").strip()
+    if "\\" in cleaned:  # browsers read a backslash as a slash
+        return None
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return None
+    # Percent-encode what a Location header cannot carry (spaces, non-ASCII), keeping what is already encoded.
+    return urlunsplit(("", "", quote(parts.path, safe="/%:@!$&'()*+,;=-._~"),
+                       quote(parts.query, safe="/%:@!$&'()*+,;=-._~?"), ""))

@@ -17,6 +17,7 @@ import flask_mail
 from flask import current_app, render_template
 from sqlalchemy import select
 
+import quota
 from extensions import db
 from models import InviteDelivery, OutboxMessage, Therapist
 from validation import Invalid, ascii_email
@@ -185,11 +186,7 @@ def deliver(message: EmailMessage, therapist: Therapist) -> tuple[str, str | Non
 def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tuple[str, str | None]]:
     """Send messages over one SMTP connection (or keep them in the outbox), each with its own outcome."""
     if not delivery_enabled():
-        for message in messages:
-            db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"].addresses[0].addr_spec,
-                                         subject=str(message["Subject"])[:300], raw=message.as_bytes()))
-        db.session.commit()
-        return [(InviteDelivery.OUTBOX, None)] * len(messages)
+        return keep(messages, therapist)
     outcomes: list[tuple[str, str | None]] = []
     try:
         with _TimedConnection(current_app.extensions["mail"]) as connection:
@@ -204,6 +201,35 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
         # The connection broke: whatever was not sent yet failed with it.
         outcomes += [_failed(message, error) for message in messages[len(outcomes):]]
     return outcomes
+
+
+def keep(messages: list[EmailMessage], therapist: Therapist, reason: str | None = None) -> list[tuple[str, str | None]]:
+    """Put messages in the therapist's Outbox instead of sending them; `reason` says why, when delivery is on."""
+    for message in messages:
+        db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"].addresses[0].addr_spec,
+                                     subject=str(message["Subject"])[:300], raw=message.as_bytes()))
+    db.session.commit()
+    return [(InviteDelivery.OUTBOX, reason)] * len(messages)
+
+
+UNCONFIRMED = "Hearth emails people for you once you confirm your email address with the link we sent you."
+
+
+def held_back(therapist: Therapist, count: int) -> str | None:
+    """Why `count` emails on this therapist's behalf must stay in the Outbox, or None when they may go.
+
+    No one sends mail through Hearth in another person's name: the sender's own address must be confirmed
+    first, and each account sends at most MAIL_DAILY_CAP emails a day.
+    """
+    if not delivery_enabled():
+        return None  # everything goes to the Outbox anyway
+    if therapist.email_confirmed_at is None:
+        return UNCONFIRMED
+    cap = current_app.config["MAIL_DAILY_CAP"]
+    if not quota.take(f"{cap} per day", "mail-day", therapist.id, cost=count):
+        return (f"you have reached today's limit of {cap} emails sent for you. "
+                "Download them from the Outbox and send them yourself, or resend tomorrow.")
+    return None
 
 
 def _failed(message: EmailMessage, error: Exception) -> tuple[str, str]:

@@ -110,6 +110,8 @@ class Therapist(UserMixin, db.Model):
     personal_slug_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The private calendar-feed address; made when first shown, replaced on request.
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # When the address was shown to be theirs (a link opened from it); until then Hearth sends no one mail for them.
+    email_confirmed_at: Mapped[datetime | None]
     # How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed.
     CALENDAR_EMAIL = "email"
     CALENDAR_FEED = "feed"
@@ -502,6 +504,25 @@ class Activity(db.Model):
     detail: Mapped[str] = mapped_column(String(300), default="")
 
 
+class EmailConfirmation(db.Model):
+    """A link sent to an address to show it belongs to the therapist: their own at signup, or a new one.
+
+    Only a hash of the token is kept; it works once, for a limited time.
+    """
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    therapist: Mapped[Therapist] = relationship()
+
+
 class LoginSession(db.Model):
     """One login on one device. The cookies name its token; once ended, they open nothing."""
 
@@ -521,6 +542,19 @@ class LoginSession(db.Model):
     ended_reason: Mapped[str | None] = mapped_column(String(32))
 
     therapist: Mapped[Therapist] = relationship()
+
+
+class Invitation(db.Model):
+    """A single-use signup link a therapist made, for when signups are closed (SIGNUP=closed)."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class RecoveryCode(db.Model):

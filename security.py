@@ -24,6 +24,8 @@ CSP = "; ".join([
     "frame-ancestors 'none'",
 ])
 
+CACHEABLE = {"static", "vendor.static"}
+
 # Background polls (lobby notices, presence) do not count as the therapist being active; a call's poll does.
 BACKGROUND = {"rooms.lobby", "rooms.presence", "rooms.poll", "static", "vendor.static"}
 # A call's signalling goes on when the login ends: media is never dropped because of authentication.
@@ -128,6 +130,10 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        # Pages, fragments and downloads hold clients' names, notes and addresses: no shared or
+        # browser cache may keep them. Only the static files are cacheable (the feed sets its own).
+        if request.endpoint not in CACHEABLE:
+            response.headers.setdefault("Cache-Control", "no-store")
         if app.config["PUBLIC_URL"].startswith("https://"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
         return response

@@ -1,6 +1,7 @@
 """Blueprints, one per area of the app, and the helpers every view uses."""
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
@@ -9,10 +10,11 @@ from flask_wtf import FlaskForm
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
-from wtforms import Field, SelectField, StringField, ValidationError
+from wtforms import Field, IntegerField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+import accounts
 import activity
 import invites
 import links
@@ -37,9 +39,19 @@ def render(template: str, block: str, status: int = 200, **context):
     return body, status, {"Vary": "HX-Request"}
 
 
+def _missed(response) -> bool:
+    return response.status_code == 404 or g.pop("link_miss", False)
+
+
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=lambda r: r.status_code == 404,
+# 404s count as misses; a view that answers 200 but found nothing (the personal-link check) calls link_missed().
+link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=_missed,
                                    error_message="Too many links that do not open, from your network. Wait a minute and try again.")
+
+
+def link_missed() -> None:
+    """Count this answer as a miss under `link_misses`, as if the link had answered 404."""
+    g.link_miss = True
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
@@ -103,7 +115,9 @@ def delivery_summary(deliveries, what: str) -> str:
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
     if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
-        return Notice(f"{what} placed in your Outbox (email delivery is off).", "warning")
+        held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
+        return Notice(f"{what} placed in your Outbox: {held}" if held
+                      else f"{what} placed in your Outbox (email delivery is off).", "warning")
     return f"{what} sent."
 
 
@@ -154,7 +168,35 @@ def checked(check, **kwargs):
     return validator
 
 
-def _strip(value):
+ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def small_number(value, default: int | None = None) -> int | None:
+    """A whole number of at most six ASCII digits, else `default`.
+
+    Checked before int(): str.isdigit() and int() accept superscripts and other scripts' digits,
+    and a 300-digit number overflows the comparisons WTForms makes.
+    """
+    value = value.strip() if isinstance(value, str) else ""
+    return int(value) if ASCII_NUMBER.fullmatch(value) else default
+
+
+class NumberField(IntegerField):
+    """IntegerField that refuses anything but a short ASCII number with its own message, never an overflow."""
+
+    def __init__(self, label: str, *args, message: str = "Enter a whole number.", **kwargs):
+        super().__init__(label, *args, **kwargs)
+        self.number_message = message
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        self.data = small_number(valuelist[0])
+        if self.data is None:
+            raise ValueError(self.number_message)
+
+
+def strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
@@ -163,7 +205,7 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     presence = DataRequired(message=f"Enter {label.lower()}.") if required else Optional()
     return StringField(
         label,
-        filters=[_strip],
+        filters=[strip],
         validators=[presence, Length(max=max_length, message=f"Use at most {max_length} characters."), checked(check_text), *extra],
         **kwargs,
     )
@@ -199,7 +241,7 @@ class TimezoneField(SelectField):
         # Stripped first: a blank-looking value (" ") is "none chosen", never a zone name to store.
         render_kw = {"data-zone-picker": True, **kwargs.pop("render_kw", {})}
         super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], render_kw=render_kw,
-                         filters=[_strip], **kwargs)
+                         filters=[strip], **kwargs)
         self.blank_label = blank_label
 
     def iter_choices(self):
@@ -232,7 +274,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
-                                  clock_changes=clock_changes, failed_invites=invites.failed)
+                                  clock_changes=clock_changes, failed_invites=invites.failed,
+                                  needs_confirmation=accounts.needs_confirmation)
     # Templates compare statuses, roles and methods with these, never with string literals.
     app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 

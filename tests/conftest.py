@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 
 from app import create_app  # noqa: E402
+import background  # noqa: E402
 from extensions import db  # noqa: E402
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -58,6 +59,7 @@ def app(database, tmp_path):
     with app.app_context():
         reset_schema()
         yield app
+        background.wait()
         db.session.remove()
         db.drop_all()
         db.engine.dispose()
@@ -77,6 +79,7 @@ class HearthClient:
     def open(self, *args, **kwargs):
         with self.client.application.app_context():
             response = self.client.open(*args, **kwargs)
+        background.wait()  # mail sent after the answer has gone out before the test looks
         db.session.expire_all()  # the test's own session must see what the request changed
         return response
 
@@ -114,10 +117,16 @@ def client(app):
     return HearthClient(app.test_client())
 
 
-def make_therapist(name="Dana Whitfield", email="dana@example.com", timezone="Europe/Prague"):
+def make_therapist(name="Dana Whitfield", email="dana@example.com", timezone="Europe/Prague", confirmed=True):
+    """A therapist; `confirmed` as if they had opened the link sent at signup, so Hearth may email for them."""
     import accounts
+    from models import utcnow
 
-    return accounts.sign_up(name=name, email=email, password=PASSWORD, timezone=timezone)
+    therapist = accounts.sign_up(name=name, email=email, password=PASSWORD, timezone=timezone)
+    if confirmed:
+        therapist.email_confirmed_at = utcnow()
+        db.session.commit()
+    return therapist
 
 
 @pytest.fixture

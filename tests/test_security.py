@@ -49,6 +49,8 @@ ENDPOINTS = {
     "account.security_tab": LOGIN, "account.start_two_factor": LOGIN, "account.confirm_two_factor": LOGIN,
     "account.disable_two_factor": LOGIN, "account.recovery_codes_txt": LOGIN, "account.sign_out_others": LOGIN,
     "account.sign_out_device": OWNED,
+    "auth.signed_up": PUBLIC, "auth.confirm_email": TOKEN,
+    "account.invitations": LOGIN, "account.make_invitation": LOGIN, "account.resend_confirmation": LOGIN,
     "account.save_calendar_delivery": LOGIN, "clients.resend_failed": OWNED, "rooms.remove": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
 }
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}

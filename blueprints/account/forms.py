@@ -3,8 +3,8 @@ from wtforms import BooleanField, PasswordField, RadioField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo
 
-from blueprints import LocaleField, TimezoneField, name_field, text_field
-from blueprints.auth.forms import code_field, email_field, password_field
+from blueprints import LocaleField, TimezoneField, text_field
+from blueprints.auth.forms import code_field, email_field, name_field, password_field
 from models import Therapist
 
 

@@ -8,14 +8,16 @@ import accounts
 import activity
 import clients
 import invites
+import links
 import logins
 import reminders
 import twofactor
-from blueprints import (attachment, delivery_summary, log_out_here, note, owned, render, saved, wrong_code_limit,
-                        wrong_password_limit, wrong_secret)
+from blueprints import (attachment, delivery_summary, link_missed, link_misses, log_out_here, note, owned, render, saved,
+                        wrong_code_limit, wrong_password_limit, wrong_secret)
 from blueprints.account import bp
 from blueprints.account.forms import (CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm,
                                       TwoFactorOffForm, TwoFactorSetupForm)
+from extensions import limiter
 from models import LoginSession
 from validation import Invalid
 
@@ -53,12 +55,17 @@ def save_profile():
     form = ProfileForm()
     if form.validate():
         try:
-            change = accounts.update_profile(current_user, **form.profile_data())
+            pending, change = accounts.update_profile(current_user, **form.profile_data())
         except accounts.EmailTaken as error:
             form.email.errors.append(str(error))
         else:
             note("profile_changed")
             message = "Profile saved."
+            if pending:
+                note("email_change_requested", form.email.data)
+                # The same words whether or not another account has the address: a change tells no one that.
+                message += (f" We sent a link to {form.email.data}: your email changes to it when you open the link."
+                            f" Until then it stays {current_user.email}.")
             if change and current_user.emails_own_copy:
                 deliveries = invites.send_address_change(change)
                 note("invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
@@ -68,6 +75,40 @@ def save_profile():
                             + delivery_summary(deliveries, "Invites"))
             return _saved(_profile_screen, "profile_form", message, "account.profile")
     return _profile_screen("profile_form", 422, profile_form=form)
+
+
+CONFIRM_RESEND_LIMIT = "3 per hour"
+
+
+def _confirmation_key() -> str:
+    """Resends count per account, keyed the way authentication reads the address."""
+    return "confirm:" + accounts.account_key(current_user.email)
+
+
+@bp.post("/confirm-email")
+@limiter.limit(CONFIRM_RESEND_LIMIT, key_func=_confirmation_key)
+@limiter.limit("10 per hour")
+def resend_confirmation():
+    """The banner's "Send the link again": a new confirmation link to the therapist's address."""
+    if accounts.needs_confirmation(current_user):
+        accounts.send_confirmation(current_user.id, current_user.email)
+        flash(f"We sent a new confirmation link to {current_user.email}.")
+    return redirect(links.local_path(request.form.get("back")) or url_for("sessions.today"), 303)
+
+
+# Invitations tab (for when signups are closed)
+
+@bp.get("/invitations")
+def invitations():
+    return render("account/invitations.html", "pane", signup=current_app.config["SIGNUP"])
+
+
+@bp.post("/invitations")
+@limiter.limit("20 per day", key_func=lambda: f"invite:{current_user.id}")
+def make_invitation():
+    token = accounts.invite(current_user)
+    link = accounts.external_url("auth.signup", invite=token)
+    return render("account/invitations.html", "invitation", signup=current_app.config["SIGNUP"], link=link)
 
 
 # Security tab: signed-in devices, password, two-factor login. Its forms are plain posts (then a redirect),
@@ -212,12 +253,18 @@ def personal_link():
 
 
 @bp.get("/personal-link/check")
+@link_misses
 def check_slug():
-    """Say at once, while the therapist types, whether a link name can be used."""
+    """Say at once, while the therapist types, whether a link name can be used.
+
+    A free name is what a miss on /u/<slug> would tell, so it counts under the same limit.
+    """
     slug = request.args.get("slug", "").strip()
     try:
         clients.check_slug(current_user, slug)
         problem = None
+        if slug != current_user.personal_slug:
+            link_missed()
     except Invalid as error:
         problem = str(error)
     return _personal_link_screen("slug_status", slug=slug, problem=problem)

@@ -2,7 +2,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from blueprints import TimezoneField, checked, name_field, text_field
+import accounts
+from blueprints import TimezoneField, checked, text_field
+from blueprints import name_field as person_name_field
 from validation import EMAIL_MAX, check_password, normalise_email
 
 
@@ -12,6 +14,13 @@ def password_field(label: str) -> PasswordField:
 
 def email_field(label: str = "Email", *, required: bool = True):
     return text_field(label, checked(normalise_email), required=required, max_length=EMAIL_MAX)
+
+
+def name_field():
+    """The therapist's name, which goes into From as "<name> via Hearth": it may not pose as Hearth."""
+    field = person_name_field()  # a name fit for mail headers (no encoded-words, separators, noncharacters)
+    field.kwargs["validators"].append(checked(accounts.check_display_name))
+    return field
 
 
 class SignupForm(FlaskForm):

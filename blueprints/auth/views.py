@@ -1,8 +1,9 @@
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 import accounts
 import activity
+import links
 import mail
 import security
 import twofactor
@@ -11,9 +12,10 @@ from blueprints.auth import bp
 from blueprints.auth.forms import ForgotPasswordForm, LoginCodeForm, LoginForm, ResetPasswordForm, SignupForm
 from extensions import db, limiter
 from models import Therapist
-from validation import email_key
 
 LOGIN_LIMIT = "10 per 15 minutes"
+RESET_LIMIT = "5 per hour"
+SIGNUP_LIMIT = "5 per hour"
 
 
 def _failed(response) -> bool:
@@ -21,8 +23,9 @@ def _failed(response) -> bool:
     return response.status_code == 422
 
 
-def _login_email() -> str:
-    return "login-email:" + email_key((request.form.get("email") or "").strip())
+def account_limit_key() -> str:
+    """Limits per account key on the address as authentication reads it, so every spelling shares one count."""
+    return "account:" + accounts.account_key(request.form.get("email"))
 
 
 def _start_session(therapist, remember: bool = False, how: str = "") -> None:
@@ -31,34 +34,54 @@ def _start_session(therapist, remember: bool = False, how: str = "") -> None:
 
 
 def _next_url() -> str:
-    target = request.args.get("next", "")
     # Only same-site paths: an open redirect would let a phishing link bounce through Hearth.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("sessions.today")
+    return links.local_path(request.args.get("next")) or url_for("sessions.today")
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@limiter.limit(SIGNUP_LIMIT, methods=["POST"], deduct_when=lambda response: response.status_code == 303)
 def signup():
+    """Each account costs an Argon2 hash and can send mail: at most 5 an hour from one address.
+
+    A new address and one that has an account get the same answer (the owner is told by email), so
+    signing up tells no one who uses Hearth.
+    """
     if current_user.is_authenticated:
         return redirect(url_for("sessions.today"))
+    invite = request.values.get("invite", "")[:100]
+    invitation = accounts.find_invitation(invite)
+    if current_app.config["SIGNUP"] == "closed" and invitation is None:
+        return render_template("auth/signup_closed.html"), 403 if request.method == "POST" else 200
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            therapist = accounts.sign_up(**form.account_data())
-        except accounts.EmailTaken as error:
-            form.email.errors.append(str(error))
-        else:
-            _start_session(therapist)
-            flash(f"Welcome to Hearth, {therapist.name}.")
-            return redirect(url_for("sessions.today"), 303)
+        accounts.register(**form.account_data(), ip=request.remote_addr or "", invitation=invitation)
+        return redirect(url_for("auth.signed_up"), 303)
     status = 422 if form.is_submitted() else 200
-    return render("auth/signup.html", "form", status, form=form)
+    return render("auth/signup.html", "form", status, form=form, invite=invite if invitation else "")
+
+
+@bp.get("/signup/done")
+def signed_up():
+    return render_template("auth/signed_up.html", delivery_on=mail.delivery_enabled())
+
+
+@bp.get("/confirm-email/<token>")
+@link_misses
+def confirm_email(token: str):
+    """The link from a confirmation email: the address is the therapist's (and, for a change, now their address)."""
+    try:
+        therapist = accounts.confirm_email(token)
+    except accounts.EmailTaken as error:
+        return render_template("errors/error.html", title="Your email was not changed", message=str(error)), 409
+    if therapist is None:
+        return render_template("errors/error.html", title="This confirmation link is no longer valid",
+                               message="Links work once, for three days. Log in to ask for a new one."), 404
+    return render_template("auth/email_confirmed.html", therapist=therapist)
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(LOGIN_LIMIT, methods=["POST"], deduct_when=_failed)
-@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=_login_email, deduct_when=_failed)
+@limiter.limit(LOGIN_LIMIT, methods=["POST"], key_func=account_limit_key, deduct_when=_failed)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("sessions.today"))
@@ -131,19 +154,17 @@ def signed_out():
     return render_template("auth/signed_out.html")
 
 
-RESET_LIMIT = "5 per hour"
-
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit(RESET_LIMIT, methods=["POST"])
-@limiter.limit(RESET_LIMIT, methods=["POST"], key_func=_login_email)
+@limiter.limit(RESET_LIMIT, methods=["POST"], key_func=account_limit_key)
 def forgot_password():
     """The same answer whether or not the address has an account, so it tells no one who uses Hearth."""
     form = ForgotPasswordForm()
     delivery_on = mail.delivery_enabled()
     if form.validate_on_submit():
         if delivery_on:  # with delivery off the link would only reach the Outbox, behind the login it replaces
-            accounts.send_reset_link(form.email.data)
+            accounts.ask_for_reset(form.email.data)
         return render("auth/forgot_password.html", "form", form=form, sent=True, delivery_on=delivery_on)
     return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form,
                   delivery_on=delivery_on)

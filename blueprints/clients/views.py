@@ -11,7 +11,7 @@ import clients
 import invites
 import reminders
 import schedule
-from blueprints import delivery_summary, note, owned, render, saved
+from blueprints import delivery_summary, note, owned, render, saved, small_number
 from blueprints.clients import bp
 from blueprints.clients.forms import ArchiveForm, ClientForm
 from models import Client
@@ -27,11 +27,11 @@ def require_login():
 
 
 def _list_args() -> dict:
-    page = request.args.get("page", "1")
+    page = small_number(request.args.get("page"), 1)
     return {
         "query": request.args.get("q", "").strip()[:200],
         "archived": request.args.get("archived") == "1",
-        "page": int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1,
+        "page": max(page, 1),
     }
 
 

@@ -1,7 +1,6 @@
 from flask import abort
 from flask_wtf import FlaskForm
-from wtforms import (DateField, HiddenField, IntegerField, RadioField, SelectField, TextAreaField, TimeField,
-                     ValidationError)
+from wtforms import DateField, HiddenField, RadioField, SelectField, TextAreaField, TimeField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange
 
@@ -9,16 +8,15 @@ import booking
 import clients
 from extensions import db
 from models import Client
-from blueprints import checked
+from blueprints import NumberField, checked, strip
 from validation import Invalid, check_text
 
 
 def _int_or_none(value):
-    """A whole number a database id or version can be, else None."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+    """A whole number a database id or version can be (ASCII digits only), else None."""
+    if not (isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.strip().isdigit())):
         return None
+    number = int(value) if len(str(value)) <= 12 else -1
     return number if 0 <= number < 2**31 else None
 
 
@@ -52,9 +50,10 @@ class BookingForm(FlaskForm):
                          validators=[InputRequired(message="Choose a client.")])
     date = DateField("Date", validators=[InputRequired(message="Enter a date.")])
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a start time.")])
-    length = IntegerField(
+    length = NumberField(
         "Session length",
         default=booking.DEFAULT_MINUTES,
+        message=f"Enter the length in minutes, from {booking.MIN_MINUTES} to {booking.MAX_MINUTES}.",
         validators=[
             InputRequired(message="Enter the length in minutes."),
             NumberRange(booking.MIN_MINUTES, booking.MAX_MINUTES,
@@ -79,10 +78,8 @@ class BookingForm(FlaskForm):
         if field.data is None:
             raise ValidationError("Choose a client.")
         client = db.session.get(Client, field.data)
-        if client is None:
-            raise ValidationError("This client does not exist. Choose one from the list.")
-        if client.therapist_id != self.therapist.id:
-            abort(404)  # another practice's client: as if it did not exist, and nothing more
+        if client is None or client.therapist_id != self.therapist.id:
+            abort(404)  # no such client, or another practice's: the same answer, so ids tell nothing
         try:
             self.client_row = booking.check_client(client)
         except Invalid as error:
@@ -109,6 +106,7 @@ class BookingForm(FlaskForm):
 class ResendForm(FlaskForm):
     send_to = RadioField(
         "Send to",
+        filters=[strip],  # " both" is still "both": choices are checked after stripping
         choices=[SelectChoice("both", "The client and me"), SelectChoice("client", "The client only"),
                  SelectChoice("therapist", "Me only"), SelectChoice("failed", "Only where the last send failed")],
         default="both",
@@ -140,7 +138,7 @@ def cancel_message_field() -> TextAreaField:
     """The optional note that goes with a cancellation, to the client only."""
     return TextAreaField(
         "Message to the client (optional)",
-        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        filters=[strip],
         validators=[Length(max=1000, message="Use at most 1000 characters."), checked(check_text, multiline=True)],
     )
 

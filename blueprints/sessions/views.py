@@ -11,6 +11,7 @@ import booking
 import clients
 import invites
 import mail
+import quota
 import reminders
 import schedule
 from blueprints import attachment, delivery_summary, local_time, note, owned, render, saved
@@ -23,6 +24,7 @@ from validation import Invalid
 BOOK = "sessions/book.html"
 SHOW = "sessions/show.html"
 START_SESSION_EARLY = timedelta(minutes=15)  # "Start session" shows this long before the start
+RESEND_LIMIT = "3 per hour"  # per session
 ROLES = {"both": (invites.CLIENT, invites.THERAPIST), "client": (invites.CLIENT,), "therapist": (invites.THERAPIST,)}
 
 
@@ -294,6 +296,11 @@ def resend(appointment_id: int):
         roles = failed[0][1]
     else:
         roles = ROLES[form.send_to.data]
+    # Resending is for a lost invite, not a way to flood someone's inbox.
+    if not quota.take(RESEND_LIMIT, "resend", appointment.id):
+        form.form_errors.append("This session's invites were sent again 3 times in the last hour. "
+                                "Wait an hour, or download the invite from this page and send it yourself.")
+        return _show(appointment, 422, resend_form=form)
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = _send(appointment, method, roles)
     return _done(appointment, delivery_summary(deliveries, "Invites"))

@@ -1,7 +1,7 @@
 """name to use in emails; date and time formats (locale) for therapists and clients
 
 Revision ID: b1feb8c906c2
-Revises: 71887982f88b
+Revises: ec55d000b4dc
 Create Date: 2026-11-25 19:48:04.624503
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b1feb8c906c2'
-down_revision = '71887982f88b'
+down_revision = 'ec55d000b4dc'
 branch_labels = None
 depends_on = None
 

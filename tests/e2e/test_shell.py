@@ -1,4 +1,6 @@
 """A new therapist signs up, finds their way around the shell and Account Settings, and logs out."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -20,6 +22,10 @@ def test_sign_up_change_time_zone_and_log_out(page, screenshot):
     page.get_by_label("Password", exact=True).fill("quiet harbour lantern")
     page.get_by_label("Confirm password").fill("quiet harbour lantern")
     page.get_by_role("button", name="Sign up").click()
+    # The same answer for any address (it tells no one who has an account); then a normal login.
+    expect(page.get_by_role("heading", name="Your account is ready")).to_be_visible()
+    page.get_by_role("link", name="Log in").last.click()
+    log_in(page, password="quiet harbour lantern")
 
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Clients")).to_be_visible()
@@ -70,3 +76,43 @@ def test_the_zone_picker_puts_the_browsers_zone_first_and_finds_a_city(page, the
     expect(page.get_by_text("Profile saved.")).to_be_visible()
     db.session.expire_all()
     assert db.session.scalar(select(Therapist)).timezone == "America/Chicago"
+
+
+def test_an_unconfirmed_therapist_sees_why_invites_wait_in_the_outbox(app, page, smtp, screenshot):
+    from conftest import make_therapist
+
+    make_therapist(confirmed=False)
+    log_in(page)
+    banner = page.get_by_role("region", name="Confirm your email address")
+    expect(banner).to_be_visible()
+    expect(banner).to_contain_text("keeps session invites in your Outbox")
+    screenshot("confirm-banner")
+    banner.get_by_role("button", name="Send the link again").click()
+    expect(page.get_by_text("We sent a new confirmation link to dana@example.com.")).to_be_visible()
+    assert len(smtp.to("dana@example.com")) == 1
+
+
+def test_closed_signups_and_an_invitation_link_from_account_settings(app, therapist, new_page, tmp_path):
+    app.config["SIGNUP"] = "closed"
+    colleague = new_page()
+    colleague.goto("/signup")
+    expect(colleague.get_by_role("heading", name="Signups are closed")).to_be_visible()
+
+    page = new_page()
+    log_in(page)
+    page.goto("/account/invitations")
+    page.get_by_role("button", name="Make an invitation link").click()
+    link = page.get_by_label("Invitation link")
+    expect(link).to_have_value(re.compile(r"/signup\?invite="))
+    page.screenshot(path=str(tmp_path / "invitation.png"), full_page=True)
+
+    colleague.goto(link.input_value())
+    expect(colleague.get_by_role("heading", name="Create your Hearth account")).to_be_visible()
+    colleague.get_by_label("Name").fill("Olga Novak")
+    colleague.get_by_label("Email").fill("olga@example.com")
+    colleague.get_by_label("Password", exact=True).fill("quiet harbour lantern")
+    colleague.get_by_label("Confirm password").fill("quiet harbour lantern")
+    colleague.get_by_role("button", name="Sign up").click()
+    expect(colleague.get_by_role("heading", name="Your account is ready")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalar(select(Therapist).filter_by(email_key="olga@example.com")) is not None
