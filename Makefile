@@ -9,7 +9,7 @@ AXE := node_modules/axe-core/axe.min.js
 WORKERS ?= $(or $(WEB_CONCURRENCY),2)
 BIND ?= 127.0.0.1:8000
 
-.PHONY: help install run serve worker test bench clean
+.PHONY: help install run serve worker test lint bench clean
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -63,7 +63,11 @@ worker: install  ## Only the reminder worker (Huey consumer), e.g. under systemd
 /usr/sbin/nginx:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx
 
-test: install $(AXE) $(VENV)/.test-installed /usr/bin/chromium /usr/sbin/nginx  ## Install test needs (Debian's chromium and nginx) and run the whole suite
+lint: $(VENV)/.test-installed  ## ruff: pyflakes, pycodestyle errors, isort, bugbear, pyupgrade, and the formatting
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install $(AXE) $(VENV)/.test-installed /usr/bin/chromium /usr/sbin/nginx lint  ## Install test needs (Debian's chromium and nginx), lint, and run the whole suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install $(VENV)/.bench-installed  ## Seed databases, load Hearth under gunicorn, write bench/RESULTS.md and latency.png

@@ -1,14 +1,14 @@
 """Therapist accounts: sign up, authenticate, confirm the address, profile and password changes, invitations."""
+
 import hashlib
 import re
 import unicodedata
 from datetime import timedelta
-
-from argon2 import PasswordHasher
 from urllib.parse import urlsplit
 
-from flask import current_app
+from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +47,9 @@ def imitates_the_service(name: str) -> bool:
 def check_display_name(name: str) -> str:
     """The name if it may appear in From as "<name> via Hearth", else Invalid."""
     if imitates_the_service(name):
-        raise Invalid("This name could be mistaken for Hearth itself (Hearth, Security, Support, Admin). Use your own name.")
+        raise Invalid(
+            "This name could be mistaken for Hearth itself (Hearth, Security, Support, Admin). Use your own name."
+        )
     return name
 
 
@@ -111,8 +113,9 @@ def account_key(email: str | None) -> str:
     return email_key(email)
 
 
-def register(*, name: str, email: str, password: str, timezone: str, ip: str = "",
-             invitation: Invitation | None = None) -> None:
+def register(
+    *, name: str, email: str, password: str, timezone: str, ip: str = "", invitation: Invitation | None = None
+) -> None:
     """Sign up from the signup form, answering alike whether or not the address already has an account.
 
     Both paths hash the password and write one row; the emails (a confirmation link for a new account,
@@ -138,10 +141,17 @@ def register(*, name: str, email: str, password: str, timezone: str, ip: str = "
 
 def _send_signup_attempt(therapist_id: int) -> None:
     therapist = db.session.get(Therapist, therapist_id)
-    message = mail.compose(sender_name="Hearth", to=(therapist.name, therapist.email),
-                           subject="Someone tried to sign up to Hearth with your address", template="signup_attempt",
-                           context={"therapist": therapist, "login": external_url("auth.login"),
-                                    "reset": external_url("auth.forgot_password")})
+    message = mail.compose(
+        sender_name="Hearth",
+        to=(therapist.name, therapist.email),
+        subject="Someone tried to sign up to Hearth with your address",
+        template="signup_attempt",
+        context={
+            "therapist": therapist,
+            "login": external_url("auth.login"),
+            "reset": external_url("auth.forgot_password"),
+        },
+    )
     mail.deliver(message, therapist)
 
 
@@ -159,15 +169,25 @@ def send_confirmation(therapist_id: int, email: str) -> None:
     """Email a link to `email` that shows it is the therapist's: their own address, or the one they change to."""
     therapist = db.session.get(Therapist, therapist_id)
     token = links.new_token()
-    db.session.add(EmailConfirmation(therapist_id=therapist.id, email=email, token_hash=_hash(token),
-                                     expires_at=utcnow() + CONFIRM_VALID_FOR))
+    db.session.add(
+        EmailConfirmation(
+            therapist_id=therapist.id, email=email, token_hash=_hash(token), expires_at=utcnow() + CONFIRM_VALID_FOR
+        )
+    )
     db.session.commit()
     change = email_key(email) != therapist.email_key
-    message = mail.compose(sender_name="Hearth", to=(therapist.name, email),
-                           subject="Confirm your new email address for Hearth" if change else "Confirm your email address for Hearth",
-                           template="confirm_email",
-                           context={"therapist": therapist, "email": email, "change": change,
-                                    "link": external_url("auth.confirm_email", token=token)})
+    message = mail.compose(
+        sender_name="Hearth",
+        to=(therapist.name, email),
+        subject="Confirm your new email address for Hearth" if change else "Confirm your email address for Hearth",
+        template="confirm_email",
+        context={
+            "therapist": therapist,
+            "email": email,
+            "change": change,
+            "link": external_url("auth.confirm_email", token=token),
+        },
+    )
     mail.deliver(message, therapist)
 
 
@@ -208,16 +228,21 @@ def confirm_email(token: str) -> Therapist | None:
         db.session.rollback()
         raise EmailTaken("This address is now used by another account, so your email was not changed.") from None
     if old:
-        message = mail.compose(sender_name="Hearth", to=old, subject="Your Hearth email address was changed",
-                               template="email_changed",
-                               context={"therapist": therapist, "old": old[1]})
+        message = mail.compose(
+            sender_name="Hearth",
+            to=old,
+            subject="Your Hearth email address was changed",
+            template="email_changed",
+            context={"therapist": therapist, "old": old[1]},
+        )
         mail.deliver(message, therapist)
     if change and therapist.emails_own_copy:
         import invites  # invites imports this module
 
         deliveries = invites.send_address_change(change)
-        activity.record(therapist, "invites_sent",
-                        "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
+        activity.record(
+            therapist, "invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries)
+        )
     return therapist
 
 
@@ -230,8 +255,9 @@ def authenticate(email: str, password: str) -> Therapist | None:
     return therapist if password_matches(therapist, password) else None
 
 
-def update_profile(therapist: Therapist, *, name: str, email: str, timezone: str,
-                   locale: str | None = None) -> tuple[bool, booking.AddressChange | None]:
+def update_profile(
+    therapist: Therapist, *, name: str, email: str, timezone: str, locale: str | None = None
+) -> tuple[bool, booking.AddressChange | None]:
     """Save name, time zone and formats, and the email address. Returns (pending, change).
 
     With mail delivery on, a new address changes only when the link sent to it is opened (pending), and
@@ -277,8 +303,9 @@ def _move_sessions(therapist: Therapist) -> booking.AddressChange | None:
     return booking.AddressChange("therapist", therapist.email, sessions) if sessions else None
 
 
-def change_password(therapist: Therapist, new_password: str, *, keep: LoginSession | None = None,
-                    reason: str = "password_changed") -> None:
+def change_password(
+    therapist: Therapist, new_password: str, *, keep: LoginSession | None = None, reason: str = "password_changed"
+) -> None:
     """Store a new password and end every login session of this therapist but `keep`. The caller commits."""
     therapist.password_hash = hash_password(new_password)
     logins.end_all(therapist, reason, keep=keep)
@@ -324,8 +351,9 @@ def start_reset(email: str) -> tuple[Therapist, str] | None:
     if therapist is None:
         return None
     token = links.new_token()
-    db.session.add(PasswordReset(therapist_id=therapist.id, token_hash=_hash(token),
-                                 expires_at=utcnow() + RESET_VALID_FOR))
+    db.session.add(
+        PasswordReset(therapist_id=therapist.id, token_hash=_hash(token), expires_at=utcnow() + RESET_VALID_FOR)
+    )
     db.session.commit()
     return therapist, token
 
@@ -345,9 +373,13 @@ def send_reset_link(email: str) -> None:
     if started := start_reset(email):
         therapist, token = started
         link = reset_url(token)
-        message = mail.compose(sender_name="Hearth", to=(therapist.name, therapist.email),
-                               subject="Reset your Hearth password", template="password_reset",
-                               context={"therapist": therapist, "link": link})
+        message = mail.compose(
+            sender_name="Hearth",
+            to=(therapist.name, therapist.email),
+            subject="Reset your Hearth password",
+            template="password_reset",
+            context={"therapist": therapist, "link": link},
+        )
         mail.deliver(message, therapist)
 
 
@@ -374,8 +406,9 @@ INVITATION_VALID_FOR = timedelta(days=7)
 def invite(therapist: Therapist) -> str:
     """A new single-use signup link's token, for a colleague while signups are closed."""
     token = links.new_token()
-    db.session.add(Invitation(therapist_id=therapist.id, token_hash=_hash(token),
-                              expires_at=utcnow() + INVITATION_VALID_FOR))
+    db.session.add(
+        Invitation(therapist_id=therapist.id, token_hash=_hash(token), expires_at=utcnow() + INVITATION_VALID_FOR)
+    )
     activity.record(therapist, "invitation_made", commit=False)
     db.session.commit()
     return token

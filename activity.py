@@ -1,4 +1,5 @@
 """The activity log: every change a therapist makes, with time and IP. Nothing in it is ever edited."""
+
 from __future__ import annotations
 
 import csv
@@ -67,9 +68,14 @@ def record(therapist: Therapist | int, action: str, detail: str = "", ip: str = 
 
 
 def recent(therapist: Therapist, limit: int = 200) -> list[Activity]:
-    return list(db.session.scalars(
-        select(Activity).filter_by(therapist_id=therapist.id).order_by(Activity.at.desc(), Activity.id.desc()).limit(limit)
-    ))
+    return list(
+        db.session.scalars(
+            select(Activity)
+            .filter_by(therapist_id=therapist.id)
+            .order_by(Activity.at.desc(), Activity.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def as_csv(therapist: Therapist) -> str:
@@ -80,8 +86,14 @@ def as_csv(therapist: Therapist) -> str:
     for entry in db.session.scalars(
         select(Activity).filter_by(therapist_id=therapist.id).order_by(Activity.at, Activity.id)
     ):
-        writer.writerow([entry.at.isoformat(timespec="seconds") + "Z", entry.ip, ACTIONS.get(entry.action, entry.action),
-                         safe_cell(entry.detail)])
+        writer.writerow(
+            [
+                entry.at.isoformat(timespec="seconds") + "Z",
+                entry.ip,
+                ACTIONS.get(entry.action, entry.action),
+                safe_cell(entry.detail),
+            ]
+        )
     return out.getvalue()
 
 

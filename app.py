@@ -1,4 +1,5 @@
 """Hearth: book therapy sessions and meet clients in a private online room."""
+
 from pathlib import Path
 
 from flask import Blueprint, Flask, render_template
@@ -60,7 +61,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     # htmx comes from the npm package `make` installs; nothing third-party is committed.
     app.register_blueprint(
-        Blueprint("vendor", __name__, static_folder=str(ROOT / "node_modules/htmx.org/dist"), static_url_path="/vendor/htmx")
+        Blueprint(
+            "vendor", __name__, static_folder=str(ROOT / "node_modules/htmx.org/dist"), static_url_path="/vendor/htmx"
+        )
     )
     blueprints.init_app(app)
     commands.init_app(app)
@@ -106,4 +109,6 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
-        return page(500, "Something went wrong on our side", "Nothing you did caused this. Please try again in a moment.")
+        return page(
+            500, "Something went wrong on our side", "Nothing you did caused this. Please try again in a moment."
+        )

@@ -4,6 +4,7 @@ A forgot-password or signup request for a known address would otherwise take lon
 unknown address (a token written, a message composed and sent), and that difference tells who has an
 account. Both paths hand the same small job to one worker thread per process and answer at once.
 """
+
 from __future__ import annotations
 
 import queue

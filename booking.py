@@ -1,11 +1,12 @@
 """Booking sessions: local times to UTC, conflicts, and creating the session. No request objects here."""
+
 from __future__ import annotations
 
 import re
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,9 @@ class Conflict(Invalid):
     """The time overlaps another scheduled session of the same therapist."""
 
     def __init__(self, other: Appointment, zone: ZoneInfo):
-        super().__init__(f"Overlaps {other.client.short_name}, {time_range(other.starts_at, other.ends_at, zone.key, '')}.")
+        super().__init__(
+            f"Overlaps {other.client.short_name}, {time_range(other.starts_at, other.ends_at, zone.key, '')}."
+        )
         self.other = other
 
 
@@ -188,8 +191,9 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
     return book_once(therapist, client, when, booking_key)[0]
 
 
-def book_once(therapist: Therapist, client: Client, when: Slot,
-              booking_key: str | None = None) -> tuple[Appointment, bool]:
+def book_once(
+    therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None
+) -> tuple[Appointment, bool]:
     """Store a new session, refusing overlaps; committed before any invite is sent. Returns the
     session and whether this call made it (False: the same form had booked it already).
 
@@ -285,8 +289,9 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     db.session.commit()
 
 
-def upcoming(client: Client | None = None, therapist: Therapist | None = None, *,
-             deliveries: bool = False) -> list[Appointment]:
+def upcoming(
+    client: Client | None = None, therapist: Therapist | None = None, *, deliveries: bool = False
+) -> list[Appointment]:
     """Scheduled sessions that have not ended yet, of one client or one therapist, soonest first.
 
     With `deliveries`, each session's invite log comes in the same query (a screen that shows
@@ -333,9 +338,14 @@ def feed_sessions(therapist: Therapist) -> list[Appointment]:
     return list(
         db.session.scalars(
             select(Appointment)
-            .where(Appointment.therapist_id == therapist.id, Appointment.ends_at > now - timedelta(days=FEED_DAYS_BACK),
-                   or_(Appointment.status == Appointment.SCHEDULED,
-                       Appointment.updated_at > now - timedelta(days=FEED_CANCELLED_DAYS)))
+            .where(
+                Appointment.therapist_id == therapist.id,
+                Appointment.ends_at > now - timedelta(days=FEED_DAYS_BACK),
+                or_(
+                    Appointment.status == Appointment.SCHEDULED,
+                    Appointment.updated_at > now - timedelta(days=FEED_CANCELLED_DAYS),
+                ),
+            )
             .order_by(Appointment.starts_at)
         )
     )

@@ -1,4 +1,5 @@
 """A therapist's clients and their room links, and the therapist's personal link."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -37,8 +38,10 @@ def _name_prefix(query: str):
     spellings = {""}
     for char in query:
         spellings = {start + variant for start in spellings for variant in {char.lower(), char.upper()}}
-    ranges = [and_(Client.name >= spelling, Client.name < spelling[:-1] + chr(ord(spelling[-1]) + 1))
-              for spelling in sorted(spellings)]
+    ranges = [
+        and_(Client.name >= spelling, Client.name < spelling[:-1] + chr(ord(spelling[-1]) + 1))
+        for spelling in sorted(spellings)
+    ]
     return and_(or_(*ranges), Client.name.ilike(_escape_like(query) + "%", escape="\\"))
 
 
@@ -47,8 +50,11 @@ def _substring(therapist: Therapist, query: str):
     rather than by reading every one of them."""
     if db.session.get_bind().dialect.name == "sqlite":
         phrase = '"' + query.replace('"', '""') + '"'  # one FTS5 string: the trigram tokenizer matches substrings
-        found = select(text("rowid")).select_from(text("clients_search")).where(
-            text("clients_search MATCH :phrase").bindparams(phrase=phrase))
+        found = (
+            select(text("rowid"))
+            .select_from(text("clients_search"))
+            .where(text("clients_search MATCH :phrase").bindparams(phrase=phrase))
+        )
         # "+ 0" keeps SQLite from walking all the therapist's clients along the name index to test each
         # one against the matches: it fetches the few matches by id instead.
         return and_(Client.therapist_id + literal_column("0") == therapist.id, Client.id.in_(found))
@@ -74,7 +80,9 @@ def search(therapist: Therapist, query: str = "", *, archived: bool = False, pag
 
 def has_active(therapist: Therapist) -> bool:
     """Whether the therapist has a client to book with (first-run screens point to Add client otherwise)."""
-    return db.session.scalar(select(Client.id).filter_by(therapist_id=therapist.id, archived_at=None).limit(1)) is not None
+    return (
+        db.session.scalar(select(Client.id).filter_by(therapist_id=therapist.id, archived_at=None).limit(1)) is not None
+    )
 
 
 def add(therapist: Therapist, **fields) -> Client:
@@ -91,8 +99,10 @@ class HasUpcoming(Invalid):
 
     def __init__(self, client: Client, sessions: list[Appointment]):
         count = len(sessions)
-        super().__init__(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}. "
-                         "Cancel them to archive, or keep the client.")
+        super().__init__(
+            f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}. "
+            "Cancel them to archive, or keep the client."
+        )
         self.sessions = sessions
 
 
@@ -107,8 +117,10 @@ def update(client: Client, **fields) -> booking.AddressChange | None:
     if sessions and not fields.get("email"):
         db.session.rollback()
         count = len(sessions)
-        raise Invalid(f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}: an email address is "
-                      "needed for their invites. Enter a new address, or cancel the sessions first.")
+        raise Invalid(
+            f"{client.name} has {count} upcoming session{'' if count == 1 else 's'}: an email address is "
+            "needed for their invites. Enter a new address, or cancel the sessions first."
+        )
     for name, value in fields.items():
         setattr(client, name, value)
     booking.new_version(sessions)
@@ -211,8 +223,11 @@ def next_session(client: Client) -> Appointment | None:
     """The client's next scheduled session that has not ended yet, or None."""
     return db.session.scalar(
         select(Appointment)
-        .where(Appointment.client_id == client.id, Appointment.status == Appointment.SCHEDULED,
-               Appointment.ends_at > utcnow())
+        .where(
+            Appointment.client_id == client.id,
+            Appointment.status == Appointment.SCHEDULED,
+            Appointment.ends_at > utcnow(),
+        )
         .order_by(Appointment.starts_at)
         .limit(1)
     )

@@ -1,4 +1,5 @@
 """Configuration read from the environment, with safe defaults for local use."""
+
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ def database_url(url: str) -> str:
     """Accept the common postgres:// spellings and use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

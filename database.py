@@ -1,4 +1,5 @@
 """Database helpers the ORM does not provide."""
+
 import sqlite3
 
 from sqlalchemy import event, text
@@ -23,7 +24,9 @@ def write_lock(therapist_id: int) -> None:
     if dialect == "sqlite":
         db.session.execute(text("BEGIN IMMEDIATE"))
     elif dialect == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": BOOKING_LOCKS, "key": therapist_id})
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": BOOKING_LOCKS, "key": therapist_id}
+        )
 
 
 @event.listens_for(Engine, "connect")

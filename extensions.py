@@ -1,4 +1,7 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+
+from urllib.parse import parse_qsl
+
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -7,13 +10,11 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from urllib.parse import parse_qsl
-
 from htmx_flask import Htmx
 from htmx_flask.requests import HtmxAwareRequest
-from werkzeug.formparser import FormDataParser
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+from werkzeug.formparser import FormDataParser
 
 
 class Base(DeclarativeBase):

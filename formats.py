@@ -1,4 +1,5 @@
 """How times and zones read on screens and in emails. Zone names come from Babel (CLDR), not from zone IDs."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 import flask_babel
 from babel import Locale
-from babel.dates import (format_skeleton, format_time, get_datetime_format, get_timezone_location,
-                         get_timezone_name)
+from babel.dates import format_skeleton, format_time, get_datetime_format, get_timezone_location, get_timezone_name
 
 DEFAULT_LOCALE = "en"
 
@@ -44,8 +44,31 @@ def zone_name(zone: str, locale: str = DEFAULT_LOCALE) -> str:
 
 # Times and dates in the reader's locale: the order of day and month, 12- or 24-hour clocks, the words.
 
-LOCALES = ("en_GB", "en_US", "en_CA", "en_AU", "en_IE", "de_DE", "de_AT", "de_CH", "fr_FR", "fr_CA", "es_ES",
-           "es_MX", "it_IT", "nl_NL", "pt_PT", "pt_BR", "pl_PL", "cs_CZ", "sk_SK", "sv_SE", "da_DK", "nb_NO", "fi_FI")
+LOCALES = (
+    "en_GB",
+    "en_US",
+    "en_CA",
+    "en_AU",
+    "en_IE",
+    "de_DE",
+    "de_AT",
+    "de_CH",
+    "fr_FR",
+    "fr_CA",
+    "es_ES",
+    "es_MX",
+    "it_IT",
+    "nl_NL",
+    "pt_PT",
+    "pt_BR",
+    "pl_PL",
+    "cs_CZ",
+    "sk_SK",
+    "sv_SE",
+    "da_DK",
+    "nb_NO",
+    "fi_FI",
+)
 FALLBACK = "en_GB"  # when neither the account nor the browser says
 
 # Templates and emails pass these patterns (the ones Hearth used before locales) as names of Babel formats:

@@ -1,18 +1,19 @@
 """iCalendar invites (RFC 5545/5546) for a session: one UID for every version, SEQUENCE counting changes."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 from email.message import EmailMessage
+from urllib.parse import quote
 
 from flask import current_app
 from icalendar import Alarm, Calendar, Event, vCalAddress, vText
 
 import accounts
 import formats
+import mail
 from booking import AddressChange, clock_changes, local_time
 from clients import room_url
-import mail
 from extensions import db
 from models import Appointment, InviteDelivery, first_name
 from validation import Invalid, ascii_email
@@ -60,8 +61,15 @@ def _attendee(email: str, name: str, partstat: str, rsvp: bool) -> vCalAddress:
     return address
 
 
-def event(appointment: Appointment, role: str, *, stamp: datetime | None = None, people: bool = True,
-          cancelled: bool | None = None, address: str | None = None) -> Event:
+def event(
+    appointment: Appointment,
+    role: str,
+    *,
+    stamp: datetime | None = None,
+    people: bool = True,
+    cancelled: bool | None = None,
+    address: str | None = None,
+) -> Event:
     """The VEVENT for one recipient's copy, as the session stands now.
 
     Without `people` (the subscription feed) it names no organizer or attendees: a feed is not an
@@ -164,8 +172,15 @@ def moved_text(appointment: Appointment, moved_from: datetime, zone: str) -> str
     return f"from {local_time(moved_from, zone, fmt)} to {local_time(appointment.starts_at, zone, fmt)}"
 
 
-def email_context(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
-                  note: str | None = None, reason: str | None = None) -> dict:
+def email_context(
+    appointment: Appointment,
+    role: str,
+    method: str = REQUEST,
+    *,
+    moved_from: datetime | None = None,
+    note: str | None = None,
+    reason: str | None = None,
+) -> dict:
     """What the email bodies show: times in the recipient's zone and the other party's, and the room link."""
     name, _, zone = _recipient(appointment, role)
     other_name, _, other_zone = _recipient(appointment, _other_role(role))
@@ -195,20 +210,33 @@ def subject(appointment: Appointment, role: str, method: str = REQUEST, *, updat
     _, _, zone = _recipient(appointment, role)
     prefix = "Updated: " if updated and method == REQUEST else SUBJECT_PREFIX[method]
     # Where the clocks change, the abbreviation says which of the two 02:30s (or which side of the jump) it is.
-    fmt = "%a %-d %b %Y, %H:%M %Z" if clock_changes(appointment.starts_at, appointment.ends_at, zone) else "%a %-d %b %Y, %H:%M"
+    fmt = (
+        "%a %-d %b %Y, %H:%M %Z"
+        if clock_changes(appointment.starts_at, appointment.ends_at, zone)
+        else "%a %-d %b %Y, %H:%M"
+    )
     when = local_time(appointment.starts_at, zone, fmt)
     return f"{prefix}{summary(appointment, role)} on {when} ({zone})"
 
 
 # Why an update goes out when the time did not change: the first sentence of its email.
 NEW_LINK = "This session has a new room link. The old link no longer works; use the one below."
-MOVED_AWAY = ("Invitations for this session now go to a different email address, so it is removed from the "
-              "calendar of this one.")
+MOVED_AWAY = (
+    "Invitations for this session now go to a different email address, so it is removed from the calendar of this one."
+)
 MOVED_HERE = "Invitations for this session now go to this email address."
 
 
-def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_from: datetime | None = None,
-          note: str | None = None, address: str | None = None, reason: str | None = None) -> EmailMessage:
+def email(
+    appointment: Appointment,
+    role: str,
+    method: str = REQUEST,
+    *,
+    moved_from: datetime | None = None,
+    note: str | None = None,
+    address: str | None = None,
+    reason: str | None = None,
+) -> EmailMessage:
     """One invite email for one person, shaped the way calendar apps expect (RFC 6047).
 
     `address` sends this role's copy somewhere other than their current address (an old one);
@@ -227,8 +255,9 @@ def email(appointment: Appointment, role: str, method: str = REQUEST, *, moved_f
         )
     ics = calendar(appointment, role, method, address=address)
     # As bytes, so the CRLF line endings RFC 5545 requires survive (text would be re-wrapped to LF).
-    message.add_alternative(ics, maintype="text", subtype="calendar", cte="base64",
-                            params={"method": method, "charset": "UTF-8"})
+    message.add_alternative(
+        ics, maintype="text", subtype="calendar", cte="base64", params={"method": method, "charset": "UTF-8"}
+    )
     message.add_attachment(ics, maintype="application", subtype="ics", filename="invite.ics")
     return message
 
@@ -238,9 +267,16 @@ def default_roles(appointment: Appointment) -> tuple[str, ...]:
     return (CLIENT, THERAPIST) if appointment.therapist.emails_own_copy else (CLIENT,)
 
 
-def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...] | None = None, *,
-         moved_from: datetime | None = None, note: str | None = None, address: str | None = None,
-         reason: str | None = None) -> list[InviteDelivery]:
+def send(
+    appointment: Appointment,
+    method: str = REQUEST,
+    roles: tuple[str, ...] | None = None,
+    *,
+    moved_from: datetime | None = None,
+    note: str | None = None,
+    address: str | None = None,
+    reason: str | None = None,
+) -> list[InviteDelivery]:
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
     `note` is a message from the therapist to the client; only the client's email carries it.
@@ -249,8 +285,15 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
     built, unbuilt = {}, {}
     for role in roles:
         try:
-            built[role] = email(appointment, role, method, moved_from=moved_from, note=note if role == CLIENT else None,
-                                address=address, reason=reason)
+            built[role] = email(
+                appointment,
+                role,
+                method,
+                moved_from=moved_from,
+                note=note if role == CLIENT else None,
+                address=address,
+                reason=reason,
+            )
         except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
             current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
             unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
@@ -260,7 +303,7 @@ def send(appointment: Appointment, method: str = REQUEST, roles: tuple[str, ...]
         messages = list(built.values())
         held = mail.held_back(therapist, len(messages))  # unconfirmed sender, or the daily cap reached
         results = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
-        outcomes = dict(zip(built, results))
+        outcomes = dict(zip(built, results, strict=True))
     deliveries = []
     for role in roles:
         status, error = outcomes.get(role) or unbuilt[role]
@@ -296,11 +339,13 @@ def log(appointment: Appointment) -> list[tuple[InviteDelivery, str]]:
     return entries[::-1]
 
 
-def send_updates(appointments: list[Appointment], method: str = REQUEST, *, note: str | None = None,
-                 reason: str | None = None) -> list[InviteDelivery]:
+def send_updates(
+    appointments: list[Appointment], method: str = REQUEST, *, note: str | None = None, reason: str | None = None
+) -> list[InviteDelivery]:
     """Send the current version of each session (after a change that touched several at once)."""
-    return [delivery for appointment in appointments
-            for delivery in send(appointment, method, note=note, reason=reason)]
+    return [
+        delivery for appointment in appointments for delivery in send(appointment, method, note=note, reason=reason)
+    ]
 
 
 def send_address_change(change: AddressChange) -> list[InviteDelivery]:

@@ -5,6 +5,7 @@ SQLite file under instance/ (HUEY_SQLITE), with nothing to start. Run the worker
 `huey_consumer worker.huey` (see the README). Several workers are safe: each reminder is claimed in the
 app's database, not in Huey, so two workers sweeping at once still send it once.
 """
+
 from __future__ import annotations
 
 from flask import Flask

@@ -1,4 +1,5 @@
 """Unguessable tokens and slugs for room links, personal links and feeds; whether links can be opened at all."""
+
 import ipaddress
 import re
 import secrets
@@ -63,5 +64,6 @@ def local_path(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
         return None
     # Percent-encode what a Location header cannot carry (spaces, non-ASCII), keeping what is already encoded.
-    return urlunsplit(("", "", quote(parts.path, safe="/%:@!$&'()*+,;=-._~"),
-                       quote(parts.query, safe="/%:@!$&'()*+,;=-._~?"), ""))
+    return urlunsplit(
+        ("", "", quote(parts.path, safe="/%:@!$&'()*+,;=-._~"), quote(parts.query, safe="/%:@!$&'()*+,;=-._~?"), "")
+    )

@@ -1,4 +1,5 @@
 """Login sessions: one row per login on one device, which the cookies name and which ends for real."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -11,12 +12,19 @@ from extensions import db
 from models import LoginSession, Therapist, utcnow
 
 
-def start(therapist: Therapist, *, now: datetime, ip: str, user_agent: str,
-          remember_for: timedelta | None = None) -> LoginSession:
+def start(
+    therapist: Therapist, *, now: datetime, ip: str, user_agent: str, remember_for: timedelta | None = None
+) -> LoginSession:
     """A new open login session; with remember_for, its remember-me cookie may bring it back until then."""
-    row = LoginSession(therapist_id=therapist.id, created_at=now, last_seen_at=now, ip=ip[:64],
-                       user_agent=user_agent[:300], remember=remember_for is not None,
-                       remember_until=now + remember_for if remember_for else None)
+    row = LoginSession(
+        therapist_id=therapist.id,
+        created_at=now,
+        last_seen_at=now,
+        ip=ip[:64],
+        user_agent=user_agent[:300],
+        remember=remember_for is not None,
+        remember_until=now + remember_for if remember_for else None,
+    )
     db.session.add(row)
     db.session.flush()
     therapist.login_session = row
@@ -47,20 +55,35 @@ def end_all(therapist: Therapist, reason: str, *, keep: LoginSession | None = No
 
 def open_for(therapist: Therapist) -> list[LoginSession]:
     """The devices signed in now, most recently active first."""
-    return list(db.session.scalars(
-        select(LoginSession).filter_by(therapist_id=therapist.id, ended_at=None)
-        .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
-    ))
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .filter_by(therapist_id=therapist.id, ended_at=None)
+            .order_by(LoginSession.last_seen_at.desc(), LoginSession.id.desc())
+        )
+    )
 
 
-BROWSERS = [("Edge", r"Edg(e|A|iOS)?/"), ("Opera", r"OPR/"), ("Firefox", r"(Firefox|FxiOS)/"),
-            ("Chrome", r"(Chrome|CriOS|HeadlessChrome|Chromium)/"), ("Safari", r"Safari/")]
-SYSTEMS = [("iPhone", r"iPhone"), ("iPad", r"iPad"), ("Android", r"Android"), ("Windows", r"Windows"),
-           ("macOS", r"Mac OS X|Macintosh"), ("ChromeOS", r"CrOS"), ("Linux", r"Linux")]
+BROWSERS = [
+    ("Edge", r"Edg(e|A|iOS)?/"),
+    ("Opera", r"OPR/"),
+    ("Firefox", r"(Firefox|FxiOS)/"),
+    ("Chrome", r"(Chrome|CriOS|HeadlessChrome|Chromium)/"),
+    ("Safari", r"Safari/"),
+]
+SYSTEMS = [
+    ("iPhone", r"iPhone"),
+    ("iPad", r"iPad"),
+    ("Android", r"Android"),
+    ("Windows", r"Windows"),
+    ("macOS", r"Mac OS X|Macintosh"),
+    ("ChromeOS", r"CrOS"),
+    ("Linux", r"Linux"),
+]
 
 
 def device_name(user_agent: str) -> str:
-    """"Firefox on Windows" from a User-Agent header; the header is the browser's word, not proof."""
+    """ "Firefox on Windows" from a User-Agent header; the header is the browser's word, not proof."""
     browser = next((name for name, pattern in BROWSERS if re.search(pattern, user_agent)), None)
     system = next((name for name, pattern in SYSTEMS if re.search(pattern, user_agent)), None)
     if browser and system:

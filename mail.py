@@ -1,4 +1,5 @@
 """Sending mail: by SMTP through Flask-Mail's connection, or into the in-app outbox when no server is set."""
+
 from __future__ import annotations
 
 import re
@@ -73,6 +74,7 @@ class _Policy(policy.EmailPolicy):
         # 76: each continuation line is a space and one encoded-word of at most 75 (RFC 2047).
         return Header(text, "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=76)
 
+
 POLICY = _Policy(linesep="\r\n", max_line_length=78)
 
 
@@ -89,7 +91,8 @@ def _header_text(text: str) -> str:
     for whatever was stored before.
     """
     cleaned = "".join(
-        " " if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"} or char.splitlines() != [char]
+        " "
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"} or char.splitlines() != [char]
         else char
         for char in text
     )
@@ -104,8 +107,15 @@ def address(name: str, email: str) -> Address:
         raise BuildError(f"The address {email!r} cannot be used in an email: {error}") from None
 
 
-def compose(*, sender_name: str, to: tuple[str, str], subject: str, template: str, context: dict,
-            reply_to: tuple[str, str] | None = None) -> EmailMessage:
+def compose(
+    *,
+    sender_name: str,
+    to: tuple[str, str],
+    subject: str,
+    template: str,
+    context: dict,
+    reply_to: tuple[str, str] | None = None,
+) -> EmailMessage:
     """A message from Hearth's sending address: text and HTML bodies from templates/email/<template>.txt|.html.
 
     Raises BuildError when the result would not read back exactly as built (see _verify).
@@ -146,8 +156,9 @@ def verify(message: EmailMessage) -> None:
     if sorted(names) != sorted(expected) or not set(names) <= TOP_HEADERS:
         raise BuildError("The message headers did not read back as built; it was not sent.")
     for name in ("From", "To", "Reply-To"):
-        if name in message and read_addresses(parsed, name) != \
-                [(a.display_name, a.addr_spec) for a in message[name].addresses]:
+        if name in message and read_addresses(parsed, name) != [
+            (a.display_name, a.addr_spec) for a in message[name].addresses
+        ]:
             raise BuildError(f"The {name} header did not read back as built; it was not sent.")
     if read_text(parsed, "Subject") != str(message["Subject"]):
         raise BuildError("The subject did not read back as built; it was not sent.")
@@ -197,17 +208,23 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
                     connection.host.rset()  # this message was refused; the next may still go
                     outcomes.append(_failed(message, error))
-    except (smtplib.SMTPException, OSError, socket.timeout) as error:
+    except (TimeoutError, smtplib.SMTPException, OSError) as error:
         # The connection broke: whatever was not sent yet failed with it.
-        outcomes += [_failed(message, error) for message in messages[len(outcomes):]]
+        outcomes += [_failed(message, error) for message in messages[len(outcomes) :]]
     return outcomes
 
 
 def keep(messages: list[EmailMessage], therapist: Therapist, reason: str | None = None) -> list[tuple[str, str | None]]:
     """Put messages in the therapist's Outbox instead of sending them; `reason` says why, when delivery is on."""
     for message in messages:
-        db.session.add(OutboxMessage(therapist_id=therapist.id, recipient=message["To"].addresses[0].addr_spec,
-                                     subject=str(message["Subject"])[:300], raw=message.as_bytes()))
+        db.session.add(
+            OutboxMessage(
+                therapist_id=therapist.id,
+                recipient=message["To"].addresses[0].addr_spec,
+                subject=str(message["Subject"])[:300],
+                raw=message.as_bytes(),
+            )
+        )
     db.session.commit()
     return [(InviteDelivery.OUTBOX, reason)] * len(messages)
 
@@ -227,8 +244,10 @@ def held_back(therapist: Therapist, count: int) -> str | None:
         return UNCONFIRMED
     cap = current_app.config["MAIL_DAILY_CAP"]
     if not quota.take(f"{cap} per day", "mail-day", therapist.id, cost=count):
-        return (f"you have reached today's limit of {cap} emails sent for you. "
-                "Download them from the Outbox and send them yourself, or resend tomorrow.")
+        return (
+            f"you have reached today's limit of {cap} emails sent for you. "
+            "Download them from the Outbox and send them yourself, or resend tomorrow."
+        )
     return None
 
 
@@ -243,7 +262,9 @@ def describe(error: Exception) -> str:
         codes = [f"{code} {reply.decode(errors='replace')}" for code, reply in error.recipients.values()]
         return ("The mail server refused the address: " + "; ".join(codes))[:500]
     if isinstance(error, smtplib.SMTPResponseException):
-        return f"The mail server refused the message: {error.smtp_code} {error.smtp_error.decode(errors='replace')}"[:500]
+        return f"The mail server refused the message: {error.smtp_code} {error.smtp_error.decode(errors='replace')}"[
+            :500
+        ]
     # smtplib reports a timeout while reading a reply as a disconnection that "timed out".
     if isinstance(error, (socket.timeout, TimeoutError)) or "timed out" in str(error):
         return "The mail server did not answer in time."
@@ -274,6 +295,13 @@ def read(message: OutboxMessage) -> dict:
             except (LookupError, ValueError):  # an unknown charset: show the other part rather than fail
                 pass
         has_invite = has_invite or kind == "text/calendar"
-    return {"subject": parsed["Subject"] or message.subject, "from": parsed["From"], "to": parsed["To"] or message.recipient,
-            "reply_to": parsed["Reply-To"], "date": parsed["Date"], "text": parts["text/plain"],
-            "html": parts["text/html"], "has_invite": has_invite}
+    return {
+        "subject": parsed["Subject"] or message.subject,
+        "from": parsed["From"],
+        "to": parsed["To"] or message.recipient,
+        "reply_to": parsed["Reply-To"],
+        "date": parsed["Date"],
+        "text": parts["text/plain"],
+        "html": parts["text/html"],
+        "has_invite": has_invite,
+    }

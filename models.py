@@ -1,4 +1,5 @@
 """Database models. Times are stored as naive UTC datetimes (portable across SQLite and PostgreSQL)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -7,8 +8,23 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_login import UserMixin
-from sqlalchemy import (DDL, Boolean, CheckConstraint, Enum, ForeignKey, ForeignKeyConstraint, Index, LargeBinary, String, Text,
-                        UniqueConstraint, event, false, select, true)
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    false,
+    select,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
@@ -88,8 +104,15 @@ ENUMS = (SessionStatus, DeliveryStatus, Recipient, InviteMethod, ParticipantRole
 
 def enum_type(enum: type[StrEnum], name: str) -> Enum:
     """A VARCHAR(16) holding one of the enum's values, with a CHECK naming them, on every database."""
-    return Enum(enum, name=name, native_enum=False, create_constraint=True, length=16, validate_strings=True,
-                values_callable=lambda members: [member.value for member in members])
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=True,
+        values_callable=lambda members: [member.value for member in members],
+    )
 
 
 class Therapist(UserMixin, db.Model):
@@ -115,8 +138,7 @@ class Therapist(UserMixin, db.Model):
     # How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed.
     CALENDAR_EMAIL = "email"
     CALENDAR_FEED = "feed"
-    calendar_delivery: Mapped[str] = mapped_column(String(16), default=CALENDAR_EMAIL,
-                                                   server_default=CALENDAR_EMAIL)
+    calendar_delivery: Mapped[str] = mapped_column(String(16), default=CALENDAR_EMAIL, server_default=CALENDAR_EMAIL)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
     remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -182,7 +204,8 @@ class Client(db.Model):
     )
     # The one link in force, loaded alone instead of the whole history.
     active_room_link: Mapped[RoomLink | None] = relationship(
-        primaryjoin="and_(RoomLink.client_id == Client.id, RoomLink.replaced_at.is_(None))", viewonly=True,
+        primaryjoin="and_(RoomLink.client_id == Client.id, RoomLink.replaced_at.is_(None))",
+        viewonly=True,
         uselist=False,
     )
 
@@ -326,8 +349,10 @@ class Reminder(db.Model):
     """
 
     __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("appointment_id", "kind", "starts_at", name="uq_reminders_once"),
-                      Index("ix_reminders_status_next", "status", "next_attempt_at"))
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "kind", "starts_at", name="uq_reminders_once"),
+        Index("ix_reminders_status_next", "status", "next_attempt_at"),
+    )
 
     SENDING = "sending"
     SENT = "sent"
@@ -441,8 +466,11 @@ NO_OVERLAP = (
     "ALTER TABLE appointments ADD CONSTRAINT ex_appointments_no_overlap EXCLUDE USING gist "
     "(therapist_id WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'scheduled')"
 )
-event.listen(Appointment.__table__, "before_create",
-             DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"))
+event.listen(
+    Appointment.__table__,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"),
+)
 event.listen(Appointment.__table__, "after_create", DDL(NO_OVERLAP).execute_if(dialect="postgresql"))
 
 

@@ -1,5 +1,6 @@
 """Counts kept in Flask-Limiter's storage (Redis in production), for limits a view checks itself
 because it answers with its own message instead of the 429 page: resends and daily email caps."""
+
 from limits import parse
 
 from extensions import limiter

@@ -5,12 +5,12 @@ of workers may do so at once. Whether a reminder is due is worked out from the s
 reschedule re-arms it (a new start time is a new reminder), a cancel disarms it, and a change of
 settings counts from the next sweep.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 from datetime import datetime, timedelta
-
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 import booking
+import clients  # a module import: clients -> booking -> reminders -> clients is a cycle
 import formats
 import links
 import mail
-import clients  # a module import: clients -> booking -> reminders -> clients is a cycle
 from extensions import db
 from models import Appointment, Client, InviteDelivery, Reminder, Therapist, utcnow
 
@@ -64,6 +64,7 @@ def is_due(appointment: Appointment, kind: str, at: datetime) -> bool:
 
 # Hooks for booking.py
 
+
 def rearm(appointment: Appointment) -> None:
     """After a reschedule (before its commit): reminders count from the new time; the old confirmation no longer holds."""
     appointment.time_set_at = now()
@@ -72,31 +73,50 @@ def rearm(appointment: Appointment) -> None:
 
 def disarm(appointment: Appointment) -> None:
     """After a cancel (before its commit): retries still waiting are dropped."""
-    db.session.execute(update(Reminder).where(Reminder.appointment_id == appointment.id,
-                                              Reminder.status.in_([Reminder.RETRY, Reminder.FAILED]))
-                       .values(status=Reminder.DROPPED, next_attempt_at=None))
+    db.session.execute(
+        update(Reminder)
+        .where(Reminder.appointment_id == appointment.id, Reminder.status.in_([Reminder.RETRY, Reminder.FAILED]))
+        .values(status=Reminder.DROPPED, next_attempt_at=None)
+    )
 
 
 # Finding and claiming
 
+
 def due(at: datetime) -> list[tuple[Appointment, str]]:
     """Every (session, kind) due at `at` and not yet claimed by any worker."""
     window = max(KINDS.values())
-    candidates = list(db.session.scalars(
-        select(Appointment).join(Appointment.client).join(Appointment.therapist)
-        .where(Appointment.status == Appointment.SCHEDULED, Appointment.starts_at > at,
-               Appointment.starts_at <= at + window, Client.reminders_off.is_(False), Client.archived_at.is_(None))
-        .options(contains_eager(Appointment.client), contains_eager(Appointment.therapist))
-        .order_by(Appointment.starts_at)
-    ))
+    candidates = list(
+        db.session.scalars(
+            select(Appointment)
+            .join(Appointment.client)
+            .join(Appointment.therapist)
+            .where(
+                Appointment.status == Appointment.SCHEDULED,
+                Appointment.starts_at > at,
+                Appointment.starts_at <= at + window,
+                Client.reminders_off.is_(False),
+                Client.archived_at.is_(None),
+            )
+            .options(contains_eager(Appointment.client), contains_eager(Appointment.therapist))
+            .order_by(Appointment.starts_at)
+        )
+    )
     if not candidates:
         return []
-    claimed = set(db.session.execute(
-        select(Reminder.appointment_id, Reminder.kind, Reminder.starts_at)
-        .where(Reminder.appointment_id.in_([a.id for a in candidates]))
-    ).tuples())
-    return [(appointment, kind) for appointment in candidates for kind in KINDS
-            if is_due(appointment, kind, at) and (appointment.id, kind, appointment.starts_at) not in claimed]
+    claimed = set(
+        db.session.execute(
+            select(Reminder.appointment_id, Reminder.kind, Reminder.starts_at).where(
+                Reminder.appointment_id.in_([a.id for a in candidates])
+            )
+        ).tuples()
+    )
+    return [
+        (appointment, kind)
+        for appointment in candidates
+        for kind in KINDS
+        if is_due(appointment, kind, at) and (appointment.id, kind, appointment.starts_at) not in claimed
+    ]
 
 
 def _hash(token: str) -> str:
@@ -106,9 +126,16 @@ def _hash(token: str) -> str:
 def claim(appointment: Appointment, kind: str, at: datetime) -> tuple[Reminder, str] | None:
     """Insert the reminder's row: the unique (session, kind, start) key lets exactly one worker win."""
     token = links.new_token()
-    reminder = Reminder(appointment_id=appointment.id, kind=kind, starts_at=appointment.starts_at,
-                        status=Reminder.SENDING, attempts=1, claimed_at=at, recipient=appointment.client.email,
-                        confirm_token_hash=_hash(token))
+    reminder = Reminder(
+        appointment_id=appointment.id,
+        kind=kind,
+        starts_at=appointment.starts_at,
+        status=Reminder.SENDING,
+        attempts=1,
+        claimed_at=at,
+        recipient=appointment.client.email,
+        confirm_token_hash=_hash(token),
+    )
     db.session.add(reminder)
     try:
         db.session.commit()
@@ -126,13 +153,21 @@ def reclaim(reminder_id: int, at: datetime, *, from_failed: bool = False) -> tup
     if from_failed:
         takeable = Reminder.status == Reminder.FAILED
     else:
-        takeable = or_(and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
-                       and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE))
+        takeable = or_(
+            and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
+            and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE),
+        )
     token = links.new_token()  # links from an earlier attempt never arrived
     result = db.session.execute(
-        update(Reminder).where(Reminder.id == reminder_id, takeable)
-        .values(status=Reminder.SENDING, claimed_at=at, attempts=Reminder.attempts + 1, next_attempt_at=None,
-                confirm_token_hash=_hash(token))
+        update(Reminder)
+        .where(Reminder.id == reminder_id, takeable)
+        .values(
+            status=Reminder.SENDING,
+            claimed_at=at,
+            attempts=Reminder.attempts + 1,
+            next_attempt_at=None,
+            confirm_token_hash=_hash(token),
+        )
     )
     db.session.commit()
     if result.rowcount != 1:
@@ -143,13 +178,20 @@ def reclaim(reminder_id: int, at: datetime, *, from_failed: bool = False) -> tup
 
 
 def retry_ids(at: datetime) -> list[int]:
-    return list(db.session.scalars(select(Reminder.id).where(or_(
-        and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
-        and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE),
-    ))))
+    return list(
+        db.session.scalars(
+            select(Reminder.id).where(
+                or_(
+                    and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
+                    and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE),
+                )
+            )
+        )
+    )
 
 
 # Sending
+
 
 def _external(endpoint: str, **values) -> str:
     """An absolute link under PUBLIC_URL, built from the URL map: the worker has no request to build it from."""
@@ -164,8 +206,12 @@ def email(reminder: Reminder, token: str):
     client, therapist = appointment.client, appointment.therapist
     zone = client.zone.key
     context = {
-        "appointment": appointment, "name": client.greeting_name, "zone": zone, "therapist": therapist,
-        "title": f"Session with {therapist.name}", "room_link": clients.room_url(client),
+        "appointment": appointment,
+        "name": client.greeting_name,
+        "zone": zone,
+        "therapist": therapist,
+        "title": f"Session with {therapist.name}",
+        "room_link": clients.room_url(client),
         "confirm_link": _external("public.confirm", token=token),
     }
     # In the client's formats (else the therapist's), as their invites are.
@@ -184,8 +230,11 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
     """Send one claimed reminder, unless its session was cancelled or moved since; failures wait and retry."""
     appointment = reminder.appointment
     at = now()
-    if (appointment.status != Appointment.SCHEDULED or appointment.starts_at != reminder.starts_at
-            or appointment.starts_at <= at):
+    if (
+        appointment.status != Appointment.SCHEDULED
+        or appointment.starts_at != reminder.starts_at
+        or appointment.starts_at <= at
+    ):
         reminder.status = Reminder.DROPPED
         db.session.commit()
         return reminder
@@ -195,18 +244,32 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
         reminder.error = error
         if reminder.attempts >= MAX_ATTEMPTS:
             reminder.status = Reminder.FAILED
-            log.error("Reminder %s (%s) for session %s not delivered after %s attempts: %s",
-                      reminder.id, reminder.kind, appointment.id, reminder.attempts, error)
+            log.error(
+                "Reminder %s (%s) for session %s not delivered after %s attempts: %s",
+                reminder.id,
+                reminder.kind,
+                appointment.id,
+                reminder.attempts,
+                error,
+            )
         else:
             reminder.status = Reminder.RETRY
             reminder.next_attempt_at = at + BACKOFF * 2 ** (reminder.attempts - 1)
-            log.warning("Reminder %s (%s) for session %s failed (attempt %s), retrying at %s: %s",
-                        reminder.id, reminder.kind, appointment.id, reminder.attempts, reminder.next_attempt_at, error)
+            log.warning(
+                "Reminder %s (%s) for session %s failed (attempt %s), retrying at %s: %s",
+                reminder.id,
+                reminder.kind,
+                appointment.id,
+                reminder.attempts,
+                reminder.next_attempt_at,
+                error,
+            )
     else:
         reminder.status = Reminder.SENT if status == InviteDelivery.SENT else Reminder.OUTBOX
         reminder.sent_at, reminder.error = at, None
-        log.info("Reminder %s (%s) for session %s sent to %s", reminder.id, reminder.kind, appointment.id,
-                 reminder.recipient)
+        log.info(
+            "Reminder %s (%s) for session %s sent to %s", reminder.id, reminder.kind, appointment.id, reminder.recipient
+        )
     db.session.commit()
     return reminder
 
@@ -228,8 +291,13 @@ def send_due(at: datetime | None = None) -> int:
 
 def for_session(appointment: Appointment) -> list[Reminder]:
     """The reminders for the session's current time, for its page."""
-    return list(db.session.scalars(select(Reminder).filter_by(appointment_id=appointment.id,
-                                                               starts_at=appointment.starts_at).order_by(Reminder.id)))
+    return list(
+        db.session.scalars(
+            select(Reminder)
+            .filter_by(appointment_id=appointment.id, starts_at=appointment.starts_at)
+            .order_by(Reminder.id)
+        )
+    )
 
 
 def undelivered(appointment: Appointment) -> Reminder | None:
@@ -246,6 +314,7 @@ def send_now(reminder: Reminder) -> Reminder | None:
 
 # Confirm I'll be there
 
+
 def find_confirmation(token: str) -> Reminder | None:
     """The reminder a confirm link came in, while the link is unused and its session still stands as sent."""
     if not token or len(token) > 100:
@@ -254,8 +323,11 @@ def find_confirmation(token: str) -> Reminder | None:
     if reminder is None or reminder.confirmed_at is not None:
         return None
     appointment = reminder.appointment
-    if (appointment.status != Appointment.SCHEDULED or appointment.starts_at != reminder.starts_at
-            or appointment.ends_at <= now()):
+    if (
+        appointment.status != Appointment.SCHEDULED
+        or appointment.starts_at != reminder.starts_at
+        or appointment.ends_at <= now()
+    ):
         return None
     return reminder
 
@@ -263,8 +335,9 @@ def find_confirmation(token: str) -> Reminder | None:
 def confirm(reminder: Reminder) -> bool:
     """Use the link once: the session shows as confirmed. False when it was used already (e.g. two clicks)."""
     at = now()
-    result = db.session.execute(update(Reminder).where(Reminder.id == reminder.id, Reminder.confirmed_at.is_(None))
-                                .values(confirmed_at=at))
+    result = db.session.execute(
+        update(Reminder).where(Reminder.id == reminder.id, Reminder.confirmed_at.is_(None)).values(confirmed_at=at)
+    )
     if result.rowcount != 1:
         db.session.rollback()
         return False
@@ -274,6 +347,7 @@ def confirm(reminder: Reminder) -> bool:
 
 
 # Settings
+
 
 def update_settings(therapist: Therapist, *, remind_24h: bool, remind_1h: bool) -> None:
     """Account Settings → Reminders. The next sweep uses them: nothing is stored per session."""

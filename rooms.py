@@ -3,6 +3,7 @@
 Signalling lives in the database so that any gunicorn worker can answer any request; browsers poll.
 Reads (present, lobby, history) never write; stale visits are closed on the write paths (join, poll).
 """
+
 from __future__ import annotations
 
 import base64
@@ -98,14 +99,18 @@ def _forget_signals(participant_ids) -> None:
     """Delete messages to or from these visits: SDP and ICE data hold IP addresses."""
     ids = list(participant_ids)
     if ids:
-        db.session.execute(delete(RoomSignal).where(
-            or_(RoomSignal.sender_id.in_(ids), RoomSignal.recipient_id.in_(ids))))
+        db.session.execute(
+            delete(RoomSignal).where(or_(RoomSignal.sender_id.in_(ids), RoomSignal.recipient_id.in_(ids)))
+        )
 
 
 def _expire(room: str) -> None:
     """Close visits whose browser stopped polling, and forget their messages (a write path's job)."""
-    stale = list(db.session.scalars(select(RoomParticipant).where(
-        RoomParticipant.room == room, RoomParticipant.status.in_(OPEN), ~_fresh())))
+    stale = list(
+        db.session.scalars(
+            select(RoomParticipant).where(RoomParticipant.room == room, RoomParticipant.status.in_(OPEN), ~_fresh())
+        )
+    )
     for visit in stale:
         visit.status, visit.left_at = RoomParticipant.LEFT, visit.last_seen
     _forget_signals(v.id for v in stale)
@@ -113,9 +118,13 @@ def _expire(room: str) -> None:
 
 def present(room: str) -> list[RoomParticipant]:
     """Who is in the room now (not the lobby). Read-only: a visit that stopped polling is not counted."""
-    return list(db.session.scalars(
-        select(RoomParticipant).where(RoomParticipant.room == room, RoomParticipant.status == IN_ROOM, _fresh())
-        .order_by(RoomParticipant.id)))
+    return list(
+        db.session.scalars(
+            select(RoomParticipant)
+            .where(RoomParticipant.room == room, RoomParticipant.status == IN_ROOM, _fresh())
+            .order_by(RoomParticipant.id)
+        )
+    )
 
 
 def _end(participant: RoomParticipant, status: str = RoomParticipant.LEFT) -> None:
@@ -123,8 +132,14 @@ def _end(participant: RoomParticipant, status: str = RoomParticipant.LEFT) -> No
     _forget_signals([participant.id])
 
 
-def join(room: str, therapist: Therapist, role: str, name: str, client: Client | None = None,
-         previous_peer: str | None = None) -> RoomParticipant:
+def join(
+    room: str,
+    therapist: Therapist,
+    role: str,
+    name: str,
+    client: Client | None = None,
+    previous_peer: str | None = None,
+) -> RoomParticipant:
     """Enter a room: two people at most, one of each side.
 
     Coming back (a reload, which still knows its earlier peer id) replaces one's own earlier visit,
@@ -140,8 +155,14 @@ def join(room: str, therapist: Therapist, role: str, name: str, client: Client |
     if len(others) >= 2 or any(p.role == role for p in others):
         db.session.commit()
         raise RoomError("This room is in use.")
-    participant = RoomParticipant(room=room, therapist_id=therapist.id, client_id=client.id if client else None,
-                                  role=role, name=short_name(name), status=IN_ROOM)
+    participant = RoomParticipant(
+        room=room,
+        therapist_id=therapist.id,
+        client_id=client.id if client else None,
+        role=role,
+        name=short_name(name),
+        status=IN_ROOM,
+    )
     db.session.add(participant)
     db.session.commit()
     return participant
@@ -149,8 +170,9 @@ def join(room: str, therapist: Therapist, role: str, name: str, client: Client |
 
 def knock(therapist: Therapist, name: str) -> RoomParticipant:
     """A visitor from the personal link waits in the lobby."""
-    visitor = RoomParticipant(room=personal_room(therapist), therapist_id=therapist.id, role=VISITOR,
-                              name=name, status=WAITING)
+    visitor = RoomParticipant(
+        room=personal_room(therapist), therapist_id=therapist.id, role=VISITOR, name=name, status=WAITING
+    )
     db.session.add(visitor)
     db.session.commit()
     return visitor
@@ -160,14 +182,22 @@ def lobby(therapist: Therapist) -> dict:
     """What the notice in the navigation shows: the first few visitors waiting at the personal link, how many
     more there are, and the therapist's clients who are in their room without the therapist. Read-only."""
     waiting = select(RoomParticipant).where(
-        RoomParticipant.room == personal_room(therapist), RoomParticipant.status == WAITING, _fresh())
+        RoomParticipant.room == personal_room(therapist), RoomParticipant.status == WAITING, _fresh()
+    )
     visitors = list(db.session.scalars(waiting.order_by(RoomParticipant.id).limit(LOBBY_SHOWN)))
     total = db.session.scalar(select(func.count()).select_from(waiting.subquery()))
     in_rooms = db.session.execute(
-        select(RoomParticipant, Client).join(Client, RoomParticipant.client_id == Client.id)
-        .where(RoomParticipant.therapist_id == therapist.id, RoomParticipant.status == IN_ROOM, _fresh(),
-               RoomParticipant.role.in_([CLIENT, THERAPIST]), Client.archived_at.is_(None))
-        .order_by(RoomParticipant.joined_at)).all()
+        select(RoomParticipant, Client)
+        .join(Client, RoomParticipant.client_id == Client.id)
+        .where(
+            RoomParticipant.therapist_id == therapist.id,
+            RoomParticipant.status == IN_ROOM,
+            _fresh(),
+            RoomParticipant.role.in_([CLIENT, THERAPIST]),
+            Client.archived_at.is_(None),
+        )
+        .order_by(RoomParticipant.joined_at)
+    ).all()
     with_therapist = {p.room for p, _ in in_rooms if p.role == THERAPIST}
     clients = [c for p, c in in_rooms if p.role == CLIENT and p.room not in with_therapist]
     return {"visitors": visitors, "more": total - len(visitors), "clients": clients}
@@ -214,9 +244,14 @@ def end_visits(room: str, *roles: str) -> None:
 def remove(therapist: Therapist, participant_id: int) -> RoomParticipant:
     """Remove a client or visitor from one of the therapist's rooms (or its lobby); their visit ends at once.
     The caller commits, with its activity entry."""
-    guest = db.session.scalar(select(RoomParticipant).where(
-        RoomParticipant.id == participant_id, RoomParticipant.therapist_id == therapist.id,
-        RoomParticipant.role.in_([CLIENT, VISITOR]), RoomParticipant.status.in_(OPEN)))
+    guest = db.session.scalar(
+        select(RoomParticipant).where(
+            RoomParticipant.id == participant_id,
+            RoomParticipant.therapist_id == therapist.id,
+            RoomParticipant.role.in_([CLIENT, VISITOR]),
+            RoomParticipant.status.in_(OPEN),
+        )
+    )
     if guest is None:
         raise RoomError("This person is no longer in your room.", 404)
     _end(guest, ENDED)
@@ -302,9 +337,12 @@ def signal(me: RoomParticipant, body: bytes) -> RoomSignal:
         raise RoomError("No one else is in the room yet.", 409)
     payload = json.dumps(data, allow_nan=False)
     pending = db.session.scalar(
-        select(func.coalesce(func.sum(func.length(RoomSignal.payload)), 0)).where(RoomSignal.recipient_id == other.id))
+        select(func.coalesce(func.sum(func.length(RoomSignal.payload)), 0)).where(RoomSignal.recipient_id == other.id)
+    )
     if pending + len(payload) > MAX_PENDING_BYTES:
-        raise RoomError("The other person has not received your earlier messages yet. Wait a moment and try again.", 429)
+        raise RoomError(
+            "The other person has not received your earlier messages yet. Wait a moment and try again.", 429
+        )
     me.last_seq = seq
     me.last_seen = utcnow()
     stored = RoomSignal(sender_id=me.id, recipient_id=other.id, kind=kind, payload=payload)
@@ -340,6 +378,7 @@ def ice_servers(peer: RoomParticipant) -> list[dict]:
     if config.get("TURN_SECRET") and config.get("TURN_URLS"):
         username = f"{int(time.time()) + config['TURN_TTL']}:{peer.id}"
         digest = hmac.new(config["TURN_SECRET"].encode(), username.encode(), hashlib.sha1).digest()
-        servers.append({"urls": config["TURN_URLS"], "username": username,
-                        "credential": base64.b64encode(digest).decode()})
+        servers.append(
+            {"urls": config["TURN_URLS"], "username": username, "credential": base64.b64encode(digest).decode()}
+        )
     return servers

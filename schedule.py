@@ -1,4 +1,5 @@
 """The therapist's day and week: sessions by local day, the week grid, attendance and the CSV export."""
+
 from __future__ import annotations
 
 import csv
@@ -51,9 +52,13 @@ def _local_clock(zone, day_starts: list[datetime]):
 
 def _sessions(therapist: Therapist, start: datetime, end: datetime, *, cancelled: bool = True) -> list[Appointment]:
     """The therapist's sessions starting in [start, end), with their clients, in one query each."""
-    statement = (select(Appointment).filter_by(therapist_id=therapist.id)
-                 .where(Appointment.starts_at >= start, Appointment.starts_at < end)
-                 .options(selectinload(Appointment.client)).order_by(Appointment.starts_at))
+    statement = (
+        select(Appointment)
+        .filter_by(therapist_id=therapist.id)
+        .where(Appointment.starts_at >= start, Appointment.starts_at < end)
+        .options(selectinload(Appointment.client))
+        .order_by(Appointment.starts_at)
+    )
     if not cancelled:
         statement = statement.where(Appointment.status == Appointment.SCHEDULED)
     return list(db.session.scalars(statement))
@@ -88,13 +93,27 @@ class DaySession:
         return Appointment.ATTENDANCE.get(self.attendance or "", "")
 
 
-_DAY_COLUMNS = (Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.status, Appointment.confirmed_at,
-                Appointment.attendance, Client.id, Client.name, Client.archived_at.is_not(None))
+_DAY_COLUMNS = (
+    Appointment.id,
+    Appointment.starts_at,
+    Appointment.ends_at,
+    Appointment.status,
+    Appointment.confirmed_at,
+    Appointment.attendance,
+    Client.id,
+    Client.name,
+    Client.archived_at.is_not(None),
+)
 
 
 def _day_sessions(therapist: Therapist, *conditions, limit: int | None = None) -> list[DaySession]:
-    statement = (select(*_DAY_COLUMNS).join(Client, Client.id == Appointment.client_id)
-                 .where(Appointment.therapist_id == therapist.id, *conditions).order_by(Appointment.starts_at).limit(limit))
+    statement = (
+        select(*_DAY_COLUMNS)
+        .join(Client, Client.id == Appointment.client_id)
+        .where(Appointment.therapist_id == therapist.id, *conditions)
+        .order_by(Appointment.starts_at)
+        .limit(limit)
+    )
     return [DaySession(*row) for row in db.session.execute(statement).tuples()]
 
 
@@ -120,18 +139,35 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
     upcoming = next((s for s in sessions if not s.is_cancelled and s.starts_at > at), None)
     next_is_today = upcoming is not None
     if upcoming is None:  # the next session may be on another day
-        upcoming = next(iter(_day_sessions(therapist, Appointment.status == Appointment.SCHEDULED,
-                                           Appointment.starts_at > at, limit=1)), None)
+        upcoming = next(
+            iter(
+                _day_sessions(
+                    therapist, Appointment.status == Appointment.SCHEDULED, Appointment.starts_at > at, limit=1
+                )
+            ),
+            None,
+        )
     # Read only (no expiring of stale visits on a GET): visitors still polling within the last 30 s.
-    in_rooms = list(db.session.scalars(
-        select(RoomParticipant).filter_by(therapist_id=therapist.id)
-        .where(RoomParticipant.status.in_([RoomParticipant.IN_ROOM, RoomParticipant.WAITING]),
-               RoomParticipant.role != rooms.THERAPIST, RoomParticipant.last_seen >= at - rooms.STALE_AFTER)
-        .order_by(RoomParticipant.joined_at)))
-    has_sessions = bool(sessions) or upcoming is not None or db.session.scalar(
-        select(Appointment.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
-    has_clients = has_sessions or db.session.scalar(
-        select(Client.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
+    in_rooms = list(
+        db.session.scalars(
+            select(RoomParticipant)
+            .filter_by(therapist_id=therapist.id)
+            .where(
+                RoomParticipant.status.in_([RoomParticipant.IN_ROOM, RoomParticipant.WAITING]),
+                RoomParticipant.role != rooms.THERAPIST,
+                RoomParticipant.last_seen >= at - rooms.STALE_AFTER,
+            )
+            .order_by(RoomParticipant.joined_at)
+        )
+    )
+    has_sessions = (
+        bool(sessions)
+        or upcoming is not None
+        or db.session.scalar(select(Appointment.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
+    )
+    has_clients = (
+        has_sessions or db.session.scalar(select(Client.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
+    )
     return Today(sessions, upcoming, next_is_today, in_rooms, has_clients, has_sessions)
 
 
@@ -146,6 +182,7 @@ def countdown(until: datetime, at: datetime) -> str:
 
 
 # The week grid
+
 
 @dataclass(slots=True)
 class Block:
@@ -208,9 +245,14 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
     rows_ = db.session.execute(
         select(Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.confirmed_at, Client.name)
         .join(Client, Client.id == Appointment.client_id)
-        .where(Appointment.therapist_id == therapist.id, Appointment.status == Appointment.SCHEDULED,
-               Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[-1])
-        .order_by(Appointment.starts_at)).tuples()
+        .where(
+            Appointment.therapist_id == therapist.id,
+            Appointment.status == Appointment.SCHEDULED,
+            Appointment.starts_at >= day_starts[0],
+            Appointment.starts_at < day_starts[-1],
+        )
+        .order_by(Appointment.starts_at)
+    ).tuples()
     local = _local_clock(therapist.zone, day_starts)
     blocks = []
     for id_, starts_at, ends_at, confirmed_at, name in rows_:
@@ -218,8 +260,17 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
         first = start.hour * 2 + start.minute // 30
         end_minutes = (end.date() - start.date()).days * 24 * 60 + end.hour * 60 + end.minute
         after = min(48, max(first + 1, -(-end_minutes // 30)))
-        blocks.append(Block(id_, name, start.date(), f"{formats.clock(start)}–{formats.clock(end)}", confirmed_at is not None,
-                            first, after))
+        blocks.append(
+            Block(
+                id_,
+                name,
+                start.date(),
+                f"{formats.clock(start)}–{formats.clock(end)}",
+                confirmed_at is not None,
+                first,
+                after,
+            )
+        )
     low = min([WEEK_FIRST_HOUR * 2, *(b.first for b in blocks)])
     high = max([WEEK_LAST_HOUR * 2, *(b.after for b in blocks)])
     hours = [time(index // 2, (index % 2) * 30) for index in range(low, high)]
@@ -248,7 +299,10 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
 
 # Client details
 
-def client_sessions(client: Client, at: datetime | None = None, count: int = 5) -> tuple[list[Appointment], list[Appointment]]:
+
+def client_sessions(
+    client: Client, at: datetime | None = None, count: int = 5
+) -> tuple[list[Appointment], list[Appointment]]:
     """The client's next `count` sessions (soonest first) and last `count` (latest first), cancelled ones included."""
     at = at or utcnow()
     mine = select(Appointment).filter_by(client_id=client.id)
@@ -258,6 +312,7 @@ def client_sessions(client: Client, at: datetime | None = None, count: int = 5) 
 
 
 # Attendance
+
 
 def mark_attendance(appointment: Appointment, mark: str) -> None:
     """Attended, No-show or Late cancellation, once the session's time is over; marking again corrects it."""
@@ -281,15 +336,38 @@ def sessions_csv(therapist: Therapist, first: date, last: date) -> str:
         raise Invalid("Choose at most two years at a time.")
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["date", "start", "end", "minutes", "time_zone", "client", "client_email", "status", "attendance",
-                     "confirmed_by_client"])
+    writer.writerow(
+        [
+            "date",
+            "start",
+            "end",
+            "minutes",
+            "time_zone",
+            "client",
+            "client_email",
+            "status",
+            "attendance",
+            "confirmed_by_client",
+        ]
+    )
     zone = therapist.zone
-    for appointment in _sessions(therapist, local_midnight_utc(first, therapist),
-                                 local_midnight_utc(last + timedelta(days=1), therapist)):
+    for appointment in _sessions(
+        therapist, local_midnight_utc(first, therapist), local_midnight_utc(last + timedelta(days=1), therapist)
+    ):
         start, end = booking.to_local(appointment.starts_at, zone), booking.to_local(appointment.ends_at, zone)
         client = appointment.client
-        writer.writerow([start.date().isoformat(), f"{start:%H:%M}", f"{end:%H:%M}", appointment.minutes, zone.key,
-                         safe_cell(client.name), safe_cell(client.email or ""), appointment.status,
-                         appointment.attendance_label, "yes" if appointment.confirmed_at else ""])
+        writer.writerow(
+            [
+                start.date().isoformat(),
+                f"{start:%H:%M}",
+                f"{end:%H:%M}",
+                appointment.minutes,
+                zone.key,
+                safe_cell(client.name),
+                safe_cell(client.email or ""),
+                appointment.status,
+                appointment.attendance_label,
+                "yes" if appointment.confirmed_at else "",
+            ]
+        )
     return out.getvalue()
-

@@ -1,4 +1,5 @@
 """Response headers and the lifetime of a logged-in session."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -11,18 +12,20 @@ import logins
 from extensions import db
 from models import LoginSession
 
-CSP = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",  # no inline script and no eval: htmx is configured to need neither
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "media-src 'self' blob:",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",  # no inline script and no eval: htmx is configured to need neither
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 CACHEABLE = {"static", "vendor.static"}
 
@@ -45,16 +48,27 @@ def now() -> datetime:
 
 
 # Requests that may run before two-factor setup when REQUIRE_2FA is on: the setup itself, and leaving.
-SETUP_ALLOWED = {"account.security_tab", "account.start_two_factor", "account.confirm_two_factor",
-                 "account.recovery_codes_txt", "auth.logout", "auth.signed_out"} | BACKGROUND
+SETUP_ALLOWED = {
+    "account.security_tab",
+    "account.start_two_factor",
+    "account.confirm_two_factor",
+    "account.recovery_codes_txt",
+    "auth.logout",
+    "auth.signed_out",
+} | BACKGROUND
 
 
 def start_session(therapist, remember: bool = False) -> None:
     """Log in on this device: a new login-session row, which the session cookie (and remember-me) names."""
     session.clear()  # nothing from before login carries over into the logged-in session
     duration = current_app.config["REMEMBER_COOKIE_DURATION"]
-    logins.start(therapist, now=now(), ip=request.remote_addr or "", user_agent=request.user_agent.string,
-                 remember_for=duration if remember else None)
+    logins.start(
+        therapist,
+        now=now(),
+        ip=request.remote_addr or "",
+        user_agent=request.user_agent.string,
+        remember_for=duration if remember else None,
+    )
     login_user(therapist, remember=remember, duration=duration)
 
 
@@ -107,8 +121,14 @@ def call_peers() -> list[str]:
 
 def remember_call(response: Response, peer_id: str) -> Response:
     peers = [*call_peers(), peer_id][-CALLS_KEPT:]
-    response.set_cookie(CALL_COOKIE, _calls_signer().dumps(peers), path=f"{request.script_root}/room/peer/", httponly=True,
-                        samesite="Lax", secure=current_app.config["PUBLIC_URL"].startswith("https://"))
+    response.set_cookie(
+        CALL_COOKIE,
+        _calls_signer().dumps(peers),
+        path=f"{request.script_root}/room/peer/",
+        httponly=True,
+        samesite="Lax",
+        secure=current_app.config["PUBLIC_URL"].startswith("https://"),
+    )
     return response
 
 
@@ -173,8 +193,13 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def require_two_factor():
         """With REQUIRE_2FA on, a therapist without two-factor login can only set it up (or log out)."""
-        if (current_app.config["REQUIRE_2FA"] and current_user.is_authenticated and not current_user.two_factor
-                and request.endpoint is not None and request.endpoint not in SETUP_ALLOWED):
+        if (
+            current_app.config["REQUIRE_2FA"]
+            and current_user.is_authenticated
+            and not current_user.two_factor
+            and request.endpoint is not None
+            and request.endpoint not in SETUP_ALLOWED
+        ):
             flash("This server requires two-factor login. Set it up to continue.")
             return redirect(url_for("account.security_tab"))
         return None
@@ -194,5 +219,7 @@ def warn_when_reached_past_the_proxy(app: Flask) -> None:
             app.logger.warning(
                 "TRUSTED_PROXIES=%s but a request from %s arrived without X-Forwarded-For: Hearth can be "
                 "reached past the proxy, and such a visitor can spoof X-Forwarded-For. Bind Hearth where "
-                "only the proxy reaches it.", app.config["TRUSTED_PROXIES"], request.remote_addr,
+                "only the proxy reaches it.",
+                app.config["TRUSTED_PROXIES"],
+                request.remote_addr,
             )

@@ -2,6 +2,7 @@
 
 Functions here change rows without committing: the view commits them together with their activity entry.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ def setup_uri(therapist: Therapist, secret: str) -> str:
 
 def qr_svg(uri: str) -> Markup:
     """The QR code as inline SVG: plain elements and presentation attributes, nothing the CSP forbids."""
-    svg = segno.make(uri, error="m").svg_inline(scale=5, border=4, light="#fff", dark="#000",
-                                                 title="QR code for your authenticator app")
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=5, border=4, light="#fff", dark="#000", title="QR code for your authenticator app"
+    )
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code for your authenticator app" ', 1))
 
 
@@ -91,7 +93,9 @@ def use_recovery_code(therapist: Therapist, code: str) -> bool:
     """Spend one of the therapist's unused recovery codes; False if it is not one."""
     if not re.fullmatch(r"[a-z0-9]{10}", _normalise_recovery(code)):
         return False
-    row = db.session.scalar(select(RecoveryCode).filter_by(therapist_id=therapist.id, code_hash=_hash(code), used_at=None))
+    row = db.session.scalar(
+        select(RecoveryCode).filter_by(therapist_id=therapist.id, code_hash=_hash(code), used_at=None)
+    )
     if row is None:
         return False
     row.used_at = utcnow()
@@ -126,7 +130,9 @@ def disable(therapist: Therapist) -> None:
 def unused_codes(therapist: Therapist, codes: list[str]) -> list[str]:
     """Those of `codes` that are this therapist's unused recovery codes (for the .txt download)."""
     hashes = set(db.session.scalars(select(RecoveryCode.code_hash).filter_by(therapist_id=therapist.id, used_at=None)))
-    return [code for code in codes if re.fullmatch(r"[a-z0-9]{10}", _normalise_recovery(code)) and _hash(code) in hashes]
+    return [
+        code for code in codes if re.fullmatch(r"[a-z0-9]{10}", _normalise_recovery(code)) and _hash(code) in hashes
+    ]
 
 
 def remaining(therapist: Therapist) -> int:

@@ -1,17 +1,18 @@
 """Checks shared by forms and domain functions: emails, time zones, passwords, plain text."""
+
 import unicodedata
 import zoneinfo
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
-from formats import canonical_zones
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+from formats import canonical_zones
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
 NAME_MAX = 200
 EMAIL_MAX = 254
-
 
 
 class Invalid(ValueError):
@@ -50,10 +51,14 @@ def normalise_email(address: str) -> str:
     except EmailNotValidError as error:
         raise Invalid(str(error)) from None
     if result.ascii_email is None:
-        raise Invalid("Use an address whose part before the @ has only plain letters (a–z), digits and . _ + -: "
-                      "many mail servers cannot deliver to accented letters there, so invites would not arrive.")
+        raise Invalid(
+            "Use an address whose part before the @ has only plain letters (a–z), digits and . _ + -: "
+            "many mail servers cannot deliver to accented letters there, so invites would not arrive."
+        )
     if len(result.ascii_email) > EMAIL_MAX:
-        raise Invalid(f"An email address has at most {EMAIL_MAX} characters (counted as mail servers spell the domain).")
+        raise Invalid(
+            f"An email address has at most {EMAIL_MAX} characters (counted as mail servers spell the domain)."
+        )
     return result.normalized
 
 

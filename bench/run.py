@@ -8,6 +8,7 @@ is contacted, and every loop is bounded in count and in time.
 When DATABASE_URL points at PostgreSQL, the pages are measured there as well, one practice at a
 time; that database is emptied first (DROP SCHEMA public), so give it one made for the bench.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -45,11 +46,34 @@ def free_port() -> int:
 def build_database(url: str, clients: int, sessions: int) -> None:
     """Create the schema by the migrations and seed one practice."""
     env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "flask", "--app", "app", "seed", "--therapists", "1", "--clients",
-                    str(clients), "--sessions", str(sessions)], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flask",
+            "--app",
+            "app",
+            "seed",
+            "--therapists",
+            "1",
+            "--clients",
+            str(clients),
+            "--sessions",
+            str(sessions),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 class Server:
@@ -59,7 +83,11 @@ class Server:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{self.port}", app],
-            cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -205,8 +233,9 @@ def keepalive_throughput(connect, path: str, headers: dict, seconds: float = 8.0
 def opener(ports: list[int], context=None):
     """Connections for keepalive_throughput: thread i to ports[i % len(ports)], over TLS when given a context."""
     if context:
-        return lambda index: http.client.HTTPSConnection("127.0.0.1", ports[index % len(ports)], timeout=30,
-                                                         context=context)
+        return lambda index: http.client.HTTPSConnection(
+            "127.0.0.1", ports[index % len(ports)], timeout=30, context=context
+        )
     return lambda index: http.client.HTTPConnection("127.0.0.1", ports[index % len(ports)], timeout=30)
 
 
@@ -225,8 +254,10 @@ def instances_throughput(database: Path, workdir: Path) -> dict:
     try:
         if proxied:
             upstreams = [f"127.0.0.1:{server.port}" for server in servers]
-            proxies = [local_nginx.start(workdir / "nginx-one", upstreams[:1], *one_ports),
-                       local_nginx.start(workdir / "nginx-two", upstreams, *two_ports)]
+            proxies = [
+                local_nginx.start(workdir / "nginx-one", upstreams[:1], *one_ports),
+                local_nginx.start(workdir / "nginx-two", upstreams, *two_ports),
+            ]
             context = ssl.create_default_context(cafile=proxies[1].cert)
             context_one = ssl.create_default_context(cafile=proxies[0].cert)
             headers = log_in_through(proxies[1].url, context)
@@ -272,8 +303,11 @@ def log_in_through(url: str, context) -> dict:
 
     _, page = send("GET", "/login")
     token = re.search(rb'"X-CSRFToken": "([^"]+)"', page).group(1).decode()
-    status, _ = send("POST", "/login", urllib.parse.urlencode(
-        {"email": "therapist1@example.com", "password": PASSWORD, "csrf_token": token}))
+    status, _ = send(
+        "POST",
+        "/login",
+        urllib.parse.urlencode({"email": "therapist1@example.com", "password": PASSWORD, "csrf_token": token}),
+    )
     assert status == 303, status
     return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "HX-Request": "true"}
 
@@ -313,12 +347,21 @@ def main() -> int:
             t0 = time.monotonic()
             build_database(f"sqlite:///{path}", clients, sessions)
             results.setdefault("seed", {})[label] = time.monotonic() - t0
-            print(f"seeded {label}: {clients} clients, {sessions} sessions in {time.monotonic() - t0:.1f} s", flush=True)
+            print(
+                f"seeded {label}: {clients} clients, {sessions} sessions in {time.monotonic() - t0:.1f} s", flush=True
+            )
             databases[label] = path
 
         for label, path in databases.items():
-            server = Server("app:create_app()", {"DATABASE_URL": f"sqlite:///{path}", "MAIL_SERVER": "127.0.0.1",
-                                                "MAIL_PORT": str(sink.port), "PUBLIC_URL": "http://127.0.0.1:5000"})
+            server = Server(
+                "app:create_app()",
+                {
+                    "DATABASE_URL": f"sqlite:///{path}",
+                    "MAIL_SERVER": "127.0.0.1",
+                    "MAIL_PORT": str(sink.port),
+                    "PUBLIC_URL": "http://127.0.0.1:5000",
+                },
+            )
             servers.append(server)
             browser = Browser(server.port)
             browser.log_in("therapist1@example.com")
@@ -335,14 +378,23 @@ def main() -> int:
                     if time.monotonic() > deadline:
                         break
                     day = (date.today() + timedelta(days=400 + n // 10)).isoformat()
-                    form = {"client": str(client_id), "date": day, "start_time": f"{8 + n % 10:02d}:00",
-                            "length": "50", "booking_key": f"bench-{n}"}
+                    form = {
+                        "client": str(client_id),
+                        "date": day,
+                        "start_time": f"{8 + n % 10:02d}:00",
+                        "length": "50",
+                        "booking_key": f"bench-{n}",
+                    }
                     status, body, elapsed = browser.request("POST", "/sessions/book", form, htmx=True)
                     assert status == 200 and b"Calendar invites sent" in body, (status, body[:300])
                     times.append(elapsed)
                 times.sort()
-                results["booking"] = {"median": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1],
-                                      "count": len(times), "mails": Sink.received - before}
+                results["booking"] = {
+                    "median": statistics.median(times),
+                    "p95": times[int(len(times) * 0.95) - 1],
+                    "count": len(times),
+                    "mails": Sink.received - before,
+                }
                 print("booking measured", flush=True)
             else:
                 # Weight of the first load of Sessions, and of each fragment (gzip, as a proxy would send it).
@@ -354,7 +406,8 @@ def main() -> int:
                     if htmx:
                         results["weight"]["fragments"][name] = gzip_size(browser.request("GET", path_, htmx=True)[1])
                 results["weight"]["fragments"]["Sessions (fragment)"] = gzip_size(
-                    browser.request("GET", "/sessions/", htmx=True)[1])
+                    browser.request("GET", "/sessions/", htmx=True)[1]
+                )
 
                 # Throughput of the Client details fragment against a one-line Flask view.
                 headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in browser.cookies.items()), "HX-Request": "true"}
@@ -367,9 +420,11 @@ def main() -> int:
 
                 # Memory: worker RSS after 1,000 requests and after 10,000.
                 mix = [p for p, _ in pages(client_id, session_id).values()]
+
                 def run_requests(count: int):
                     deadline = time.monotonic() + 240
                     done = 0
+
                     def one_thread(share: int):
                         nonlocal done
                         local = Browser(server.port)
@@ -379,12 +434,14 @@ def main() -> int:
                                 return
                             local.request("GET", mix[n % len(mix)], htmx=True)
                             done += 1
+
                     threads = [threading.Thread(target=one_thread, args=(count // 4,)) for _ in range(4)]
                     for t in threads:
                         t.start()
                     for t in threads:
                         t.join()
                     return done
+
                 run_requests(1_000)
                 after_1k = server.worker_rss_kib()
                 run_requests(9_000)
@@ -446,31 +503,58 @@ def report(results: dict) -> None:
     seconds = results["seed"]["large"]
     row("Seeding the large practice (migrate + seed, SQLite)", f"{seconds:.1f} s", "< 60 s", seconds < 60)
     booking = results["booking"]
-    row("Booking (POST + 2 invites by SMTP)", f"median {booking['median']:.1f} ms, p95 {booking['p95']:.1f} ms "
-        f"({booking['count']} bookings, {booking['mails']} mails)", "median < 25 ms", booking["median"] < 25)
+    row(
+        "Booking (POST + 2 invites by SMTP)",
+        f"median {booking['median']:.1f} ms, p95 {booking['p95']:.1f} ms "
+        f"({booking['count']} bookings, {booking['mails']} mails)",
+        "median < 25 ms",
+        booking["median"] < 25,
+    )
     for database, key in (("", "pages"), (" (PostgreSQL)", "pages_postgresql")):
         for name, figures in results.get(key, {}).items():
             ratio = figures["large"] / figures["small"]
-            row(f"{name}{database}: large / small",
-                f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})", "≤ 1.5", ratio <= 1.5)
+            row(
+                f"{name}{database}: large / small",
+                f"{figures['small']:.1f} ms → {figures['large']:.1f} ms (× {ratio:.2f})",
+                "≤ 1.5",
+                ratio <= 1.5,
+            )
     rps = results["throughput"]
     ratio = rps["hearth"] / rps["baseline"]
-    row("Throughput: Client details / one-line view", f"{rps['hearth']:.0f} / {rps['baseline']:.0f} req/s (× {ratio:.2f})",
-        "≥ 0.5", ratio >= 0.5)
+    row(
+        "Throughput: Client details / one-line view",
+        f"{rps['hearth']:.0f} / {rps['baseline']:.0f} req/s (× {ratio:.2f})",
+        "≥ 0.5",
+        ratio >= 0.5,
+    )
     instances = results["instances"]
     ratio = instances["two"] / instances["one"]
-    row("Client details: two instances / one" + (" (behind nginx)" if instances["proxied"] else " (no proxy)"),
-        f"{instances['one']:.0f} → {instances['two']:.0f} req/s (× {ratio:.2f})", "≥ 0.9", ratio >= 0.9)
+    row(
+        "Client details: two instances / one" + (" (behind nginx)" if instances["proxied"] else " (no proxy)"),
+        f"{instances['one']:.0f} → {instances['two']:.0f} req/s (× {ratio:.2f})",
+        "≥ 0.9",
+        ratio >= 0.9,
+    )
     weight = results["weight"]
-    row("First load of Sessions, with CSS and JS (gzip)", f"{weight['first_load'] / 1024:.1f} KB ({weight['assets']} files)",
-        "< 100 KB", weight["first_load"] < 100 * 1024)
+    row(
+        "First load of Sessions, with CSS and JS (gzip)",
+        f"{weight['first_load'] / 1024:.1f} KB ({weight['assets']} files)",
+        "< 100 KB",
+        weight["first_load"] < 100 * 1024,
+    )
     for name, size in weight["fragments"].items():
         row(f"Fragment: {name} (gzip)", f"{size / 1024:.1f} KB", "< 10 KB", size < 10 * 1024)
     memory = results["memory"]
-    growth = max(b / a - 1 for a, b in zip(memory["after_1k"], memory["after_10k"]))
-    row("Worker RSS, 1,000 → 10,000 requests",
-        ", ".join(f"{a / 1024:.1f} → {b / 1024:.1f} MB" for a, b in zip(memory["after_1k"], memory["after_10k"]))
-        + f" (+{growth * 100:.1f}%)", "< +10%", growth < 0.10)
+    growth = max(b / a - 1 for a, b in zip(memory["after_1k"], memory["after_10k"], strict=True))
+    row(
+        "Worker RSS, 1,000 → 10,000 requests",
+        ", ".join(
+            f"{a / 1024:.1f} → {b / 1024:.1f} MB" for a, b in zip(memory["after_1k"], memory["after_10k"], strict=True)
+        )
+        + f" (+{growth * 100:.1f}%)",
+        "< +10%",
+        growth < 0.10,
+    )
 
     width = max(len(r[0]) for r in rows)
     print()

@@ -1,4 +1,5 @@
 """Blueprints, one per area of the app, and the helpers every view uses."""
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,9 @@ import links
 import models
 import security
 from booking import clock_changes, local_time, time_range
-from formats import LOCALES, locale_label, zone_name
 from clients import lobby_url, room_url
 from extensions import db, limiter
+from formats import LOCALES, locale_label, zone_name
 from models import InviteDelivery
 from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
@@ -45,13 +46,18 @@ def _missed(response) -> bool:
 
 # Wrong tokens and slugs count against the visitor, across every kind of link: links cannot be found by trying many.
 # 404s count as misses; a view that answers 200 but found nothing (the personal-link check) calls link_missed().
-link_misses = limiter.shared_limit("10 per minute", scope="link-miss", deduct_when=_missed,
-                                   error_message="Too many links that do not open, from your network. Wait a minute and try again.")
+link_misses = limiter.shared_limit(
+    "10 per minute",
+    scope="link-miss",
+    deduct_when=_missed,
+    error_message="Too many links that do not open, from your network. Wait a minute and try again.",
+)
 
 
 def link_missed() -> None:
     """Count this answer as a miss under `link_misses`, as if the link had answered 404."""
     g.link_miss = True
+
 
 LINK_HEADERS = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow", "Cache-Control": "no-store"}
 CAMERA = {"Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)"}
@@ -66,8 +72,9 @@ def link_page(template: str, status: int = 200, *, call: bool = False, **context
 
 def dead_link():
     """A room, personal or calendar link that no longer opens (replaced, archived, changed, or never real)."""
-    return link_page("public/dead_link.html", 404, title="This link is no longer valid",
-                     message="Ask your therapist for a new link.")
+    return link_page(
+        "public/dead_link.html", 404, title="This link is no longer valid", message="Ask your therapist for a new link."
+    )
 
 
 def account_key() -> str:
@@ -89,10 +96,12 @@ def wrong_secret() -> None:
 
 SECRET_LIMIT = "10 per hour"
 # Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
-wrong_password_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-password", key_func=account_key,
-                                            deduct_when=_wrong_secret)
-wrong_code_limit = limiter.shared_limit(SECRET_LIMIT, scope="wrong-code", key_func=account_key,
-                                        deduct_when=_wrong_secret)
+wrong_password_limit = limiter.shared_limit(
+    SECRET_LIMIT, scope="wrong-password", key_func=account_key, deduct_when=_wrong_secret
+)
+wrong_code_limit = limiter.shared_limit(
+    SECRET_LIMIT, scope="wrong-code", key_func=account_key, deduct_when=_wrong_secret
+)
 
 
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
@@ -116,8 +125,12 @@ def delivery_summary(deliveries, what: str) -> str:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
     if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
         held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
-        return Notice(f"{what} placed in your Outbox: {held}" if held
-                      else f"{what} placed in your Outbox (email delivery is off).", "warning")
+        return Notice(
+            f"{what} placed in your Outbox: {held}"
+            if held
+            else f"{what} placed in your Outbox (email delivery is off).",
+            "warning",
+        )
     return f"{what} sent."
 
 
@@ -128,6 +141,8 @@ def log_out_here():
     db.session.commit()
     flash("You are logged out.")
     return redirect(url_for("auth.login"), 303)
+
+
 def saved(message: str, fragment, url: str):
     """After a change: htmx gets `fragment(saved=message)`; a plain form post is redirected (303) with the notice."""
     if request.htmx:
@@ -145,9 +160,7 @@ def owned(model: type[M], object_id: int, **filters) -> M:
     """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's)."""
     if not 1 <= object_id < 2**31:  # no such row, and no database error for an id out of range
         abort(404)
-    row = db.session.scalar(
-        select(model).filter_by(id=object_id, therapist_id=current_user.id, **filters)
-    )
+    row = db.session.scalar(select(model).filter_by(id=object_id, therapist_id=current_user.id, **filters))
     if row is None:
         abort(404)
     return row
@@ -206,7 +219,12 @@ def text_field(label: str, *extra, required: bool = True, max_length: int = 200,
     return StringField(
         label,
         filters=[strip],
-        validators=[presence, Length(max=max_length, message=f"Use at most {max_length} characters."), checked(check_text), *extra],
+        validators=[
+            presence,
+            Length(max=max_length, message=f"Use at most {max_length} characters."),
+            checked(check_text),
+            *extra,
+        ],
         **kwargs,
     )
 
@@ -240,8 +258,14 @@ class TimezoneField(SelectField):
         presence = DataRequired(message="Choose a time zone.") if required else Optional()
         # Stripped first: a blank-looking value (" ") is "none chosen", never a zone name to store.
         render_kw = {"data-zone-picker": True, **kwargs.pop("render_kw", {})}
-        super().__init__(label, validate_choice=False, validators=[presence, timezone_validator], render_kw=render_kw,
-                         filters=[strip], **kwargs)
+        super().__init__(
+            label,
+            validate_choice=False,
+            validators=[presence, timezone_validator],
+            render_kw=render_kw,
+            filters=[strip],
+            **kwargs,
+        )
         self.blank_label = blank_label
 
     def iter_choices(self):
@@ -260,7 +284,9 @@ class LocaleField(SelectField):
         self.blank_label = blank_label
 
     def iter_choices(self):
-        self.choices = [SelectChoice("", self.blank_label)] + [SelectChoice(code, locale_label(code)) for code in LOCALES]
+        self.choices = [SelectChoice("", self.blank_label)] + [
+            SelectChoice(code, locale_label(code)) for code in LOCALES
+        ]
         return super().iter_choices()
 
     def pre_validate(self, form):
@@ -273,9 +299,14 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.filters["zone_name"] = zone_name
-    app.jinja_env.globals.update(room_url=room_url, lobby_url=lobby_url, time_range=time_range,
-                                  clock_changes=clock_changes, failed_invites=invites.failed,
-                                  needs_confirmation=accounts.needs_confirmation)
+    app.jinja_env.globals.update(
+        room_url=room_url,
+        lobby_url=lobby_url,
+        time_range=time_range,
+        clock_changes=clock_changes,
+        failed_invites=invites.failed,
+        needs_confirmation=accounts.needs_confirmation,
+    )
     # Templates compare statuses, roles and methods with these, never with string literals.
     app.jinja_env.globals.update({enum.__name__: enum for enum in models.ENUMS})
 
@@ -285,5 +316,7 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def no_camera_by_default(response):
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), display-capture=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=(), display-capture=()"
+        )
         return response

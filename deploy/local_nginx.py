@@ -3,6 +3,7 @@
 Only the addresses and the certificate paths of the shipped file are replaced, so what is tested is
 what is installed. The certificate is made for 127.0.0.1 with openssl; every path is in `workdir`.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,9 +70,28 @@ def start(workdir: Path, upstreams: list[str], https_port: int, http_port: int) 
         raise FileNotFoundError("nginx is not installed")
     workdir.mkdir(parents=True, exist_ok=True)
     cert, key = workdir / "cert.pem", workdir / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (workdir / "hearth.conf").write_text(site_config(upstreams, https_port, http_port, cert, key))
     # The frame Debian's /etc/nginx/nginx.conf gives a site, with every path inside workdir.
     (workdir / "nginx.conf").write_text(f"""
@@ -90,20 +110,35 @@ http {{
     include {workdir}/hearth.conf;
 }}
 """)
-    process = subprocess.Popen([NGINX, "-p", str(workdir), "-e", str(workdir / "nginx-error.log"),
-                                "-c", str(workdir / "nginx.conf"), "-g", "daemon off;"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            NGINX,
+            "-p",
+            str(workdir),
+            "-e",
+            str(workdir / "nginx-error.log"),
+            "-c",
+            str(workdir / "nginx.conf"),
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     context = ssl.create_default_context(cafile=str(cert))
     deadline = time.monotonic() + 15
     while True:
         try:
-            with socket.create_connection(("127.0.0.1", https_port), timeout=2) as raw, \
-                    context.wrap_socket(raw, server_hostname="127.0.0.1"):
+            with (
+                socket.create_connection(("127.0.0.1", https_port), timeout=2) as raw,
+                context.wrap_socket(raw, server_hostname="127.0.0.1"),
+            ):
                 break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError("nginx did not start: " + process.stderr.read().decode()
-                                   + (workdir / "nginx-error.log").read_text())
+                raise RuntimeError(
+                    "nginx did not start: " + process.stderr.read().decode() + (workdir / "nginx-error.log").read_text()
+                ) from None
             time.sleep(0.1)
     return LocalNginx(f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", str(cert), process)

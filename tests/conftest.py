@@ -1,4 +1,5 @@
 """Fixtures: a fresh app and database per test (SQLite, and PostgreSQL when TEST_DATABASE_URL is set)."""
+
 import os
 import re
 import sys
@@ -13,8 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 
-from app import create_app  # noqa: E402
 import background  # noqa: E402
+from app import create_app  # noqa: E402
 from extensions import db  # noqa: E402
 
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
@@ -227,7 +228,10 @@ def new_page(browser, live_server):
         page = context.new_page()
         # The Content-Security-Policy forbids inline script, eval and inline style: nothing may trip it; and no
         # screen may log an error (a missing favicon, an htmx complaint, a script exception).
-        page.on("console", lambda m: violations.append(f"{m.location} {page.url}: {m.text}") if console_fault(m, page) else None)
+        page.on(
+            "console",
+            lambda m: violations.append(f"{m.location} {page.url}: {m.text}") if console_fault(m, page) else None,
+        )
         page.on("pageerror", lambda error: violations.append(f"{page.url}: {error}"))
         return page
 
@@ -351,7 +355,10 @@ def start_gunicorn(env: dict, log: Path, port: int | None = None, app: str = "ap
     with log.open("ab") as errors:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", app],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
         )
     return url, process
 
@@ -364,12 +371,14 @@ def wait_until_serving(url: str, process, log: Path) -> None:
     while True:
         try:
             # As if through a proxy: an instance with TRUSTED_PROXIES would warn of a request past it.
-            urllib.request.urlopen(urllib.request.Request(url + "/", headers={"X-Forwarded-For": "127.0.0.1"}), timeout=1)
+            urllib.request.urlopen(
+                urllib.request.Request(url + "/", headers={"X-Forwarded-For": "127.0.0.1"}), timeout=1
+            )
             return
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("gunicorn did not start: " + log.read_text()[-2000:])
+                raise RuntimeError("gunicorn did not start: " + log.read_text()[-2000:]) from None
             time.sleep(0.2)
 
 
@@ -390,9 +399,15 @@ def stop(process) -> None:
 def gunicorn_server(app, tmp_path):
     """The app as production serves it: gunicorn with two workers, on the test's database."""
     log = tmp_path / "gunicorn.log"
-    url, process = start_gunicorn({"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-                                   "SECRET_KEY": app.config["SECRET_KEY"], "IDLE_TIMEOUT": str(app.config["IDLE_TIMEOUT"]),
-                                   "SESSION_LIFETIME": str(app.config["SESSION_LIFETIME"])}, log)
+    url, process = start_gunicorn(
+        {
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "IDLE_TIMEOUT": str(app.config["IDLE_TIMEOUT"]),
+            "SESSION_LIFETIME": str(app.config["SESSION_LIFETIME"]),
+        },
+        log,
+    )
     wait_until_serving(url, process, log)
     yield url
     stop(process)
@@ -414,12 +429,14 @@ def shared_app(tmp_path):
     storage = redis.Redis.from_url(redis_url)
     for key in storage.scan_iter("LIMITS*"):
         storage.delete(key)
-    app = create_app({
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_uri("postgresql", tmp_path),
-        "RATELIMIT_STORAGE_URI": redis_url,
-        "MAIL_SERVER": None,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": database_uri("postgresql", tmp_path),
+            "RATELIMIT_STORAGE_URI": redis_url,
+            "MAIL_SERVER": None,
+        }
+    )
     with app.app_context():
         reset_schema()
         yield app
@@ -434,8 +451,12 @@ class Instances:
     APP = "tests.widened:create_app()"  # booking's check-then-write gap widened, to make races show
 
     def __init__(self, app, tmp_path, env: dict | None = None):
-        self.env = {"DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
-                    "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"], **(env or {})}
+        self.env = {
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+            **(env or {}),
+        }
         self.tmp_path = tmp_path
         self.urls, self.processes, self.logs = [], [], []
 
@@ -446,7 +467,7 @@ class Instances:
             self.urls.append(url)
             self.processes.append(process)
             self.logs.append(log)
-        for url, process, log in zip(self.urls, self.processes, self.logs):
+        for url, process, log in zip(self.urls, self.processes, self.logs, strict=True):
             wait_until_serving(url, process, log)
         return self.urls
 
@@ -456,7 +477,9 @@ class Instances:
         import subprocess
 
         process = self.processes[index]
-        workers = subprocess.run(["pgrep", "-P", str(process.pid)], check=False, capture_output=True, text=True).stdout.split()
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], check=False, capture_output=True, text=True
+        ).stdout.split()
         process.send_signal(signal.SIGKILL)
         for pid in workers:
             try:

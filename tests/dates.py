@@ -1,4 +1,5 @@
 """Future dates with known clock changes, computed so the tests never fall into the past."""
+
 from datetime import date, timedelta
 
 from models import utcnow

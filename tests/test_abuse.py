@@ -1,4 +1,5 @@
 """Issue 15: Hearth cannot be used to phish, flood or probe. Hostile input, redirects, caching, limits, uniform answers."""
+
 import json
 import os
 import secrets
@@ -11,9 +12,9 @@ from sqlalchemy import select
 
 import booking
 import clients
-from conftest import PASSWORD, ROOT, dump, login
-from extensions import db
+from conftest import PASSWORD, ROOT, dump
 from dates import PLAIN_TUESDAY
+from extensions import db
 
 HUGE = "9" * 309
 
@@ -30,6 +31,7 @@ def appointment(therapist, jane):
 
 # No 500 from hostile input
 
+
 @pytest.mark.parametrize("page", ["²", "٣", "1" * 309, "-1", " ", "0"])
 def test_client_list_pages_other_than_ascii_numbers_show_the_first_page(logged_in, jane, page):
     response = logged_in.get("/clients/", query_string={"page": page})
@@ -39,9 +41,14 @@ def test_client_list_pages_other_than_ascii_numbers_show_the_first_page(logged_i
 
 @pytest.mark.parametrize("length", [HUGE, "²", "٥٠", "1e3", " "])
 def test_a_length_that_is_not_a_short_ascii_number_gets_a_message_on_book_preview_and_reschedule(
-        logged_in, jane, appointment, length):
-    fields = {"client": jane.id, "date": (PLAIN_TUESDAY + timedelta(days=31)).isoformat(), "start_time": "10:00",
-              "length": length}
+    logged_in, jane, appointment, length
+):
+    fields = {
+        "client": jane.id,
+        "date": (PLAIN_TUESDAY + timedelta(days=31)).isoformat(),
+        "start_time": "10:00",
+        "length": length,
+    }
     preview = logged_in.get("/sessions/book/preview", query_string=fields, htmx=True)
     assert preview.status_code == 200 and "Enter the length in minutes" in preview.get_data(as_text=True)
     before = dump()
@@ -77,9 +84,22 @@ def test_preview_answers_404_for_any_client_id_that_is_not_this_therapists(logge
 
 # Redirects after login
 
-@pytest.mark.parametrize("target", ["/%09/evil.example/phish", "/%0a/evil.example", "/%0d%0a/evil.example", "//evil.example",
-                                    "/\\evil.example", "https://evil.example/", "/%E2%80%A8/evil.example",
-                                    "javascript:alert(1)", "%20//evil.example", "evil.example"])
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example/phish",
+        "/%0a/evil.example",
+        "/%0d%0a/evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/%E2%80%A8/evil.example",
+        "javascript:alert(1)",
+        "%20//evil.example",
+        "evil.example",
+    ],
+)
 def test_login_next_never_leaves_the_site_and_never_fails(client, therapist, target):
     client.forget_csrf()
     response = client.post(f"/login?next={target}", {"email": "dana@example.com", "password": PASSWORD})
@@ -87,10 +107,15 @@ def test_login_next_never_leaves_the_site_and_never_fails(client, therapist, tar
     assert response.headers["Location"] == "/sessions/today"
 
 
-@pytest.mark.parametrize("target, location", [("/clients/%3Fq%3Dx", "/clients/?q=x"),
-                                              ("/clients/%3Fq%3DJ%25C3%25A4ne", "/clients/?q=J%C3%A4ne"),
-                                              ("/clients/%3Fq%3DJ%C3%A4ne", "/clients/?q=J%C3%A4ne"),
-                                              ("/account/profile", "/account/profile")])
+@pytest.mark.parametrize(
+    "target, location",
+    [
+        ("/clients/%3Fq%3Dx", "/clients/?q=x"),
+        ("/clients/%3Fq%3DJ%25C3%25A4ne", "/clients/?q=J%C3%A4ne"),
+        ("/clients/%3Fq%3DJ%C3%A4ne", "/clients/?q=J%C3%A4ne"),
+        ("/account/profile", "/account/profile"),
+    ],
+)
 def test_login_next_keeps_a_path_on_this_site(client, therapist, target, location):
     client.forget_csrf()
     response = client.post(f"/login?next={target}", {"email": "dana@example.com", "password": PASSWORD})
@@ -99,10 +124,14 @@ def test_login_next_keeps_a_path_on_this_site(client, therapist, target, locatio
 
 # Caching
 
-def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(app, logged_in, therapist, jane, appointment):
+
+def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(
+    app, logged_in, therapist, jane, appointment
+):
+    from test_security import build, routes
+
     import invites
     from models import OutboxMessage
-    from test_security import build, routes
 
     invites.send(appointment)  # into the Outbox: no mail server
     message = db.session.scalar(select(OutboxMessage))
@@ -111,28 +140,50 @@ def test_no_store_on_every_route_but_static_files_generated_from_the_url_map(app
     for rule, method in routes(app):
         if rule.endpoint in ("static", "vendor.static", "auth.logout"):
             continue
-        response = logged_in.open(build(rule, ids), method=method, headers={"X-CSRFToken": logged_in.csrf_token()},
-                                  data={} if method == "POST" else None)
+        response = logged_in.open(
+            build(rule, ids),
+            method=method,
+            headers={"X-CSRFToken": logged_in.csrf_token()},
+            data={} if method == "POST" else None,
+        )
         assert "no-store" in response.headers.get("Cache-Control", ""), (method, rule, response.status_code)
         checked.add(rule.endpoint)
-    assert {"sessions.download_ics", "outbox.download_eml", "account.activity_csv", "clients.show",
-            "rooms.client_page"} <= checked
+    assert {
+        "sessions.download_ics",
+        "outbox.download_eml",
+        "account.activity_csv",
+        "clients.show",
+        "rooms.client_page",
+    } <= checked
     assert "no-store" not in logged_in.get("/static/hearth.css").headers.get("Cache-Control", "")
 
 
 # Limits keyed on the account, however its address is spelled
 
-SPELLINGS = ["dana@example.com", "DANA@Example.com", "dana@ｅxample.com", " dana@EXAMPLE.COM ", "dana@ｅｘａｍｐｌｅ.com"]
+SPELLINGS = [
+    "dana@example.com",
+    "DANA@Example.com",
+    "dana@ｅxample.com",
+    " dana@EXAMPLE.COM ",
+    "dana@ｅｘａｍｐｌｅ.com",
+]
 
 
 def post_from(client, url, data, ip):
-    return client.open(url, method="POST", data={**data, "csrf_token": client.csrf_token()}, environ_base={"REMOTE_ADDR": ip})
+    return client.open(
+        url, method="POST", data={**data, "csrf_token": client.csrf_token()}, environ_base={"REMOTE_ADDR": ip}
+    )
 
 
 def test_fullwidth_and_other_spellings_share_one_login_count(client, therapist):
     for attempt in range(10):
         email = SPELLINGS[attempt % len(SPELLINGS)]
-        assert post_from(client, "/login", {"email": email, "password": "wrong password"}, f"203.0.113.{attempt}").status_code == 422
+        assert (
+            post_from(
+                client, "/login", {"email": email, "password": "wrong password"}, f"203.0.113.{attempt}"
+            ).status_code
+            == 422
+        )
     # Even the right password, under yet another spelling and from a new address, waits now.
     response = post_from(client, "/login", {"email": "dana@ｅxample.com", "password": PASSWORD}, "198.51.100.7")
     assert response.status_code == 429
@@ -140,7 +191,10 @@ def test_fullwidth_and_other_spellings_share_one_login_count(client, therapist):
 
 
 def test_the_fullwidth_spelling_is_the_same_account_when_logging_in(client, therapist):
-    assert post_from(client, "/login", {"email": "dana@ｅxample.com", "password": PASSWORD}, "198.51.100.7").status_code == 303
+    assert (
+        post_from(client, "/login", {"email": "dana@ｅxample.com", "password": PASSWORD}, "198.51.100.7").status_code
+        == 303
+    )
 
 
 def test_reset_requests_share_one_count_per_account_across_spellings_and_addresses(client, therapist):
@@ -152,7 +206,10 @@ def test_reset_requests_share_one_count_per_account_across_spellings_and_address
 
 def test_reset_requests_are_limited_per_ip_too(client):
     for attempt in range(5):
-        assert post_from(client, "/forgot-password", {"email": f"x{attempt}@example.com"}, "203.0.113.9").status_code == 200
+        assert (
+            post_from(client, "/forgot-password", {"email": f"x{attempt}@example.com"}, "203.0.113.9").status_code
+            == 200
+        )
     assert post_from(client, "/forgot-password", {"email": "y@example.com"}, "203.0.113.9").status_code == 429
 
 
@@ -175,10 +232,16 @@ def test_signup_is_limited_to_5_an_hour_per_ip(app, client):
 
 def test_the_slug_check_is_limited_like_misses_on_personal_links(logged_in, other_therapist):
     for attempt in range(10):
-        response = logged_in.get("/account/personal-link/check", query_string={"slug": f"free-name-{attempt}"}, htmx=True)
+        response = logged_in.get(
+            "/account/personal-link/check", query_string={"slug": f"free-name-{attempt}"}, htmx=True
+        )
         assert response.status_code == 200 and "is available" in response.get_data(as_text=True)
-    assert logged_in.get("/account/personal-link/check", query_string={"slug": other_therapist.personal_slug},
-                         htmx=True).status_code == 429
+    assert (
+        logged_in.get(
+            "/account/personal-link/check", query_string={"slug": other_therapist.personal_slug}, htmx=True
+        ).status_code
+        == 429
+    )
     assert logged_in.get(f"/u/{other_therapist.personal_slug}x").status_code == 429  # one count with /u/ misses
 
 
@@ -199,8 +262,10 @@ print(json.dumps(statuses))
 """
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"),
-                    reason="TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/15): the shared-count test needs a real Redis")
+@pytest.mark.skipif(
+    not os.environ.get("TEST_REDIS_URL"),
+    reason="TEST_REDIS_URL is not set (CI sets redis://127.0.0.1:6379/15): the shared-count test needs a real Redis",
+)
 def test_two_app_instances_share_one_login_count_through_redis(app, therapist):
     import redis
 
@@ -209,10 +274,20 @@ def test_two_app_instances_share_one_login_count_through_redis(app, therapist):
 
     def instance(attempts: int, storage: str = url) -> list[int]:
         """A separate process with its own app, as a second gunicorn worker or a second server would be."""
-        env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "RATELIMIT_STORAGE_URI": storage,
-               "RATELIMIT_KEY_PREFIX": prefix}
-        run = subprocess.run([sys.executable, "-c", INSTANCE, str(attempts)], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=120)
+        env = {
+            **os.environ,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "RATELIMIT_STORAGE_URI": storage,
+            "RATELIMIT_KEY_PREFIX": prefix,
+        }
+        run = subprocess.run(
+            [sys.executable, "-c", INSTANCE, str(attempts)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         return json.loads(run.stdout.strip().splitlines()[-1])
 

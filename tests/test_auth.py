@@ -1,4 +1,5 @@
 """Sign up, log in, log out, rate limits, CSRF and the logged-in pages."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -69,7 +70,11 @@ def test_bad_signup_input_gets_a_message_and_changes_nothing(client, change, mes
 
 
 def test_non_utf8_bytes_get_a_message_not_a_500(client):
-    body = b"csrf_token=" + client.csrf_token().encode() + b"&name=Dana%FF%FE&email=dana%40example.com&password=correct+horse+battery&confirm=correct+horse+battery&timezone=UTC"
+    body = (
+        b"csrf_token="
+        + client.csrf_token().encode()
+        + b"&name=Dana%FF%FE&email=dana%40example.com&password=correct+horse+battery&confirm=correct+horse+battery&timezone=UTC"
+    )
     response = client.open("/signup", method="POST", data=body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 422
     assert "characters that cannot be used" in response.get_data(as_text=True)
@@ -147,7 +152,9 @@ def test_profile_refuses_an_email_in_use_and_unknown_zone(logged_in, other_thera
     )
     assert response.status_code == 422
     assert "already exists" in response.get_data(as_text=True)
-    response = logged_in.post("/account/profile", {"name": "Dana", "email": "dana@example.com", "timezone": "Nowhere"}, htmx=True)
+    response = logged_in.post(
+        "/account/profile", {"name": "Dana", "email": "dana@example.com", "timezone": "Nowhere"}, htmx=True
+    )
     assert response.status_code == 422
     db.session.expire_all()
     assert db.session.scalar(select(Therapist).filter_by(email_key="dana@example.com")).timezone == "Europe/Prague"
@@ -159,12 +166,14 @@ def test_password_change_needs_the_current_password_and_ends_other_sessions(app,
     assert other_device.get("/account/profile").status_code == 200
 
     wrong = logged_in.post(
-        "/account/security/password", {"current_password": "nope nope nope", "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
+        "/account/security/password",
+        {"current_password": "nope nope nope", "new_password": "a brand new phrase", "confirm": "a brand new phrase"},
     )
     assert wrong.status_code == 422 and "not your current password" in wrong.get_data(as_text=True)
 
     right = logged_in.post(
-        "/account/security/password", {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"}
+        "/account/security/password",
+        {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"},
     )
     assert right.status_code == 303
     assert logged_in.get("/account/profile").status_code == 200  # this session goes on

@@ -1,4 +1,5 @@
 """Booking rules as plain functions: time zones, clock changes, past times, overlaps, idempotency."""
+
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 

@@ -1,9 +1,10 @@
 """A real calendar server: each party's invites, updates and cancels, applied to Radicale over CalDAV the
 way RFC 5546 tells a calendar user agent to, in order and with the later messages arriving first."""
+
+import socket
 import subprocess
 import sys
 import time as time_module
-import socket
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
@@ -25,10 +26,23 @@ def radicale(tmp_path):
     """Radicale on a free port of 127.0.0.1, storing under the test's tmp dir; stopped after the test."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", "", "--server-hosts", f"127.0.0.1:{port}",
-         "--storage-filesystem-folder", str(tmp_path / "collections"), "--auth-type", "none",
-         "--logging-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "radicale",
+            "--config",
+            "",
+            "--server-hosts",
+            f"127.0.0.1:{port}",
+            "--storage-filesystem-folder",
+            str(tmp_path / "collections"),
+            "--auth-type",
+            "none",
+            "--logging-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time_module.monotonic() + 30
     while True:
@@ -38,7 +52,7 @@ def radicale(tmp_path):
         except OSError:
             if time_module.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("Radicale did not start: " + process.stderr.read().decode()[-2000:])
+                raise RuntimeError("Radicale did not start: " + process.stderr.read().decode()[-2000:]) from None
             time_module.sleep(0.1)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
@@ -88,8 +102,10 @@ def apply(calendar: caldav.Calendar, data: bytes) -> None:
 
 def invites_to(smtp, address: str) -> list[bytes]:
     """The iCalendar parts that reached one address, in the order they were sent."""
-    return [next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
-            for message in smtp.to(address)]
+    return [
+        next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
+        for message in smtp.to(address)
+    ]
 
 
 def stored_state(url: str, user: str, messages: list[bytes]) -> dict | None:
@@ -102,9 +118,13 @@ def stored_state(url: str, user: str, messages: list[bytes]) -> dict | None:
     if not events:
         return None
     event = events[0].icalendar_component
-    return {"start": event.decoded("DTSTART"), "status": str(event.get("STATUS")),
-            "location": str(event.get("LOCATION")), "url": str(event.get("URL")),
-            "sequence": int(event.get("SEQUENCE", 0))}
+    return {
+        "start": event.decoded("DTSTART"),
+        "status": str(event.get("STATUS")),
+        "location": str(event.get("LOCATION")),
+        "url": str(event.get("URL")),
+        "sequence": int(event.get("SEQUENCE", 0)),
+    }
 
 
 def both_orders(url: str, user: str, messages: list[bytes]) -> dict | None:
@@ -122,12 +142,22 @@ def active(state: dict | None) -> bool:
 def test_both_calendars_end_true_through_move_new_link_email_change_and_cancel(logged_in, radicale, smtp):
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
-    logged_in.post("/sessions/book", {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00",
-                                      "length": "50", "booking_key": "k-1"})
+    logged_in.post(
+        "/sessions/book",
+        {
+            "client": str(jane.id),
+            "date": PLAIN_TUESDAY.isoformat(),
+            "start_time": "14:00",
+            "length": "50",
+            "booking_key": "k-1",
+        },
+    )
     appointment = db.session.scalar(select(Appointment))
     new_day = PLAIN_TUESDAY + timedelta(days=2)
-    logged_in.post(f"/sessions/{appointment.id}/reschedule", {"date": new_day.isoformat(), "start_time": "16:00",
-                                                             "length": "50", "version": "0"})
+    logged_in.post(
+        f"/sessions/{appointment.id}/reschedule",
+        {"date": new_day.isoformat(), "start_time": "16:00", "length": "50", "version": "0"},
+    )
     old_link = clients.room_url(jane)
     logged_in.post(f"/clients/{jane.id}/room-link")
     jane = db.session.get(Client, jane.id)
@@ -137,22 +167,31 @@ def test_both_calendars_end_true_through_move_new_link_email_change_and_cancel(l
     # After the move and the new link: the new time and the new link in both calendars.
     for user, address in (("dana", "dana@example.com"), ("jane", "jane@example.com")):
         state = both_orders(radicale, user, invites_to(smtp, address))
-        assert state == {"start": new_start, "status": "CONFIRMED", "location": new_link, "url": new_link,
-                         "sequence": 2}
+        assert state == {
+            "start": new_start,
+            "status": "CONFIRMED",
+            "location": new_link,
+            "url": new_link,
+            "sequence": 2,
+        }
         assert old_link != new_link
 
     # The client's email changes: nothing left at the old address, the session at the new one.
-    logged_in.post(f"/clients/{jane.id}/edit", {"edit-name": "Jane Doe", "edit-email": "jane.new@example.com",
-                                                "edit-timezone": "America/New_York"})
+    logged_in.post(
+        f"/clients/{jane.id}/edit",
+        {"edit-name": "Jane Doe", "edit-email": "jane.new@example.com", "edit-timezone": "America/New_York"},
+    )
     assert not active(both_orders(radicale, "jane", invites_to(smtp, "jane@example.com")))
     state = both_orders(radicale, "janenew", invites_to(smtp, "jane.new@example.com"))
     assert active(state) and state["start"] == new_start and state["location"] == new_link
 
     # Cancelled: cancelled in every calendar, whichever order the messages arrive in.
     logged_in.post(f"/sessions/{appointment.id}/cancel", {"version": "3"})
-    for user, address in (("dana", "dana@example.com"), ("jane", "jane@example.com"),
-                          ("janenew", "jane.new@example.com")):
+    for user, address in (
+        ("dana", "dana@example.com"),
+        ("jane", "jane@example.com"),
+        ("janenew", "jane.new@example.com"),
+    ):
         state = both_orders(radicale, user, invites_to(smtp, address))
         assert state is not None and state["status"] == "CANCELLED"
     assert not active(both_orders(radicale, "jane", invites_to(smtp, "jane@example.com")))
-

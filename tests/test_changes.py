@@ -1,4 +1,5 @@
 """Rescheduling and cancelling update both calendars; the calendar feed."""
+
 import re
 from datetime import time, timedelta
 
@@ -69,8 +70,11 @@ class CalendarStore:
         current = self.events.get(uid)
         if current is not None and sequence <= current["sequence"]:
             return  # an old or repeated version changes nothing
-        self.events[uid] = {"sequence": sequence, "start": event.decoded("DTSTART"),
-                            "status": "CANCELLED" if cal.get("METHOD") == "CANCEL" else str(event["STATUS"])}
+        self.events[uid] = {
+            "sequence": sequence,
+            "start": event.decoded("DTSTART"),
+            "status": "CANCELLED" if cal.get("METHOD") == "CANCEL" else str(event["STATUS"]),
+        }
 
 
 def test_applying_the_versions_in_order_ends_cancelled_and_out_of_order_changes_nothing(dana, session_):
@@ -151,7 +155,9 @@ def test_reschedule_sends_one_update_to_each_side(logged_in, booked, smtp):
 
 
 def test_cancel_sends_one_cancellation_to_each_side_with_the_message_for_the_client(logged_in, booked, smtp):
-    response = logged_in.post(f"/sessions/{booked.id}/cancel", {"message": "I am unwell, sorry.", "version": "0"}, htmx=True)
+    response = logged_in.post(
+        f"/sessions/{booked.id}/cancel", {"message": "I am unwell, sorry.", "version": "0"}, htmx=True
+    )
     assert "Session cancelled." in response.get_data(as_text=True)
     assert booked.is_cancelled and booked.sequence == 1
     for address in ("jane@example.com", "dana@example.com"):
@@ -167,15 +173,18 @@ def test_cancel_sends_one_cancellation_to_each_side_with_the_message_for_the_cli
     assert "Cancelled" in listing
 
 
-@pytest.mark.parametrize("setup, path, data, message", [
-    ("cancel", "reschedule", move_form(version="1"), "cancelled and can no longer be changed"),
-    ("cancel", "cancel", {"version": "1"}, "cancelled and can no longer be changed"),
-    ("move", "reschedule", move_form(version="0"), "changed after you opened this form"),
-    ("move", "cancel", {"version": "0"}, "changed after you opened this form"),
-    ("past", "reschedule", move_form(version="0"), "already taken place"),
-    ("none", "reschedule", move_form(date="2001-01-01"), "already passed"),
-    ("none", "cancel", {"version": "0", "message": "x" * 1001}, "at most 1000"),
-])
+@pytest.mark.parametrize(
+    "setup, path, data, message",
+    [
+        ("cancel", "reschedule", move_form(version="1"), "cancelled and can no longer be changed"),
+        ("cancel", "cancel", {"version": "1"}, "cancelled and can no longer be changed"),
+        ("move", "reschedule", move_form(version="0"), "changed after you opened this form"),
+        ("move", "cancel", {"version": "0"}, "changed after you opened this form"),
+        ("past", "reschedule", move_form(version="0"), "already taken place"),
+        ("none", "reschedule", move_form(date="2001-01-01"), "already passed"),
+        ("none", "cancel", {"version": "0", "message": "x" * 1001}, "at most 1000"),
+    ],
+)
 def test_changes_that_cannot_be_made_say_why_and_send_nothing(logged_in, booked, smtp, setup, path, data, message):
     if setup == "cancel":
         booking.cancel(booked)
@@ -216,7 +225,9 @@ def test_feed_holds_exactly_the_therapists_sessions(logged_in, booked, client, a
     booking.book(olga, theirs, booking.slot(olga, PLAIN_TUESDAY, time(9, 0), 50))
     old = booking.book(booked.therapist, booked.client, booking.slot(booked.therapist, PLAIN_TUESDAY, time(18, 0), 50))
     old.starts_at, old.ends_at = utcnow() - timedelta(days=120), utcnow() - timedelta(days=120) + timedelta(minutes=50)
-    cancelled = booking.book(booked.therapist, booked.client, booking.slot(booked.therapist, PLAIN_TUESDAY, time(20, 0), 50))
+    cancelled = booking.book(
+        booked.therapist, booked.client, booking.slot(booked.therapist, PLAIN_TUESDAY, time(20, 0), 50)
+    )
     booking.cancel(cancelled)
 
     tab = logged_in.get("/account/calendar").get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Clients, room links, the personal link, and who may see what."""
+
 import re
 
 import pytest
@@ -9,8 +10,13 @@ from conftest import make_therapist
 from extensions import db
 from models import Client, RoomLink, Therapist
 
-JANE = {"add-name": "Jane Doe", "add-email": "jane@example.com", "add-phone": "+1 212 555 0100",
-        "add-timezone": "America/New_York", "add-note": "Prefers mornings."}
+JANE = {
+    "add-name": "Jane Doe",
+    "add-email": "jane@example.com",
+    "add-phone": "+1 212 555 0100",
+    "add-timezone": "America/New_York",
+    "add-note": "Prefers mornings.",
+}
 
 
 def client_count() -> int:
@@ -65,15 +71,21 @@ def test_search_finds_any_part_of_name_or_email_and_follows_changes(app, therapi
     def names(query):
         return [c.name for c in clients.search(therapist, query).items]
 
-    assert names("ane d") == ["Jane Doe"] and names("HARBOUR") == ["Jane Doe"] and names("example") == ["Jane Doe", "Mark Twain"]
+    assert (
+        names("ane d") == ["Jane Doe"]
+        and names("HARBOUR") == ["Jane Doe"]
+        and names("example") == ["Jane Doe", "Mark Twain"]
+    )
     clients.update(jane, name="Janet Moss", email="janet@moss.example")  # the index follows the row
     assert names("doe") == [] and names("harbour") == [] and names("t mo") == ["Janet Moss"]
     assert names("moss.ex") == ["Janet Moss"]
     assert names('"x" OR j*') == [] and names("%_%") == []  # search syntax and wildcards are plain characters
 
 
-@pytest.mark.parametrize("query, found", [("j", ["Jane Doe", "jo lower"]), ("JA", ["Jane Doe"]), ("jo", ["jo lower"]),
-                                          ("oe", []), ("m", []), ("%", [])])
+@pytest.mark.parametrize(
+    "query, found",
+    [("j", ["Jane Doe", "jo lower"]), ("JA", ["Jane Doe"]), ("jo", ["jo lower"]), ("oe", []), ("m", []), ("%", [])],
+)
 def test_one_or_two_characters_match_the_start_of_the_name(app, therapist, query, found):
     clients.add(therapist, name="Jane Doe", email="mark@example.com")
     clients.add(therapist, name="jo lower")
@@ -141,7 +153,9 @@ def test_edit_archive_and_restore(logged_in):
     client = add_jane(logged_in)
     form = logged_in.get(f"/clients/{client.id}/edit", htmx=True).get_data(as_text=True)
     assert 'value="Jane Doe"' in form
-    response = logged_in.post(f"/clients/{client.id}/edit", {"edit-name": "Jane Q. Doe", "edit-email": "", "edit-timezone": ""}, htmx=True)
+    response = logged_in.post(
+        f"/clients/{client.id}/edit", {"edit-name": "Jane Q. Doe", "edit-email": "", "edit-timezone": ""}, htmx=True
+    )
     assert response.status_code == 200
     assert (client.name, client.email, client.timezone) == ("Jane Q. Doe", None, None)
     assert client.zone.key == "Europe/Prague"  # the therapist's zone
@@ -226,9 +240,13 @@ def test_personal_link_opens_the_lobby_and_follows_slug_changes(logged_in, clien
 
 @pytest.mark.parametrize(
     "slug, message, live_message",
-    [("Dana Room", "lowercase", "lowercase"), ("ab", "3 to 40", "3 to 40"),
-     # The form's length limit speaks first on save; the live check as you type gives the range.
-     ("a" * 41, "at most 40", "3 to 40"), ("olga-room", "already taken", "already taken")],
+    [
+        ("Dana Room", "lowercase", "lowercase"),
+        ("ab", "3 to 40", "3 to 40"),
+        # The form's length limit speaks first on save; the live check as you type gives the range.
+        ("a" * 41, "at most 40", "3 to 40"),
+        ("olga-room", "already taken", "already taken"),
+    ],
 )
 def test_bad_or_taken_slug_is_refused(logged_in, slug, message, live_message):
     clients.change_slug(make_therapist(name="Olga", email="olga@example.com"), "olga-room")

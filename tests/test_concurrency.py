@@ -1,4 +1,5 @@
 """Double booking is impossible: twenty requests at once for overlapping times book exactly one session."""
+
 import sys
 import threading
 import time as time_module
@@ -59,9 +60,19 @@ def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, session_cooki
     cookie, token = session_cookie
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
-    requests = [("/sessions/book", {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(),
-                                    "start_time": f"14:{minute:02d}", "length": "50", "booking_key": f"key-{minute}"})
-                for minute in range(REQUESTS)]
+    requests = [
+        (
+            "/sessions/book",
+            {
+                "client": str(jane.id),
+                "date": PLAIN_TUESDAY.isoformat(),
+                "start_time": f"14:{minute:02d}",
+                "length": "50",
+                "booking_key": f"key-{minute}",
+            },
+        )
+        for minute in range(REQUESTS)
+    ]
     responses = run_at_once(app, cookie, token, requests)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [422] * (REQUESTS - 1)
@@ -75,11 +86,15 @@ def test_twenty_reschedules_into_one_free_slot_at_once_move_exactly_one(app, ses
     cookie, token = session_cookie
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
-    sessions = [booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(8 + hour // 2, 30 * (hour % 2)), 25))
-                for hour in range(REQUESTS)]
+    sessions = [
+        booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(8 + hour // 2, 30 * (hour % 2)), 25))
+        for hour in range(REQUESTS)
+    ]
     target = PLAIN_TUESDAY.replace(day=PLAIN_TUESDAY.day + 1).isoformat()
-    requests = [(f"/sessions/{s.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50", "version": "0"})
-                for s in sessions]
+    requests = [
+        (f"/sessions/{s.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50", "version": "0"})
+        for s in sessions
+    ]
     responses = run_at_once(app, cookie, token, requests)
     assert sorted(r.status_code for r in responses) == [200] + [422] * (REQUESTS - 1)
     db.session.expire_all()
@@ -95,8 +110,15 @@ def test_postgresql_refuses_an_overlap_written_past_the_app(app, therapist):
 
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     first = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(14, 0), 50))
-    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=first.starts_at,
-                               ends_at=first.ends_at, uid="manual@example.com"))
+    db.session.add(
+        Appointment(
+            therapist_id=therapist.id,
+            client_id=jane.id,
+            starts_at=first.starts_at,
+            ends_at=first.ends_at,
+            uid="manual@example.com",
+        )
+    )
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
@@ -106,8 +128,13 @@ def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_ove
     cookie, token = session_cookie
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
-    form = {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00", "length": "50",
-            "booking_key": "same-form-key"}
+    form = {
+        "client": str(jane.id),
+        "date": PLAIN_TUESDAY.isoformat(),
+        "start_time": "14:00",
+        "length": "50",
+        "booking_key": "same-form-key",
+    }
     responses = run_at_once(app, cookie, token, [("/sessions/book", form)] * 10)
     pages = [r.get_data(as_text=True) for r in responses]
     assert [r.status_code for r in responses] == [200] * 10
@@ -117,6 +144,7 @@ def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_ove
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
     from models import OutboxMessage
+
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # one invite each, once
 
 
@@ -137,13 +165,18 @@ def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cooki
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     appointment = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(14, 0), 50))
     target = PLAIN_TUESDAY.replace(day=PLAIN_TUESDAY.day + 1).isoformat()
-    requests = [(f"/sessions/{appointment.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50",
-                                                            "version": "0"}),
-                (f"/sessions/{appointment.id}/cancel", {"version": "0"})]
+    requests = [
+        (
+            f"/sessions/{appointment.id}/reschedule",
+            {"date": target, "start_time": "16:00", "length": "50", "version": "0"},
+        ),
+        (f"/sessions/{appointment.id}/cancel", {"version": "0"}),
+    ]
     responses = run_at_once(app, cookie, token, requests)
     assert sorted(r.status_code for r in responses) == [200, 422]
     db.session.expire_all()
     from models import InviteDelivery
+
     sequences = db.session.scalars(select(InviteDelivery.sequence)).all()
     assert sequences == [1, 1]  # one change went out, to both people, once
     assert db.session.get(Appointment, appointment.id).sequence == 1

@@ -1,5 +1,6 @@
 """What deploy/ ships: nginx in front of two instances (served for real when nginx is installed), the
 systemd units (checked by systemd-analyze), and the TRUSTED_PROXIES warning."""
+
 import logging
 import os
 import re
@@ -16,8 +17,8 @@ import clients
 import config
 from app import create_app
 from conftest import PASSWORD, ROOT, Instances
-from deploy import local_nginx
 from dates import PLAIN_TUESDAY
+from deploy import local_nginx
 from extensions import db
 from models import Appointment
 
@@ -37,7 +38,9 @@ def test_nginx_refuses_bodies_at_the_same_size_as_the_app(tmp_path):
 
 
 def test_trusted_proxies_warns_once_when_a_request_comes_past_the_proxy(tmp_path, caplog):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'h.db'}", "TRUSTED_PROXIES": 1})
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'h.db'}", "TRUSTED_PROXIES": 1}
+    )
     browser = app.test_client()
     with caplog.at_level(logging.WARNING):
         browser.get("/login", headers={"X-Forwarded-For": "203.0.113.7"})
@@ -48,7 +51,9 @@ def test_trusted_proxies_warns_once_when_a_request_comes_past_the_proxy(tmp_path
 
 
 def test_without_trusted_proxies_nothing_is_said_of_the_header(tmp_path, caplog):
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'h.db'}", "TRUSTED_PROXIES": 0})
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'h.db'}", "TRUSTED_PROXIES": 0}
+    )
     with caplog.at_level(logging.WARNING):
         app.test_client().get("/login")
     assert WARNING not in caplog.text
@@ -65,8 +70,13 @@ def test_the_systemd_units_are_valid(tmp_path):
         (tmp_path / name).write_text(re.sub(r"^(User|Group)=hearth$", r"\1=root", text, flags=re.MULTILINE))
     units = sorted(str(path) for path in tmp_path.glob("*.service"))
     assert len(units) == 3
-    result = subprocess.run(["systemd-analyze", "verify", *units], check=False, capture_output=True, text=True,
-                            env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"})
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *units],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},
+    )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
@@ -84,7 +94,9 @@ def behind_nginx(shared_app, tmp_path):
     if not local_nginx.NGINX:
         pytest.skip("nginx is not installed (Debian: apt-get install nginx; `make test` does it)")
     https_port, http_port = local_nginx.ports()
-    instances = Instances(shared_app, tmp_path, env={"TRUSTED_PROXIES": "1", "PUBLIC_URL": f"https://127.0.0.1:{https_port}"})
+    instances = Instances(
+        shared_app, tmp_path, env={"TRUSTED_PROXIES": "1", "PUBLIC_URL": f"https://127.0.0.1:{https_port}"}
+    )
     try:
         upstreams = [url.removeprefix("http://") for url in instances.start(2)]
         nginx = local_nginx.start(tmp_path / "nginx", upstreams, https_port, http_port)
@@ -113,9 +125,18 @@ def test_through_nginx_a_therapist_logs_in_books_and_gets_gzipped_pages(behind_n
     form = browser.get(url + "/sessions/book")
     assert form.headers["Content-Encoding"] == "gzip"
     token = re.search(r'"X-CSRFToken": "([^"]+)"', form.text).group(1)
-    booked = browser.post(url + "/sessions/book", headers={"HX-Request": "true", "Referer": url + "/sessions/book"},
-                          data={"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00",
-                                "length": "50", "booking_key": "key-1", "csrf_token": token})
+    booked = browser.post(
+        url + "/sessions/book",
+        headers={"HX-Request": "true", "Referer": url + "/sessions/book"},
+        data={
+            "client": str(jane.id),
+            "date": PLAIN_TUESDAY.isoformat(),
+            "start_time": "14:00",
+            "length": "50",
+            "booking_key": "key-1",
+            "csrf_token": token,
+        },
+    )
     assert booked.status_code == 200
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1

@@ -1,5 +1,6 @@
 """Small things a new therapist meets first: the favicon, empty screens that say what to do, warnings that look
 like warnings, the booking form after a refused submit, and the room link near the top of Client details."""
+
 import re
 
 import pytest
@@ -45,7 +46,9 @@ def test_mail_kept_in_the_outbox_is_a_warning_not_a_success(logged_in, dana):
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     form = {"client": str(jane.id), "date": DAY, "start_time": "14:00", "length": "50", "booking_key": "k1"}
     booked = logged_in.post("/sessions/book", form, htmx=True).get_data(as_text=True)
-    assert re.search(r'<p class="notice warning" role="status">Calendar invites for you and Jane Doe are in your', booked)
+    assert re.search(
+        r'<p class="notice warning" role="status">Calendar invites for you and Jane Doe are in your', booked
+    )
     appointment_id = re.search(r'/sessions/(\d+)"', booked).group(1)
     shown = logged_in.post(f"/sessions/{appointment_id}/resend", {"send_to": "both"}, htmx=True).get_data(as_text=True)
     assert '<p class="notice warning" role="status">Invites placed in your Outbox' in shown
@@ -69,5 +72,5 @@ def test_a_refused_submit_keeps_the_preview_of_what_was_filled_in(logged_in, dan
 def test_the_room_link_sits_above_the_details_of_a_client(logged_in, dana):
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     page = logged_in.get(f"/clients/{jane.id}").get_data(as_text=True)
-    assert page.index('>Room link</label>') < page.index("<dt>Email</dt>")
-    assert 'aria-current="page"' in re.search(r'<a href="/clients/%d".*?>' % jane.id, page, re.S).group(0)
+    assert page.index(">Room link</label>") < page.index("<dt>Email</dt>")
+    assert 'aria-current="page"' in re.search(rf'<a href="/clients/{jane.id}".*?>', page, re.S).group(0)

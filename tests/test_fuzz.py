@@ -3,6 +3,7 @@
 No input makes a 500, and an input that is refused leaves every table exactly as it was.
 Six endpoints x 200 examples: 1,200 generated inputs on each database.
 """
+
 import json
 import urllib.parse
 from datetime import date, time, timedelta
@@ -10,34 +11,56 @@ from datetime import date, time, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 import booking
 import clients
 import rooms
-from extensions import db
-from sqlalchemy import select
 from conftest import dump
 from dates import EU_AUTUMN, EU_SPRING, PLAIN_TUESDAY
+from extensions import db
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 texts = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=190, max_size=260),
-    st.sampled_from(["", " ", "\x00", "\u202e", "a" * 100_000, "Jane Doe", "jane@example.com", "Europe/Prague",
-                     "'; DROP TABLE clients; --", "<script>alert(1)</script>", "%FF%FE"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\u202e",
+            "a" * 100_000,
+            "Jane Doe",
+            "jane@example.com",
+            "Europe/Prague",
+            "'; DROP TABLE clients; --",
+            "<script>alert(1)</script>",
+            "%FF%FE",
+        ]
+    ),
 )
 dates = st.one_of(
     st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)).map(date.isoformat),
     st.sampled_from([d.isoformat() for d in (EU_SPRING, EU_AUTUMN, PLAIN_TUESDAY)]),
     texts,
 )
-clock_times = st.one_of(st.times().map(lambda t: t.strftime("%H:%M")), st.sampled_from(["02:00", "02:30", "02:59", "03:00"]), texts)
+clock_times = st.one_of(
+    st.times().map(lambda t: t.strftime("%H:%M")), st.sampled_from(["02:00", "02:30", "02:59", "03:00"]), texts
+)
 lengths = st.one_of(st.integers(-10_000, 10_000).map(str), texts)
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                           max_leaves=12)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 
 
 def refused_changes_nothing(response, before, accepted=(200, 201, 303)):
@@ -60,12 +83,18 @@ def setup(logged_in, therapist):
 
 def test_signup(app, fresh):
     @FUZZ
-    @given(name=texts, email=st.one_of(st.emails().map(str), texts), password=texts, timezone=st.one_of(texts, st.just("UTC")))
+    @given(
+        name=texts,
+        email=st.one_of(st.emails().map(str), texts),
+        password=texts,
+        timezone=st.one_of(texts, st.just("UTC")),
+    )
     def run(name, email, password, timezone):
         browser = fresh()
         before = dump()
-        response = browser.post("/signup", {"name": name, "email": email, "password": password,
-                                            "confirm": password, "timezone": timezone})
+        response = browser.post(
+            "/signup", {"name": name, "email": email, "password": password, "confirm": password, "timezone": timezone}
+        )
         refused_changes_nothing(response, before, accepted=(303,))
 
     run()
@@ -78,8 +107,11 @@ def test_add_client(setup):
     @given(name=texts, email=texts, phone=texts, timezone=texts, note=texts)
     def run(name, email, phone, timezone, note):
         before = dump()
-        response = browser.post("/clients/", {"add-name": name, "add-email": email, "add-phone": phone,
-                                              "add-timezone": timezone, "add-note": note}, htmx=True)
+        response = browser.post(
+            "/clients/",
+            {"add-name": name, "add-email": email, "add-phone": phone, "add-timezone": timezone, "add-note": note},
+            htmx=True,
+        )
         refused_changes_nothing(response, before)
 
     run()
@@ -89,12 +121,20 @@ def test_booking(setup):
     browser, jane = setup["client"], setup["jane"]
 
     @FUZZ
-    @given(client=st.one_of(st.just(str(jane.id)), st.integers(-5, 10**12).map(str), texts), day=dates,
-           start=clock_times, length=lengths, key=st.one_of(st.just(""), texts))
+    @given(
+        client=st.one_of(st.just(str(jane.id)), st.integers(-5, 10**12).map(str), texts),
+        day=dates,
+        start=clock_times,
+        length=lengths,
+        key=st.one_of(st.just(""), texts),
+    )
     def run(client, day, start, length, key):
         before = dump()
-        response = browser.post("/sessions/book", {"client": client, "date": day, "start_time": start,
-                                                   "length": length, "booking_key": key}, htmx=True)
+        response = browser.post(
+            "/sessions/book",
+            {"client": client, "date": day, "start_time": start, "length": length, "booking_key": key},
+            htmx=True,
+        )
         refused_changes_nothing(response, before)
 
     run()
@@ -107,8 +147,11 @@ def test_reschedule(setup):
     @given(day=dates, start=clock_times, length=lengths, version=st.one_of(st.just("0"), texts))
     def run(day, start, length, version):
         before = dump()
-        response = browser.post(f"/sessions/{session.id}/reschedule",
-                                {"date": day, "start_time": start, "length": length, "version": version}, htmx=True)
+        response = browser.post(
+            f"/sessions/{session.id}/reschedule",
+            {"date": day, "start_time": start, "length": length, "version": version},
+            htmx=True,
+        )
         refused_changes_nothing(response, before)
 
     run()
@@ -151,9 +194,13 @@ def test_signalling(setup, fresh):
     bodies = st.one_of(
         st.binary(max_size=200),
         json_values.map(lambda v: json.dumps(v).encode()),
-        st.fixed_dictionaries({"kind": st.one_of(st.sampled_from(["description", "candidate", "state"]), json_values),
-                               "data": json_values, "seq": st.one_of(st.integers(-3, 10**6), json_values)})
-        .map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {
+                "kind": st.one_of(st.sampled_from(["description", "candidate", "state"]), json_values),
+                "data": json_values,
+                "seq": st.one_of(st.integers(-3, 10**6), json_values),
+            }
+        ).map(lambda v: json.dumps(v).encode()),
         st.just(b"{" + b" " * (70 * 1024) + b"}"),
     )
 
@@ -177,18 +224,43 @@ def test_signalling(setup, fresh):
 # values, and Hypothesis mixes hostile values in all fields at once. No answer may be a 500.
 
 import html.parser  # noqa: E402
-import re  # noqa: E402
+
+from test_security import routes  # noqa: E402
 
 import accounts  # noqa: E402
 from extensions import limiter  # noqa: E402
-from test_security import routes  # noqa: E402
 
 HOSTILE = [
-    "²", "¹⁰", "٣", "１２", "𝟗", "9" * 309, "-" + "9" * 400, "1e309", "0x1F",  # digits that are not ASCII, and huge numbers
-    "", " ", "\t", "\u3000", "\u00a0", "\n\n",  # nothing but whitespace
-    "\u2028", "\u2029", "Jane\u2028Doe", "a\u2029b",  # line and paragraph separators (Zl, Zp)
-    "=?utf-8?b?SGVhcnRoIFNlY3VyaXR5?=", "=?utf-8?q?Support?= <evil@example.com>", "x\r\nBcc: evil@example.com",
-    "\x00", "\ufeff", "\u202e", "%FF", "😀" * 70, "a" * 5000, "both ", " client",
+    "²",
+    "¹⁰",
+    "٣",
+    "１２",
+    "𝟗",
+    "9" * 309,
+    "-" + "9" * 400,
+    "1e309",
+    "0x1F",  # digits that are not ASCII, and huge numbers
+    "",
+    " ",
+    "\t",
+    "\u3000",
+    "\u00a0",
+    "\n\n",  # nothing but whitespace
+    "\u2028",
+    "\u2029",
+    "Jane\u2028Doe",
+    "a\u2029b",  # line and paragraph separators (Zl, Zp)
+    "=?utf-8?b?SGVhcnRoIFNlY3VyaXR5?=",
+    "=?utf-8?q?Support?= <evil@example.com>",
+    "x\r\nBcc: evil@example.com",
+    "\x00",
+    "\ufeff",
+    "\u202e",
+    "%FF",
+    "😀" * 70,
+    "a" * 5000,
+    "both ",
+    " client",
 ]
 hostile_texts = st.one_of(
     st.sampled_from(HOSTILE),
@@ -196,17 +268,48 @@ hostile_texts = st.one_of(
     st.integers(min_value=10**300, max_value=10**320).map(str),
     st.text(max_size=30),
 )
-QUERY_NAMES = {"page", "q", "archived", "add", "cancel", "client", "client_filter", "slug", "next", "after", "join",
-               "invite", "date", "start_time", "length"}
-JSON_ONLY = {"rooms.client_join", "rooms.knock", "rooms.signal", "rooms.leave", "rooms.poll",  # test_signalling
-             "rooms.therapist_join_client", "rooms.therapist_join_personal"}  # JSON, no fields
+QUERY_NAMES = {
+    "page",
+    "q",
+    "archived",
+    "add",
+    "cancel",
+    "client",
+    "client_filter",
+    "slug",
+    "next",
+    "after",
+    "join",
+    "invite",
+    "date",
+    "start_time",
+    "length",
+}
+JSON_ONLY = {
+    "rooms.client_join",
+    "rooms.knock",
+    "rooms.signal",
+    "rooms.leave",
+    "rooms.poll",  # test_signalling
+    "rooms.therapist_join_client",
+    "rooms.therapist_join_personal",
+}  # JSON, no fields
 # Forms that show only for a past session (attendance) or a reminder (send now, the client's confirm link):
 # the world below does not seed those yet, so they are named here rather than silently skipped.
-NOT_SEEDED = {"sessions.mark_attendance", "sessions.send_reminder_now", "public.confirm_post",
-              # Not yet reached by the fuzz world (two-factor, devices, room removal, failed-invite resend):
-              "account.confirm_two_factor", "account.disable_two_factor", "account.recovery_codes_txt",
-              "account.sign_out_device", "account.sign_out_others", "auth.login_code", "rooms.remove",
-              "clients.resend_failed"}
+NOT_SEEDED = {
+    "sessions.mark_attendance",
+    "sessions.send_reminder_now",
+    "public.confirm_post",
+    # Not yet reached by the fuzz world (two-factor, devices, room removal, failed-invite resend):
+    "account.confirm_two_factor",
+    "account.disable_two_factor",
+    "account.recovery_codes_txt",
+    "account.sign_out_device",
+    "account.sign_out_others",
+    "auth.login_code",
+    "rooms.remove",
+    "clients.resend_failed",
+}
 
 
 class _Forms(html.parser.HTMLParser):
@@ -219,8 +322,14 @@ class _Forms(html.parser.HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.stack.append({"method": (attrs.get("method") or "get").upper(), "url": attrs.get("action"),
-                               "fields": {}, "extra": []})
+            self.stack.append(
+                {
+                    "method": (attrs.get("method") or "get").upper(),
+                    "url": attrs.get("action"),
+                    "fields": {},
+                    "extra": [],
+                }
+            )
         form = self.stack[-1] if self.stack else None
         name = attrs.get("name")
         if form is not None and tag in ("input", "select", "textarea") and name and name != "csrf_token":
@@ -262,12 +371,22 @@ def world(app, setup, fresh, monkeypatch, smtp):
     invites.send(session)  # kept in the Outbox until the address is confirmed
     visitor = rooms.knock(therapist, "Alex")
     _, reset = accounts.start_reset(therapist.email)
-    values = {"client_id": jane.id, "appointment_id": session.id, "participant_id": visitor.id,
-              "message_id": db.session.scalar(select(OutboxMessage.id)), "slug": therapist.personal_slug,
-              "peer_id": visitor.peer_id, "token": None}
-    tokens = {"public.room": jane.room_link.token, "rooms.client_join": jane.room_link.token,
-              "public.feed": accounts.feed_token(therapist), "auth.reset_password": reset,
-              "auth.confirm_email": "no-such-token"}
+    values = {
+        "client_id": jane.id,
+        "appointment_id": session.id,
+        "participant_id": visitor.id,
+        "message_id": db.session.scalar(select(OutboxMessage.id)),
+        "slug": therapist.personal_slug,
+        "peer_id": visitor.peer_id,
+        "token": None,
+    }
+    tokens = {
+        "public.room": jane.room_link.token,
+        "rooms.client_join": jane.room_link.token,
+        "public.feed": accounts.feed_token(therapist),
+        "auth.reset_password": reset,
+        "auth.confirm_email": "no-such-token",
+    }
     return {**setup, "guest": fresh(), "values": values, "tokens": tokens, "archived": archived.id}
 
 
@@ -321,8 +440,13 @@ def test_every_form_field_of_every_endpoint_takes_hostile_text_without_a_500(app
     # Every route that takes a form is reached from some page.
     assert posts - covered - JSON_ONLY - NOT_SEEDED == set(), posts - covered - JSON_ONLY - NOT_SEEDED
     forms = _fuzzable(app, forms)
-    assert {"sessions.preview", "sessions.reschedule_preview", "sessions.client_options", "account.check_slug",
-            "clients.index"} <= covered
+    assert {
+        "sessions.preview",
+        "sessions.reschedule_preview",
+        "sessions.client_options",
+        "account.check_slug",
+        "clients.index",
+    } <= covered
     fields_seen = sum(len(fields) for *_, fields in forms)
     assert fields_seen >= 30, forms
 

@@ -3,6 +3,7 @@
 Requests alternate between instance A and instance B; together they must behave as one Hearth.
 Skipped unless TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL are set.
 """
+
 import re
 import threading
 from datetime import time
@@ -34,8 +35,11 @@ def log_in(url: str) -> requests.Session:
     """A therapist's browser logged in on the instance at `url`."""
     browser = requests.Session()
     token = csrf_token(browser.get(url + "/login").text)
-    response = browser.post(url + "/login", data={"email": "dana@example.com", "password": PASSWORD, "csrf_token": token},
-                            allow_redirects=False)
+    response = browser.post(
+        url + "/login",
+        data={"email": "dana@example.com", "password": PASSWORD, "csrf_token": token},
+        allow_redirects=False,
+    )
     assert response.status_code == 303
     return browser
 
@@ -49,7 +53,9 @@ def at_once(browser: requests.Session, requests_: list[tuple[str, dict]]) -> lis
         own = requests.Session()
         own.cookies.update(browser.cookies)
         barrier.wait()
-        statuses[index] = own.post(url, data=form, headers={"HX-Request": "true"}, allow_redirects=False, timeout=60).status_code
+        statuses[index] = own.post(
+            url, data=form, headers={"HX-Request": "true"}, allow_redirects=False, timeout=60
+        ).status_code
 
     threads = [threading.Thread(target=send, args=(i, url, form)) for i, (url, form) in enumerate(requests_)]
     for thread in threads:
@@ -64,10 +70,20 @@ def test_twenty_bookings_of_one_slot_across_two_instances_book_exactly_one(insta
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     browser = log_in(a)
     token = csrf_token(browser.get(b + "/sessions/book").text)
-    requests_ = [((a, b)[i % 2] + "/sessions/book",
-                  {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00", "length": "50",
-                   "booking_key": f"key-{i}", "csrf_token": token})
-                 for i in range(REQUESTS)]
+    requests_ = [
+        (
+            (a, b)[i % 2] + "/sessions/book",
+            {
+                "client": str(jane.id),
+                "date": PLAIN_TUESDAY.isoformat(),
+                "start_time": "14:00",
+                "length": "50",
+                "booking_key": f"key-{i}",
+                "csrf_token": token,
+            },
+        )
+        for i in range(REQUESTS)
+    ]
     statuses = at_once(browser, requests_)
     assert sorted(statuses) == [200] + [422] * (REQUESTS - 1)
     db.session.expire_all()
@@ -77,14 +93,20 @@ def test_twenty_bookings_of_one_slot_across_two_instances_book_exactly_one(insta
 def test_twenty_reschedules_into_one_slot_across_two_instances_move_exactly_one(instances, therapist):
     a, b = instances.urls
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
-    sessions = [booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(8 + i // 2, 30 * (i % 2)), 25))
-                for i in range(REQUESTS)]
+    sessions = [
+        booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(8 + i // 2, 30 * (i % 2)), 25))
+        for i in range(REQUESTS)
+    ]
     browser = log_in(b)
     token = csrf_token(browser.get(a + "/sessions/").text)
     target = PLAIN_TUESDAY.replace(day=PLAIN_TUESDAY.day + 1).isoformat()
-    requests_ = [((a, b)[i % 2] + f"/sessions/{s.id}/reschedule",
-                  {"date": target, "start_time": "16:00", "length": "50", "version": "0", "csrf_token": token})
-                 for i, s in enumerate(sessions)]
+    requests_ = [
+        (
+            (a, b)[i % 2] + f"/sessions/{s.id}/reschedule",
+            {"date": target, "start_time": "16:00", "length": "50", "version": "0", "csrf_token": token},
+        )
+        for i, s in enumerate(sessions)
+    ]
     statuses = at_once(browser, requests_)
     assert sorted(statuses) == [200] + [422] * (REQUESTS - 1)
     db.session.expire_all()
@@ -98,8 +120,9 @@ def test_a_login_on_a_is_valid_on_b_and_a_form_from_a_posts_to_b(instances, ther
     form = browser.get(a + "/clients/new").text
     hidden = dict(re.findall(r'<input id="[^"]*" name="([^"]*csrf_token)" type="hidden" value="([^"]+)"', form))
     assert hidden, "the Add client form carries its CSRF token"
-    response = browser.post(b + "/clients/", data={"add-name": "Jane Doe", "add-email": "jane@example.com", **hidden},
-                            allow_redirects=False)
+    response = browser.post(
+        b + "/clients/", data={"add-name": "Jane Doe", "add-email": "jane@example.com", **hidden}, allow_redirects=False
+    )
     assert response.status_code == 303, re.findall(r'class="error"[^<]*<[^<]*', response.text)
     db.session.expire_all()
     assert db.session.scalar(select(Client.name)) == "Jane Doe"

@@ -1,4 +1,5 @@
 """The invite (iCalendar) and the emails that carry it, checked with two parsers."""
+
 from datetime import time, timedelta
 
 import icalendar
@@ -13,8 +14,13 @@ from dates import EU_AUTUMN, PLAIN_TUESDAY, US_SPRING
 
 @pytest.fixture
 def appointment(therapist):
-    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com", timezone="America/New_York",
-                       note="Grief after her father's death")
+    jane = clients.add(
+        therapist,
+        name="Jane Doe",
+        email="jane@example.com",
+        timezone="America/New_York",
+        note="Grief after her father's death",
+    )
     return booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(14, 0), 50))
 
 
@@ -71,10 +77,21 @@ def parts(message):
     return [(part.get_content_type(), part) for part in message.walk()]
 
 
-@pytest.mark.parametrize("role, to, subject", [
-    (invites.CLIENT, "Jane Doe <jane@example.com>", "Session with Dana Whitfield on {day}, 08:00 (America/New_York)"),
-    (invites.THERAPIST, "Dana Whitfield <dana@example.com>", "Session with Jane D. on {day}, 14:00 (Europe/Prague)"),
-])
+@pytest.mark.parametrize(
+    "role, to, subject",
+    [
+        (
+            invites.CLIENT,
+            "Jane Doe <jane@example.com>",
+            "Session with Dana Whitfield on {day}, 08:00 (America/New_York)",
+        ),
+        (
+            invites.THERAPIST,
+            "Dana Whitfield <dana@example.com>",
+            "Session with Jane D. on {day}, 14:00 (Europe/Prague)",
+        ),
+    ],
+)
 def test_email_is_shaped_for_calendar_apps(appointment, role, to, subject):
     message = invites.email(appointment, role)
     assert message["To"] == to
@@ -99,8 +116,10 @@ def test_bodies_show_both_zones_the_room_link_and_nothing_private(appointment):
     room = clients.room_url(appointment.client)
     # Zones by name and city, as people know them, not by their IANA IDs.
     new_york, prague = "Eastern Time (New York)", "Central European Time (Prague)"
-    for role, mine, theirs in [(invites.CLIENT, f"08:00–08:50, {new_york}", f"14:00–14:50, {prague}"),
-                               (invites.THERAPIST, f"14:00–14:50, {prague}", f"08:00–08:50, {new_york}")]:
+    for role, mine, theirs in [
+        (invites.CLIENT, f"08:00–08:50, {new_york}", f"14:00–14:50, {prague}"),
+        (invites.THERAPIST, f"14:00–14:50, {prague}", f"08:00–08:50, {new_york}"),
+    ]:
         message = invites.email(appointment, role)
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
@@ -111,7 +130,9 @@ def test_bodies_show_both_zones_the_room_link_and_nothing_private(appointment):
         assert "Grief" not in text + html
 
 
-@pytest.mark.parametrize("day, other_hour", [(US_SPRING + timedelta(days=2), "09:00"), (EU_AUTUMN + timedelta(days=2), "09:00")])
+@pytest.mark.parametrize(
+    "day, other_hour", [(US_SPRING + timedelta(days=2), "09:00"), (EU_AUTUMN + timedelta(days=2), "09:00")]
+)
 def test_bodies_in_the_weeks_when_only_one_side_changed_clocks(therapist, day, other_hour):
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
     appointment = booking.book(therapist, jane, booking.slot(therapist, day, time(14, 0), 50))

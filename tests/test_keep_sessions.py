@@ -1,5 +1,6 @@
 """Nothing a therapist does silently breaks a booked session: Replace link, Archive, Restore, email
 changes, the calendar choice, and the feed."""
+
 import re
 from datetime import time, timedelta
 
@@ -11,7 +12,7 @@ import booking
 import clients
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Therapist, utcnow
+from models import Therapist, utcnow
 
 LATER = PLAIN_TUESDAY + timedelta(days=7)
 
@@ -97,8 +98,9 @@ def test_archive_with_upcoming_sessions_asks_first_and_changes_nothing(logged_in
 
 def test_cancel_these_sessions_and_archive_sends_a_cancel_to_both_for_each(logged_in, jane, two_booked, smtp):
     first, second, _ = two_booked
-    response = logged_in.post(f"/clients/{jane.id}/archive", {"cancel_sessions": "1", "message": "Take care."},
-                              htmx=True)
+    response = logged_in.post(
+        f"/clients/{jane.id}/archive", {"cancel_sessions": "1", "message": "Take care."}, htmx=True
+    )
     page = response.get_data(as_text=True)
     assert "Client archived." in page and "2 upcoming sessions cancelled." in page
     assert jane.archived_at is not None and first.is_cancelled and second.is_cancelled
@@ -124,8 +126,12 @@ def test_restore_brings_the_client_back_with_a_fresh_link(logged_in, jane):
 
 
 def edit_form(**changes):
-    return {"edit-name": "Jane Doe", "edit-email": "jane.new@example.com", "edit-timezone": "America/New_York",
-            **changes}
+    return {
+        "edit-name": "Jane Doe",
+        "edit-email": "jane.new@example.com",
+        "edit-timezone": "America/New_York",
+        **changes,
+    }
 
 
 def test_client_email_change_cancels_at_the_old_address_and_invites_the_new(logged_in, jane, two_booked, smtp):
@@ -156,8 +162,11 @@ def test_removing_the_email_of_a_client_with_sessions_is_refused(logged_in, jane
 
 
 def test_therapist_email_change_cancels_at_the_old_address_and_invites_the_new(logged_in, jane, two_booked, smtp):
-    response = logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana.new@example.com",
-                                                   "timezone": "Europe/Prague"}, htmx=True)
+    response = logged_in.post(
+        "/account/profile",
+        {"name": "Dana Whitfield", "email": "dana.new@example.com", "timezone": "Europe/Prague"},
+        htmx=True,
+    )
     assert "your email changes to it when you open the link" in response.get_data(as_text=True)
     [confirmation] = smtp.to("dana.new@example.com")  # nothing moves until the new address is shown to be hers
     link = re.search(r"http://\S+", confirmation.get_body(("plain",)).get_content()).group(0)
@@ -180,15 +189,24 @@ def test_choosing_the_feed_stops_emailing_the_therapists_copies_only(logged_in, 
     assert re.search(r'<input checked id="delivery-0" name="delivery" type="radio" value="email">', page)
     response = logged_in.post("/account/calendar/delivery", {"delivery": "feed"}, htmx=True)
     assert "no longer emailed" in response.get_data(as_text=True)
-    response = logged_in.post("/sessions/book", {"client": str(jane.id), "date": PLAIN_TUESDAY.isoformat(),
-                                                 "start_time": "14:00", "length": "50", "booking_key": "k-1"})
+    response = logged_in.post(
+        "/sessions/book",
+        {
+            "client": str(jane.id),
+            "date": PLAIN_TUESDAY.isoformat(),
+            "start_time": "14:00",
+            "length": "50",
+            "booking_key": "k-1",
+        },
+    )
     assert response.status_code == 200
     assert [r for r, _ in smtp.messages] == [["jane@example.com"]]
     assert logged_in.post("/account/calendar/delivery", {"delivery": "pigeon"}, htmx=True).status_code == 422
 
 
-def test_feed_refreshes_every_15_minutes_and_shows_then_drops_cancelled_sessions(logged_in, jane, two_booked, client,
-                                                                                  app):
+def test_feed_refreshes_every_15_minutes_and_shows_then_drops_cancelled_sessions(
+    logged_in, jane, two_booked, client, app
+):
     first, second, gone = two_booked
     long_gone = booking.book(jane.therapist, jane, booking.slot(jane.therapist, LATER, time(20, 0), 50))
     booking.cancel(long_gone)

@@ -1,5 +1,6 @@
 """Dates and times in the reader's locale (Babel through Flask-Babel): the therapist's choice in Profile, else the
 browser's Accept-Language; a client's emails in the client's locale, else the therapist's."""
+
 import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -17,10 +18,15 @@ DAY = PLAIN_TUESDAY.isoformat()
 MOMENT = datetime(2027, 6, 1, 13, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("locale, expected", [
-    ("en_GB", "Tue, 1 Jun 2027, 15:00"), ("en_US", "Tue, Jun 1, 2027, 3:00\u202fPM"),
-    ("de_DE", "Di., 1. Juni 2027, 15:00"), ("cs_CZ", "út 1. 6. 2027 15:00"),
-])
+@pytest.mark.parametrize(
+    "locale, expected",
+    [
+        ("en_GB", "Tue, 1 Jun 2027, 15:00"),
+        ("en_US", "Tue, Jun 1, 2027, 3:00\u202fPM"),
+        ("de_DE", "Di., 1. Juni 2027, 15:00"),
+        ("cs_CZ", "út 1. 6. 2027 15:00"),
+    ],
+)
 def test_date_order_and_clock_follow_the_locale(locale, expected):
     assert formats.local_time(MOMENT, ZoneInfo("Europe/Prague"), "%a %-d %b %Y, %H:%M", locale) == expected
 
@@ -30,16 +36,21 @@ def test_the_browser_language_decides_until_the_therapist_chooses(logged_in):
     page = logged_in.get("/account/activity", headers=us).get_data(as_text=True)
     assert re.search(r"\w{3} \d+, \d{4}, \d+:\d\d:\d\d\u202f[AP]M", page)  # the login entry, US style
     assert formats.browser_locale([("de", 1)]) == "de_DE" and formats.browser_locale([("xx", 1)]) is None
-    logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana@example.com",
-                                        "timezone": "Europe/Prague", "locale": "de_DE"})
+    logged_in.post(
+        "/account/profile",
+        {"name": "Dana Whitfield", "email": "dana@example.com", "timezone": "Europe/Prague", "locale": "de_DE"},
+    )
     assert db.session.scalar(select(Therapist)).locale == "de_DE"
     page = logged_in.get("/account/activity", headers=us).get_data(as_text=True)
     assert re.search(r"\d+\. \w+\.? \d{4}, \d\d:\d\d:\d\d", page) and "\u202fPM" not in page
 
 
 def test_an_unknown_locale_is_refused_with_a_message(logged_in):
-    response = logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana@example.com",
-                                                   "timezone": "Europe/Prague", "locale": "xx_XX"}, htmx=True)
+    response = logged_in.post(
+        "/account/profile",
+        {"name": "Dana Whitfield", "email": "dana@example.com", "timezone": "Europe/Prague", "locale": "xx_XX"},
+        htmx=True,
+    )
     assert response.status_code == 422 and "Choose formats from the list." in response.get_data(as_text=True)
 
 

@@ -1,4 +1,5 @@
 """Login sessions on the server: Log out, idle and absolute expiry, remember-me, devices, recovery without mail."""
+
 import re
 import time
 from datetime import timedelta
@@ -69,7 +70,8 @@ def test_remember_me_then_log_out_deletes_the_cookie_and_logs_out(app, client, t
     assert response.status_code == 303
     assert cookie(client, "remember_token") is None  # deleted by the response
     assert "remember_token=;" in response.headers.get("Set-Cookie", "") or any(
-        h.startswith("remember_token=;") for h in response.headers.getlist("Set-Cookie"))
+        h.startswith("remember_token=;") for h in response.headers.getlist("Set-Cookie")
+    )
     assert client.get("/clients/").status_code == 302
     # A copy of the remember-me cookie kept from before opens nothing: its row has ended.
     assert only_cookie(app, "remember_token", remember).get("/clients/").status_code == 302
@@ -109,7 +111,11 @@ def test_the_remember_me_lifetime_is_configured(app, client, therapist):
     remembered_login(client)
     assert rows()[0].remember_until - rows()[0].created_at == timedelta(days=7)
     expires = client.client.get_cookie("remember_token").expires
-    assert timedelta(days=6, hours=23) < expires - rows()[0].created_at.replace(tzinfo=expires.tzinfo) <= timedelta(days=7, minutes=1)
+    assert (
+        timedelta(days=6, hours=23)
+        < expires - rows()[0].created_at.replace(tzinfo=expires.tzinfo)
+        <= timedelta(days=7, minutes=1)
+    )
 
 
 def test_remember_days_comes_from_the_environment(tmp_path, monkeypatch):
@@ -154,7 +160,11 @@ def test_sign_out_another_device(app, therapist):
 
 
 def test_sign_out_everywhere_else_keeps_only_this_device(app, therapist):
-    laptop, phone, tablet = device(app), device(app, SAFARI), device(app, "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+    laptop, phone, tablet = (
+        device(app),
+        device(app, SAFARI),
+        device(app, "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"),
+    )
     for each in (laptop, phone, tablet):
         login(each)
     laptop.forget_csrf()
@@ -181,8 +191,10 @@ def test_an_ended_device_cannot_be_signed_out_again(app, logged_in):
 def test_password_change_ends_the_other_rows_and_keeps_this_one(app, logged_in):
     phone = device(app, SAFARI)
     login(phone)
-    response = logged_in.post("/account/security/password",
-                              {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"})
+    response = logged_in.post(
+        "/account/security/password",
+        {"current_password": PASSWORD, "new_password": "a brand new phrase", "confirm": "a brand new phrase"},
+    )
     assert response.status_code == 303
     assert [row.ended_reason for row in rows()] == [None, "password_changed"]
     assert phone.get("/clients/").status_code == 302 and logged_in.get("/clients/").status_code == 200
@@ -237,8 +249,10 @@ def test_cli_reset_for_an_unknown_email_says_so(app, therapist):
 
 def test_forgot_password_with_delivery_off_tells_the_truth_for_any_email(client, therapist):
     assert "Email delivery is off on this server" in client.get("/forgot-password").get_data(as_text=True)
-    pages = [client.post("/forgot-password", {"email": email}).get_data(as_text=True)
-             for email in ("dana@example.com", "nobody@example.com")]
+    pages = [
+        client.post("/forgot-password", {"email": email}).get_data(as_text=True)
+        for email in ("dana@example.com", "nobody@example.com")
+    ]
 
     def without_tokens(page: str) -> str:
         return re.sub(r'(value="|"X-CSRFToken": ")[^"]+"', "", page)
@@ -255,10 +269,16 @@ def test_outbox_offers_an_ics_only_for_messages_with_one(logged_in, therapist):
     import clients
 
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
-    logged_in.post("/sessions/book", {"client": str(jane.id), "date": "2030-06-04", "start_time": "14:00",
-                                      "length": "50", "booking_key": "k1"})
-    plain = OutboxMessage(therapist_id=therapist.id, recipient="dana@example.com", subject="Reset your Hearth password",
-                          raw=b"From: a@example.com\r\nSubject: Reset\r\nContent-Type: text/plain\r\n\r\nHello\r\n")
+    logged_in.post(
+        "/sessions/book",
+        {"client": str(jane.id), "date": "2030-06-04", "start_time": "14:00", "length": "50", "booking_key": "k1"},
+    )
+    plain = OutboxMessage(
+        therapist_id=therapist.id,
+        recipient="dana@example.com",
+        subject="Reset your Hearth password",
+        raw=b"From: a@example.com\r\nSubject: Reset\r\nContent-Type: text/plain\r\n\r\nHello\r\n",
+    )
     db.session.add(plain)
     db.session.commit()
     page = logged_in.get("/outbox/").get_data(as_text=True)
@@ -274,14 +294,23 @@ def test_logout_is_in_the_activity_log(logged_in):
     assert actions == ["login", "logout"]
 
 
-@pytest.mark.parametrize("agent, name", [
-    (FIREFOX, "Firefox on Windows"),
-    (SAFARI, "Safari on iPhone"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", "Edge on macOS"),
-    ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36", "Chrome on Android"),
-    ("curl/8.0", "Unknown browser"),
-    ("", "Unknown browser"),
-])
+@pytest.mark.parametrize(
+    "agent, name",
+    [
+        (FIREFOX, "Firefox on Windows"),
+        (SAFARI, "Safari on iPhone"),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+            "Edge on macOS",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+            "Chrome on Android",
+        ),
+        ("curl/8.0", "Unknown browser"),
+        ("", "Unknown browser"),
+    ],
+)
 def test_device_names(agent, name):
     import logins
 

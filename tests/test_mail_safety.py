@@ -1,5 +1,6 @@
 """Sending never fails half-way and never lets a name into a header: validation up front, safe headers,
 RFC line lengths, clock-change-safe times, and stored data that no longer passes."""
+
 import re
 from datetime import time
 from email import message_from_bytes, policy
@@ -25,20 +26,30 @@ def dana() -> Therapist:
 
 
 def book_form(client_id, **changes):
-    return {"client": str(client_id), "date": DAY, "start_time": "14:00", "length": "50", "booking_key": "key-1", **changes}
+    return {
+        "client": str(client_id),
+        "date": DAY,
+        "start_time": "14:00",
+        "length": "50",
+        "booking_key": "key-1",
+        **changes,
+    }
 
 
 # Validation up front
 
 
-@pytest.mark.parametrize("name", [
-    "Eve =?utf-8?q?=0D=0ABcc:_x@evil.example?=",
-    "Eve =?UTF-8?B?QmNjOiB4?= Doe",
-    "Eve\u2028Doe",
-    "Eve\u2029Doe",
-    "Eve\uffffDoe",
-    "Eve\ufdd0Doe",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Eve =?utf-8?q?=0D=0ABcc:_x@evil.example?=",
+        "Eve =?UTF-8?B?QmNjOiB4?= Doe",
+        "Eve\u2028Doe",
+        "Eve\u2029Doe",
+        "Eve\uffffDoe",
+        "Eve\ufdd0Doe",
+    ],
+)
 def test_names_that_would_break_a_header_are_refused_with_a_message(logged_in, name):
     before = dump()
     response = logged_in.post("/clients/", {**ADD, "add-name": name}, htmx=True)
@@ -49,14 +60,19 @@ def test_names_that_would_break_a_header_are_refused_with_a_message(logged_in, n
 
 
 def test_profile_name_with_an_encoded_word_is_refused(logged_in):
-    response = logged_in.post("/account/profile", {"name": "=?utf-8?q?Dana?=", "email": "dana@example.com",
-                                                   "timezone": "Europe/Prague"}, htmx=True)
+    response = logged_in.post(
+        "/account/profile",
+        {"name": "=?utf-8?q?Dana?=", "email": "dana@example.com", "timezone": "Europe/Prague"},
+        htmx=True,
+    )
     assert response.status_code == 422 and "cannot contain" in response.get_data(as_text=True)
 
 
 def test_non_ascii_local_part_is_refused_saying_why(logged_in):
     before = dump()
-    response = logged_in.post("/clients/", {**ADD, "add-name": "Žofie Malá", "add-email": "žofie@example.cz"}, htmx=True)
+    response = logged_in.post(
+        "/clients/", {**ADD, "add-name": "Žofie Malá", "add-email": "žofie@example.cz"}, htmx=True
+    )
     assert response.status_code == 422
     assert "before the @" in response.get_data(as_text=True)
     assert dump() == before
@@ -66,7 +82,7 @@ def test_non_ascii_domain_goes_into_headers_and_mailto_as_idna(logged_in, smtp):
     eva = clients.add(dana(), name="Eva Nová", email="eva@příklad.cz")
     response = logged_in.post("/sessions/book", book_form(eva.id), htmx=True)
     assert response.status_code == 200
-    (rcpts, message), = [m for m in smtp.messages if "eva@xn--pklad-zsa96e.cz" in m[0]]
+    ((rcpts, message),) = [m for m in smtp.messages if "eva@xn--pklad-zsa96e.cz" in m[0]]
     assert message["To"].addresses[0].addr_spec == "eva@xn--pklad-zsa96e.cz"
     ics = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
     assert b"mailto:eva@xn--pklad-zsa96e.cz" in ics and "příklad".encode() not in ics
@@ -98,8 +114,13 @@ HOSTILE = [
     '"Eve" <x@evil.example>, Bcc',
     "Eve\ufffe\x07Doe",  # (PostgreSQL cannot store NUL at all)
 ]
-FRIENDLY = ["Jane O'Brien-Dvořáková", 'Jane "JD" Doe, PhD', "Zoë (she/her) <Doe>", "李小龍 Lee",
-            ("Přemysl Otakar Dvořák-Novotný Žluťoučký Kůň Úpěl Ďábelské Ódy " * 3).strip()]
+FRIENDLY = [
+    "Jane O'Brien-Dvořáková",
+    'Jane "JD" Doe, PhD',
+    "Zoë (she/her) <Doe>",
+    "李小龍 Lee",
+    ("Přemysl Otakar Dvořák-Novotný Žluťoučký Kůň Úpěl Ďábelské Ódy " * 3).strip(),
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE + FRIENDLY)
@@ -116,7 +137,8 @@ def test_no_name_can_add_a_header_and_display_names_round_trip(app, therapist, s
         assert len(rcpts) == 1 and rcpts[0] in ("jane@example.com", "dana@example.com")
         assert sorted(k.lower() for k in message.keys()) == sorted(
             ["from", "to", "subject", "date", "message-id", "mime-version", "content-type"]
-            + (["reply-to"] if rcpts[0] == "jane@example.com" else []))
+            + (["reply-to"] if rcpts[0] == "jane@example.com" else [])
+        )
         # Decoded as RFC 2047 says (Python 3.11's own parser keeps the spaces between encoded-words).
         assert mail.read_addresses(message, "From") == [(f"{expected_name} via Hearth", "hearth@example.com")]
         if rcpts[0] == "jane@example.com":
@@ -127,8 +149,13 @@ def test_no_name_can_add_a_header_and_display_names_round_trip(app, therapist, s
 
 
 def test_verify_refuses_a_message_that_reads_back_with_an_extra_header(app):
-    message = mail.compose(sender_name="Hearth", to=("Jane", "jane@example.com"), subject="Hi",
-                           template="password_reset", context={"therapist": None, "link": "x"})
+    message = mail.compose(
+        sender_name="Hearth",
+        to=("Jane", "jane@example.com"),
+        subject="Hi",
+        template="password_reset",
+        context={"therapist": None, "link": "x"},
+    )
     message["X-Injected"] = "yes"  # as a vulnerable folder would have written it
     with pytest.raises(mail.BuildError):
         mail.verify(message)
@@ -149,7 +176,11 @@ def test_body_lines_and_encoded_words_stay_within_rfc_limits(app, therapist):
     parsed = message_from_bytes(raw, policy=policy.default)
     for part in parsed.walk():
         if part["Content-Transfer-Encoding"] == "base64":
-            body = part.as_bytes().split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in part.as_bytes() else part.as_bytes().split(b"\n\n", 1)[1]
+            body = (
+                part.as_bytes().split(b"\r\n\r\n", 1)[1]
+                if b"\r\n\r\n" in part.as_bytes()
+                else part.as_bytes().split(b"\n\n", 1)[1]
+            )
             assert max(len(line) for line in body.splitlines()) <= 76
 
 
@@ -177,8 +208,9 @@ def test_stored_address_that_cannot_be_sent_is_logged_as_failed_not_a_500(logged
 
 def test_whitespace_time_zone_means_none_and_a_stored_bad_zone_shows_unknown(logged_in):
     jane = clients.add(dana(), name="Jane Doe", email="jane@example.com", timezone="America/New_York")
-    response = logged_in.post(f"/clients/{jane.id}/edit", {"edit-name": "Jane Doe", "edit-email": "jane@example.com",
-                                                          "edit-timezone": " "})
+    response = logged_in.post(
+        f"/clients/{jane.id}/edit", {"edit-name": "Jane Doe", "edit-email": "jane@example.com", "edit-timezone": " "}
+    )
     assert response.status_code == 303
     assert jane.timezone is None
     jane.timezone = "Nowhere/Gone"  # a zone a later tzdata dropped, or saved by an older version
@@ -196,8 +228,9 @@ def test_whitespace_time_zone_means_none_and_a_stored_bad_zone_shows_unknown(log
 
 def test_a_session_across_the_clock_change_never_reads_backwards(logged_in, smtp):
     jane = clients.add(dana(), name="Jane Doe", email="jane@example.com", timezone="Europe/Prague")
-    response = logged_in.post("/sessions/book", book_form(jane.id, date=EU_AUTUMN.isoformat(), start_time="02:30"),
-                              htmx=True)
+    response = logged_in.post(
+        "/sessions/book", book_form(jane.id, date=EU_AUTUMN.isoformat(), start_time="02:30"), htmx=True
+    )
     page = response.get_data(as_text=True)
     assert "02:30 CEST – 02:20 CET" in page and "02:30–02:20" not in page
     (message,) = smtp.to("jane@example.com")
@@ -212,8 +245,11 @@ def test_a_session_across_the_clock_change_never_reads_backwards(logged_in, smtp
 
 def test_lord_howe_half_hour_change_shows_each_offset(app):
     from datetime import datetime
+
     # 2:00 local becomes 1:30 on the first Sunday of April: 01:30 happens twice.
     text = booking.time_range(datetime(2026, 4, 4, 14, 30), datetime(2026, 4, 4, 15, 0), "Australia/Lord_Howe")
     assert text == "Sun, 5 Apr 2026, 01:30 +11 – 01:30 +1030"  # en_GB as Babel writes it
-    assert booking.time_range(datetime(2026, 6, 4, 14, 30), datetime(2026, 6, 4, 15, 0), "Australia/Lord_Howe") \
+    assert (
+        booking.time_range(datetime(2026, 6, 4, 14, 30), datetime(2026, 6, 4, 15, 0), "Australia/Lord_Howe")
         == "Fri, 5 Jun 2026, 01:00–01:30"
+    )

@@ -1,11 +1,12 @@
 """The migrations build the schema the models describe, on SQLite and PostgreSQL."""
+
 from flask_migrate import check, downgrade, upgrade
 from sqlalchemy import inspect
+from test_rules import CASES, check_rule, make_world
 
 import clients
 from extensions import db
 from models import Therapist
-from test_rules import CASES, check_rule, make_world
 
 
 def test_migrations_match_the_models_and_go_both_ways(app):

@@ -1,5 +1,6 @@
 """The Outbox shows each kept message as its recipient would see it; the HTML part is framed, sandboxed and
 served under a CSP that allows nothing but inline styles and data: images."""
+
 import re
 from datetime import time as clock
 

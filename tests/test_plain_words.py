@@ -1,5 +1,6 @@
 """What therapists and clients read, in plain words: the invite log, the activity log, the emails, the personal
 link page."""
+
 import re
 from datetime import timedelta
 
@@ -38,8 +39,11 @@ def test_the_invite_log_names_each_send(logged_in, dana):
     logged_in.post(f"/sessions/{session_id}/resend", {"send_to": "client"}, htmx=True)
     assert log_entries(logged_in, session_id)[0] == "Resent"
     new_day = (PLAIN_TUESDAY + timedelta(days=2)).isoformat()
-    logged_in.post(f"/sessions/{session_id}/reschedule", {"date": new_day, "start_time": "16:00", "length": "50",
-                                                          "version": "0"}, htmx=True)
+    logged_in.post(
+        f"/sessions/{session_id}/reschedule",
+        {"date": new_day, "start_time": "16:00", "length": "50", "version": "0"},
+        htmx=True,
+    )
     assert log_entries(logged_in, session_id)[:2] == ["Update sent", "Update sent"]
     logged_in.post(f"/sessions/{session_id}/cancel", {"version": "1"}, htmx=True)
     assert log_entries(logged_in, session_id)[:2] == ["Cancellation sent", "Cancellation sent"]
@@ -61,8 +65,11 @@ def client_email(client_row) -> str:
 
     from models import OutboxMessage
 
-    kept = db.session.scalars(select(OutboxMessage).where(OutboxMessage.recipient.contains(client_row.email))
-                              .order_by(OutboxMessage.id.desc())).first()
+    kept = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.recipient.contains(client_row.email))
+        .order_by(OutboxMessage.id.desc())
+    ).first()
     return message_from_bytes(kept.raw, policy=policy.default).get_body(("plain",)).get_content().replace("\r\n", "\n")
 
 
@@ -72,8 +79,11 @@ def test_emails_greet_by_first_name_or_the_name_asked_for(logged_in, dana):
     assert client_email(maria).startswith("Hello María-José,\n")
     page = logged_in.get(f"/clients/{maria.id}/edit").get_data(as_text=True)
     assert ">Greet them as</label>" in page and "The name to use in emails" in page
-    logged_in.post(f"/clients/{maria.id}/edit", {"edit-name": LONG_NAME, "edit-email_name": "Majo",
-                                                 "edit-email": "maria@example.com"}, htmx=True)
+    logged_in.post(
+        f"/clients/{maria.id}/edit",
+        {"edit-name": LONG_NAME, "edit-email_name": "Majo", "edit-email": "maria@example.com"},
+        htmx=True,
+    )
     assert db.session.get(Client, maria.id).email_name == "Majo"
     assert "<dt>Emails greet</dt><dd>Majo</dd>" in logged_in.get(f"/clients/{maria.id}").get_data(as_text=True)
     logged_in.post(f"/sessions/{session_id}/resend", {"send_to": "client"})
@@ -84,8 +94,10 @@ def test_a_moved_and_a_cancelled_session_say_what_happened_and_what_next(logged_
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
     session_id = book(logged_in, jane.id)
     new_day = PLAIN_TUESDAY + timedelta(days=2)
-    logged_in.post(f"/sessions/{session_id}/reschedule", {"date": new_day.isoformat(), "start_time": "16:00",
-                                                          "length": "50", "version": "0"})
+    logged_in.post(
+        f"/sessions/{session_id}/reschedule",
+        {"date": new_day.isoformat(), "start_time": "16:00", "length": "50", "version": "0"},
+    )
     text = client_email(jane)
     assert f"Your session has moved from {PLAIN_TUESDAY:%a %-d %b}, 08:00 to {new_day:%a %-d %b}, 10:00." in text
     assert "moved: moved" not in text

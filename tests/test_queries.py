@@ -1,4 +1,5 @@
 """Query discipline: each page and fragment runs the same number of SQL statements at 10 rows as at 1,000."""
+
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -68,8 +69,9 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
     seed.add_practice(small, 10, 10)
     seed.add_practice(large, 1000, 1000)  # a hundred times larger, in the same database
     for practice in (small, large):  # so that both Cancelled lists have rows (10 sessions may have none)
-        db.session.scalar(select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc())
-                          .limit(1)).status = Appointment.CANCELLED
+        db.session.scalar(
+            select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc()).limit(1)
+        ).status = Appointment.CANCELLED
     db.session.commit()
     small_counts = statement_counts(client, small)
     large_counts = statement_counts(client.__class__(app.test_client()), large)
@@ -87,6 +89,7 @@ def test_client_search_reads_only_the_matches_on_sqlite(app, therapist):
     statement = select(Client.id).where(clients._substring(therapist, "jane")).order_by(Client.name, Client.id)
     compiled = statement.compile(db.engine)
     parameters = tuple(compiled.params[name] for name in compiled.positiontup)
-    plan = " ".join(row[-1] for row in db.session.connection().exec_driver_sql(
-        "EXPLAIN QUERY PLAN " + str(compiled), parameters))
+    plan = " ".join(
+        row[-1] for row in db.session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), parameters)
+    )
     assert "ix_clients_therapist" not in plan and "SCAN clients " not in plan, plan

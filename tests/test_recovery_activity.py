@@ -1,4 +1,5 @@
 """Forgot password, and the activity log."""
+
 import csv
 import io
 import re
@@ -17,9 +18,12 @@ def reset_link(inbox) -> str:
 
 
 def test_the_answer_is_the_same_whether_or_not_the_email_exists(client, therapist, smtp):
-    pages = [client.post("/forgot-password", {"email": email}).get_data(as_text=True)
-             for email in ("dana@example.com", "nobody@example.com")]
+    pages = [
+        client.post("/forgot-password", {"email": email}).get_data(as_text=True)
+        for email in ("dana@example.com", "nobody@example.com")
+    ]
     assert all("If an account exists for that address" in page for page in pages)
+
     def without_tokens(page: str) -> str:  # CSRF tokens carry a timestamp; everything else must match
         return re.sub(r'(value="|"X-CSRFToken": ")[^"]+"', "", page)
 

@@ -1,5 +1,6 @@
 """Reminders: the schedule (due, re-arm, disarm, inside the window, clock changes), the email, retries,
 Send now, Confirm I'll be there, and the settings. The real worker is in test_worker.py."""
+
 import re
 from datetime import time, timedelta
 
@@ -54,6 +55,7 @@ def clock(monkeypatch, app):
 
 
 # The schedule
+
 
 def test_24_hour_reminder_falls_due_a_day_before_and_not_after_the_start(dana, jane, clock):
     session = book(dana, jane)
@@ -157,6 +159,7 @@ def test_due_time_is_real_hours_across_a_clock_change_and_the_email_shows_local_
 
 # The email
 
+
 def test_the_email_goes_to_the_client_only_with_join_and_confirm_and_reply_to_the_therapist(dana, jane, clock, smtp):
     session = book(dana, jane)
     clock.set(session.starts_at - timedelta(hours=2))
@@ -174,8 +177,10 @@ def test_the_email_goes_to_the_client_only_with_join_and_confirm_and_reply_to_th
 
 # Retries and Send now
 
-def test_failures_retry_with_growing_delays_then_show_on_the_session_page_with_send_now(dana, jane, clock, smtp,
-                                                                                       client):
+
+def test_failures_retry_with_growing_delays_then_show_on_the_session_page_with_send_now(
+    dana, jane, clock, smtp, client
+):
     from conftest import login
 
     session = book(dana, jane)
@@ -220,13 +225,13 @@ def test_a_send_left_by_a_dead_worker_is_taken_over_after_the_lease(dana, jane, 
 
 # Confirm I'll be there
 
+
 def confirm_link(message) -> str:
     text = message.get_body(("plain",)).get_content()
     return re.search(r"http://127\.0\.0\.1:5000(/confirm/[\w-]+)", text).group(1)
 
 
-def test_confirm_link_shows_the_time_confirms_once_and_shows_on_today_and_the_session(dana, jane, clock, smtp,
-                                                                                      client):
+def test_confirm_link_shows_the_time_confirms_once_and_shows_on_today_and_the_session(dana, jane, clock, smtp, client):
     from conftest import login
 
     session = book(dana, jane)
@@ -258,9 +263,9 @@ def test_confirm_link_dies_when_the_session_is_moved_or_cancelled(dana, jane, cl
     assert client.get("/confirm/not-a-token").status_code == 404
 
 
-
-def test_confirm_link_is_unguessable_uncached_shows_only_the_time_and_guessing_is_limited(dana, jane, clock, smtp,
-                                                                                          client):
+def test_confirm_link_is_unguessable_uncached_shows_only_the_time_and_guessing_is_limited(
+    dana, jane, clock, smtp, client
+):
     session = book(dana, jane)
     clock.set(session.starts_at - timedelta(hours=23))
     reminders.send_due()
@@ -283,6 +288,7 @@ def test_confirm_link_is_unguessable_uncached_shows_only_the_time_and_guessing_i
 
 # Settings
 
+
 def test_reminder_settings_default_24h_on_1h_off_and_say_where_they_go(logged_in):
     page = logged_in.get("/account/reminders").get_data(as_text=True)
     assert re.search(r'id="remind_24h"[^>]*checked', page) or re.search(r'checked[^>]*id="remind_24h"', page)
@@ -291,12 +297,14 @@ def test_reminder_settings_default_24h_on_1h_off_and_say_where_they_go(logged_in
     saved = logged_in.post("/account/reminders", {"remind_1h": "y"}, htmx=True)
     assert "Reminder settings saved." in saved.get_data(as_text=True)
     from models import Therapist
+
     dana = db.session.scalar(select(Therapist))
     assert (dana.remind_24h, dana.remind_1h) == (False, True)
 
 
 def test_client_opt_out_from_client_details(logged_in):
     from models import Therapist
+
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     page = logged_in.post(f"/clients/{jane.id}/reminders", {"reminders": "off"}, htmx=True).get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Rooms: who may enter, the lobby, presence, and signalling that refuses anything out of place."""
+
 import json
 import re
 import time
@@ -46,8 +47,9 @@ def signals() -> int:
 @pytest.fixture
 def call(logged_in, guest, jane):
     """The therapist and Jane, both in Jane's room."""
-    therapist_visit = post_json(logged_in, f"/room/client/{jane.id}/join", {},
-                                headers={"X-CSRFToken": logged_in.csrf_token()}).get_json()
+    therapist_visit = post_json(
+        logged_in, f"/room/client/{jane.id}/join", {}, headers={"X-CSRFToken": logged_in.csrf_token()}
+    ).get_json()
     client_visit = post_json(guest, path(clients.room_url(jane)) + "/join", {}).get_json()
     return therapist_visit, client_visit
 
@@ -95,15 +97,18 @@ def test_the_therapists_visit_works_only_in_the_therapists_browser(app, guest, c
     assert signal(other, therapist_visit).status_code == 404
 
 
-@pytest.mark.parametrize("body, status, message", [
-    (b"x" * (64 * 1024 + 1), 413, "larger than 64 KB"),
-    (b"{not json", 400, "not valid JSON"),
-    (b"[1, 2]", 400, "must be a JSON object"),
-    (json.dumps({"kind": "launch", "data": {}, "seq": 1}).encode(), 400, "Unknown message type"),
-    (json.dumps({"kind": "state", "data": "x", "seq": 1}).encode(), 400, "data must be a JSON object"),
-    (json.dumps({"kind": "state", "data": {}, "seq": "1"}).encode(), 400, "positive whole number"),
-    (json.dumps({"kind": "state", "data": {}, "seq": True}).encode(), 400, "positive whole number"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        (b"x" * (64 * 1024 + 1), 413, "larger than 64 KB"),
+        (b"{not json", 400, "not valid JSON"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (json.dumps({"kind": "launch", "data": {}, "seq": 1}).encode(), 400, "Unknown message type"),
+        (json.dumps({"kind": "state", "data": "x", "seq": 1}).encode(), 400, "data must be a JSON object"),
+        (json.dumps({"kind": "state", "data": {}, "seq": "1"}).encode(), 400, "positive whole number"),
+        (json.dumps({"kind": "state", "data": {}, "seq": True}).encode(), 400, "positive whole number"),
+    ],
+)
 def test_malformed_signalling_is_refused_and_changes_nothing(guest, call, body, status, message):
     _, client_visit = call
     response = guest.open(client_visit["signal"], method="POST", data=body, content_type="application/json")
@@ -141,7 +146,9 @@ def knock(guest, therapist, name="Alex"):
 
 
 def test_a_waiting_visitor_learns_nothing_until_admitted(logged_in, guest, therapist, app, client):
-    therapist_visit = post_json(logged_in, "/room/personal/join", {}, headers={"X-CSRFToken": logged_in.csrf_token()}).get_json()
+    therapist_visit = post_json(
+        logged_in, "/room/personal/join", {}, headers={"X-CSRFToken": logged_in.csrf_token()}
+    ).get_json()
     alex = knock(guest, therapist).get_json()
     assert guest.get(alex["poll"]).get_json() == {"status": "waiting"}
     response = signal(guest, alex)
@@ -162,9 +169,16 @@ def test_a_waiting_visitor_learns_nothing_until_admitted(logged_in, guest, thera
     assert sam_browser.get(sam["poll"]).get_json() == {"status": "declined"}
 
 
-@pytest.mark.parametrize("body, message", [({}, "Enter your name"), ({"name": "  "}, "Enter your name"),
-                                           ({"name": "x" * 81}, "at most 80"), ({"name": "A\x00"}, "cannot be used"),
-                                           ({"name": 5}, "Enter your name")])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "Enter your name"),
+        ({"name": "  "}, "Enter your name"),
+        ({"name": "x" * 81}, "at most 80"),
+        ({"name": "A\x00"}, "cannot be used"),
+        ({"name": 5}, "Enter your name"),
+    ],
+)
 def test_bad_visitor_names_are_refused(guest, therapist, body, message):
     response = post_json(guest, f"/u/{therapist.personal_slug}/knock", body)
     assert response.status_code == 400 and message in response.get_json()["error"]
@@ -203,7 +217,9 @@ def test_room_pages_may_use_the_camera_and_other_pages_may_not(logged_in, guest,
 # A call in progress keeps the therapist's login alive (up to the absolute lifetime)
 
 
-def test_a_connected_call_outlives_the_idle_limit_and_survives_the_end_of_the_login(app, logged_in, guest, call, monkeypatch):
+def test_a_connected_call_outlives_the_idle_limit_and_survives_the_end_of_the_login(
+    app, logged_in, guest, call, monkeypatch
+):
     import security
 
     therapist_visit, client_visit = call
@@ -253,7 +269,9 @@ def status_of(visit) -> str:
     return rooms.participant(visit["peer"]).status
 
 
-def test_replacing_the_link_ends_the_impostors_visit_and_the_real_client_gets_in(logged_in, guest, call, jane, app, client):
+def test_replacing_the_link_ends_the_impostors_visit_and_the_real_client_gets_in(
+    logged_in, guest, call, jane, app, client
+):
     therapist_visit, impostor = call
     signal(guest, impostor, "description", {"type": "offer", "sdp": "v=0"})
     assert logged_in.post(f"/clients/{jane.id}/room-link", {}).status_code in (200, 303)
@@ -313,8 +331,15 @@ def test_start_session_joins_directly(logged_in, jane, therapist):
     from models import Appointment, utcnow
 
     start = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=5)
-    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=start,
-                               ends_at=start + timedelta(minutes=50), uid="soon@example.com"))
+    db.session.add(
+        Appointment(
+            therapist_id=therapist.id,
+            client_id=jane.id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=50),
+            uid="soon@example.com",
+        )
+    )
     db.session.commit()
     page = logged_in.get("/sessions/").get_data(as_text=True)
     link = re.search(r'href="([^"]+)">Start session', page).group(1)
@@ -376,10 +401,13 @@ def test_knocks_are_limited_per_address(guest, therapist):
 
 def test_knocks_are_limited_per_link(guest, therapist):
     for n in range(30):
-        response = post_json(guest, f"/u/{therapist.personal_slug}/knock", {"name": f"V{n}"},
-                             environ_base={"REMOTE_ADDR": f"10.0.0.{n}"})
+        response = post_json(
+            guest, f"/u/{therapist.personal_slug}/knock", {"name": f"V{n}"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}
+        )
         assert response.status_code == 200
-    refused = post_json(guest, f"/u/{therapist.personal_slug}/knock", {"name": "X"}, environ_base={"REMOTE_ADDR": "10.0.1.1"})
+    refused = post_json(
+        guest, f"/u/{therapist.personal_slug}/knock", {"name": "X"}, environ_base={"REMOTE_ADDR": "10.0.1.1"}
+    )
     assert refused.status_code == 429 and "Many people" in refused.get_json()["error"]
     assert db.session.scalar(select(func.count()).select_from(RoomParticipant)) == 30
 
@@ -438,18 +466,21 @@ DEEP = b"[" * 30_000 + b"]" * 30_000  # 60 KB: within the size limit, far beyond
 DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
 
 
-@pytest.mark.parametrize("body, message", [
-    (b'{"kind": "state", "data": {"audio": NaN}, "seq": 1}', "NaN"),
-    (b'{"kind": "state", "data": {"audio": Infinity}, "seq": 1}', "Infinity"),
-    (b'{"kind": "state", "data": {"audio": -Infinity}, "seq": 1}', "Infinity"),
-    (b'{"kind": "state", "data": {"a": {"b": {"c": {"d": {"e": 1}}}}}, "seq": 1}', "nested too deeply"),
-    (DEEP, "nested too deeply"),
-    (DEEP_OBJECT, "nested too deeply"),
-    (json.dumps({"kind": "state", "data": {}, "seq": 2**31}).encode(), "too large"),
-    (json.dumps({"kind": "state", "data": {}, "seq": 2**70}).encode(), "too large"),
-    (json.dumps({"kind": "state", "data": {"n": 2**64}, "seq": 1}).encode(), "too large"),
-    (b'{"kind": "state", "data": {"n": 1e999999}, "seq": 1}', "too large"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"kind": "state", "data": {"audio": NaN}, "seq": 1}', "NaN"),
+        (b'{"kind": "state", "data": {"audio": Infinity}, "seq": 1}', "Infinity"),
+        (b'{"kind": "state", "data": {"audio": -Infinity}, "seq": 1}', "Infinity"),
+        (b'{"kind": "state", "data": {"a": {"b": {"c": {"d": {"e": 1}}}}}, "seq": 1}', "nested too deeply"),
+        (DEEP, "nested too deeply"),
+        (DEEP_OBJECT, "nested too deeply"),
+        (json.dumps({"kind": "state", "data": {}, "seq": 2**31}).encode(), "too large"),
+        (json.dumps({"kind": "state", "data": {}, "seq": 2**70}).encode(), "too large"),
+        (json.dumps({"kind": "state", "data": {"n": 2**64}, "seq": 1}).encode(), "too large"),
+        (b'{"kind": "state", "data": {"n": 1e999999}, "seq": 1}', "too large"),
+    ],
+)
 def test_hostile_signals_are_refused_and_change_nothing(guest, call, body, message):
     _, client_visit = call
     before = dump()
@@ -497,8 +528,15 @@ def test_the_room_shows_when_the_session_in_progress_ends_in_each_ones_zone(logg
     from models import Appointment, utcnow
 
     start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
-    db.session.add(Appointment(therapist_id=therapist.id, client_id=jane.id, starts_at=start,
-                               ends_at=start + timedelta(minutes=50), uid="now@example.com"))
+    db.session.add(
+        Appointment(
+            therapist_id=therapist.id,
+            client_id=jane.id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=50),
+            uid="now@example.com",
+        )
+    )
     jane.timezone = "America/New_York"
     db.session.commit()
     end = start + timedelta(minutes=50)

@@ -3,6 +3,7 @@
 Every case runs the same statement twice: with an allowed value it succeeds (so the SQL is right),
 with a forbidden one the database refuses it.
 """
+
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -19,28 +20,68 @@ from models import Appointment, InviteDelivery
 
 # (what is tried, SQL with :value, allowed value, forbidden value); ids come from the `world` fixture.
 CASES = [
-    ("a session for another therapist's client",
-     "UPDATE appointments SET therapist_id = :value WHERE id = :session", "dana", "olga"),
-    ("a new session mixing two practices",
-     "INSERT INTO appointments (therapist_id, client_id, starts_at, ends_at, status, uid, sequence, created_at, "
-     "updated_at, time_set_at) VALUES (:value, :jane, :later, :later_end, 'scheduled', 'sql-uid', 0, :later, :later, "
-     ":later)", "dana", "olga"),
-    ("a room visit mixing two practices",
-     "UPDATE room_participants SET therapist_id = :value WHERE id = :visit", "dana", "olga"),
-    ("a session status outside the list", "UPDATE appointments SET status = :value WHERE id = :session",
-     "cancelled", "archived"),
-    ("a session that ends when it starts", "UPDATE appointments SET ends_at = starts_at + :value WHERE id = :session",
-     "minute", "zero"),
-    ("an invite role outside the list", "UPDATE invite_deliveries SET role = :value WHERE id = :delivery",
-     "therapist", "stranger"),
-    ("an invite method outside the list", "UPDATE invite_deliveries SET method = :value WHERE id = :delivery",
-     "CANCEL", "PUBLISH"),
-    ("an invite status outside the list", "UPDATE invite_deliveries SET status = :value WHERE id = :delivery",
-     "failed", "bounced"),
-    ("a visitor role outside the list", "UPDATE room_participants SET role = :value WHERE id = :visit",
-     "client", "admin"),
-    ("a visit status outside the list", "UPDATE room_participants SET status = :value WHERE id = :visit",
-     "left", "gone"),
+    (
+        "a session for another therapist's client",
+        "UPDATE appointments SET therapist_id = :value WHERE id = :session",
+        "dana",
+        "olga",
+    ),
+    (
+        "a new session mixing two practices",
+        "INSERT INTO appointments (therapist_id, client_id, starts_at, ends_at, status, uid, sequence, created_at, "
+        "updated_at, time_set_at) VALUES (:value, :jane, :later, :later_end, 'scheduled', 'sql-uid', 0, :later, :later, "
+        ":later)",
+        "dana",
+        "olga",
+    ),
+    (
+        "a room visit mixing two practices",
+        "UPDATE room_participants SET therapist_id = :value WHERE id = :visit",
+        "dana",
+        "olga",
+    ),
+    (
+        "a session status outside the list",
+        "UPDATE appointments SET status = :value WHERE id = :session",
+        "cancelled",
+        "archived",
+    ),
+    (
+        "a session that ends when it starts",
+        "UPDATE appointments SET ends_at = starts_at + :value WHERE id = :session",
+        "minute",
+        "zero",
+    ),
+    (
+        "an invite role outside the list",
+        "UPDATE invite_deliveries SET role = :value WHERE id = :delivery",
+        "therapist",
+        "stranger",
+    ),
+    (
+        "an invite method outside the list",
+        "UPDATE invite_deliveries SET method = :value WHERE id = :delivery",
+        "CANCEL",
+        "PUBLISH",
+    ),
+    (
+        "an invite status outside the list",
+        "UPDATE invite_deliveries SET status = :value WHERE id = :delivery",
+        "failed",
+        "bounced",
+    ),
+    (
+        "a visitor role outside the list",
+        "UPDATE room_participants SET role = :value WHERE id = :visit",
+        "client",
+        "admin",
+    ),
+    (
+        "a visit status outside the list",
+        "UPDATE room_participants SET status = :value WHERE id = :visit",
+        "left",
+        "gone",
+    ),
 ]
 
 
@@ -50,14 +91,28 @@ def make_world() -> dict:
     olga = make_therapist(name="Olga Novak", email="olga@example.com")
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     session = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(9, 0), 50))
-    delivery = InviteDelivery(appointment_id=session.id, role="client", recipient="jane@example.com",
-                              method="REQUEST", sequence=0, status="sent")
+    delivery = InviteDelivery(
+        appointment_id=session.id,
+        role="client",
+        recipient="jane@example.com",
+        method="REQUEST",
+        sequence=0,
+        status="sent",
+    )
     db.session.add(delivery)
     db.session.commit()
     visit = rooms.join(rooms.client_room(jane), dana, rooms.THERAPIST, "Dana", jane)
     later = session.starts_at + timedelta(days=1)
-    return {"dana": dana.id, "olga": olga.id, "jane": jane.id, "session": session.id, "delivery": delivery.id,
-            "visit": visit.id, "later": later, "later_end": later + timedelta(minutes=50)}
+    return {
+        "dana": dana.id,
+        "olga": olga.id,
+        "jane": jane.id,
+        "session": session.id,
+        "delivery": delivery.id,
+        "visit": visit.id,
+        "later": later,
+        "later_end": later + timedelta(minutes=50),
+    }
 
 
 def interval(word: str):
@@ -70,7 +125,10 @@ def attempt(world: dict, statement: str, value: str) -> None:
     if ":value" in statement and value in ("minute", "zero"):
         # Date arithmetic differs between the databases: compute the new end in Python instead.
         starts_at = db.session.get(Appointment, world["session"]).starts_at
-        sql, params["value"] = "UPDATE appointments SET ends_at = :value WHERE id = :session", starts_at + interval(value)
+        sql, params["value"] = (
+            "UPDATE appointments SET ends_at = :value WHERE id = :session",
+            starts_at + interval(value),
+        )
     try:
         db.session.execute(text(sql), params)
         db.session.flush()

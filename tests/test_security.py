@@ -1,16 +1,16 @@
 """The security matrix, generated from app.url_map so that no new route escapes it; headers; sessions."""
+
 import re
 import time
 from datetime import time as clock
 
 import pytest
+from sqlalchemy import select
 
 import booking
 import clients
 import logins
 import rooms
-from sqlalchemy import select
-
 from conftest import dump, login, make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
@@ -22,36 +22,96 @@ TOKEN = "token"  # anyone holding a link token or a visit's secret peer id; a wr
 LOGIN = "login"  # the logged-in therapist's own screens, no object named in the request
 OWNED = "owned"  # names one of the therapist's objects by id: another therapist's id is a 404
 ENDPOINTS = {
-    "static": PUBLIC, "vendor.static": PUBLIC, "public.index": PUBLIC, "auth.login": PUBLIC, "auth.signup": PUBLIC,
-    "auth.signed_out": PUBLIC, "auth.forgot_password": PUBLIC, "auth.login_code": PUBLIC,
-    "auth.reset_password": TOKEN, "rooms.client_page": TOKEN, "rooms.visitor_page": TOKEN, "public.feed": TOKEN,
-    "rooms.client_join": TOKEN, "rooms.knock": TOKEN, "rooms.poll": TOKEN, "rooms.signal": TOKEN, "rooms.leave": TOKEN,
-    "public.confirm": TOKEN, "public.confirm_post": TOKEN,
+    "static": PUBLIC,
+    "vendor.static": PUBLIC,
+    "public.index": PUBLIC,
+    "auth.login": PUBLIC,
+    "auth.signup": PUBLIC,
+    "auth.signed_out": PUBLIC,
+    "auth.forgot_password": PUBLIC,
+    "auth.login_code": PUBLIC,
+    "auth.reset_password": TOKEN,
+    "rooms.client_page": TOKEN,
+    "rooms.visitor_page": TOKEN,
+    "public.feed": TOKEN,
+    "rooms.client_join": TOKEN,
+    "rooms.knock": TOKEN,
+    "rooms.poll": TOKEN,
+    "rooms.signal": TOKEN,
+    "rooms.leave": TOKEN,
+    "public.confirm": TOKEN,
+    "public.confirm_post": TOKEN,
     "auth.logout": LOGIN,
-    "account.index": LOGIN, "account.profile": LOGIN, "account.save_profile": LOGIN, "account.change_password": LOGIN,
-    "account.personal_link": LOGIN, "account.save_personal_link": LOGIN, "account.check_slug": LOGIN,
-    "account.calendar": LOGIN, "account.replace_feed": LOGIN, "account.activity_log": LOGIN,
-    "account.activity_csv": LOGIN, "account.public_url_help": LOGIN, "account.reminders_tab": LOGIN, "account.save_reminders": LOGIN,
-    "clients.index": LOGIN, "clients.new": LOGIN, "clients.create": LOGIN,
-    "clients.show": OWNED, "clients.edit": OWNED, "clients.update": OWNED, "clients.archive": OWNED,
-    "clients.restore": OWNED, "clients.replace_room_link": OWNED, "clients.set_reminders": OWNED,
-    "outbox.index": LOGIN, "outbox.show": OWNED, "outbox.message_html": OWNED, "outbox.download_eml": OWNED, "outbox.download_ics": OWNED,
-    "rooms.lobby": LOGIN, "rooms.personal_room": LOGIN, "rooms.therapist_join_personal": LOGIN,
-    "rooms.client_room": OWNED, "rooms.presence": OWNED, "rooms.therapist_join_client": OWNED,
-    "rooms.admit": OWNED, "rooms.decline": OWNED,
+    "account.index": LOGIN,
+    "account.profile": LOGIN,
+    "account.save_profile": LOGIN,
+    "account.change_password": LOGIN,
+    "account.personal_link": LOGIN,
+    "account.save_personal_link": LOGIN,
+    "account.check_slug": LOGIN,
+    "account.calendar": LOGIN,
+    "account.replace_feed": LOGIN,
+    "account.activity_log": LOGIN,
+    "account.activity_csv": LOGIN,
+    "account.public_url_help": LOGIN,
+    "account.reminders_tab": LOGIN,
+    "account.save_reminders": LOGIN,
+    "clients.index": LOGIN,
+    "clients.new": LOGIN,
+    "clients.create": LOGIN,
+    "clients.show": OWNED,
+    "clients.edit": OWNED,
+    "clients.update": OWNED,
+    "clients.archive": OWNED,
+    "clients.restore": OWNED,
+    "clients.replace_room_link": OWNED,
+    "clients.set_reminders": OWNED,
+    "outbox.index": LOGIN,
+    "outbox.show": OWNED,
+    "outbox.message_html": OWNED,
+    "outbox.download_eml": OWNED,
+    "outbox.download_ics": OWNED,
+    "rooms.lobby": LOGIN,
+    "rooms.personal_room": LOGIN,
+    "rooms.therapist_join_personal": LOGIN,
+    "rooms.client_room": OWNED,
+    "rooms.presence": OWNED,
+    "rooms.therapist_join_client": OWNED,
+    "rooms.admit": OWNED,
+    "rooms.decline": OWNED,
     # Find client lists only the therapist's own clients; another's id is simply not among them.
-    "sessions.index": LOGIN, "sessions.client_options": LOGIN, "sessions.today": LOGIN, "sessions.week": LOGIN,
+    "sessions.index": LOGIN,
+    "sessions.client_options": LOGIN,
+    "sessions.today": LOGIN,
+    "sessions.week": LOGIN,
     "sessions.export_csv": LOGIN,
-    "sessions.book": OWNED, "sessions.preview": OWNED, "sessions.create": OWNED,  # the client in the query or form
-    "sessions.show": OWNED, "sessions.download_ics": OWNED, "sessions.reschedule_form": OWNED,
-    "sessions.reschedule_preview": OWNED, "sessions.reschedule": OWNED, "sessions.cancel": OWNED,
+    "sessions.book": OWNED,
+    "sessions.preview": OWNED,
+    "sessions.create": OWNED,  # the client in the query or form
+    "sessions.show": OWNED,
+    "sessions.download_ics": OWNED,
+    "sessions.reschedule_form": OWNED,
+    "sessions.reschedule_preview": OWNED,
+    "sessions.reschedule": OWNED,
+    "sessions.cancel": OWNED,
     "sessions.resend": OWNED,
-    "account.security_tab": LOGIN, "account.start_two_factor": LOGIN, "account.confirm_two_factor": LOGIN,
-    "account.disable_two_factor": LOGIN, "account.recovery_codes_txt": LOGIN, "account.sign_out_others": LOGIN,
+    "account.security_tab": LOGIN,
+    "account.start_two_factor": LOGIN,
+    "account.confirm_two_factor": LOGIN,
+    "account.disable_two_factor": LOGIN,
+    "account.recovery_codes_txt": LOGIN,
+    "account.sign_out_others": LOGIN,
     "account.sign_out_device": OWNED,
-    "auth.signed_up": PUBLIC, "auth.confirm_email": TOKEN,
-    "account.invitations": LOGIN, "account.make_invitation": LOGIN, "account.resend_confirmation": LOGIN,
-    "account.save_calendar_delivery": LOGIN, "clients.resend_failed": OWNED, "rooms.remove": OWNED, "sessions.mark_attendance": OWNED, "sessions.send_reminder_now": OWNED,
+    "auth.signed_up": PUBLIC,
+    "auth.confirm_email": TOKEN,
+    "account.invitations": LOGIN,
+    "account.make_invitation": LOGIN,
+    "account.resend_confirmation": LOGIN,
+    "account.save_calendar_delivery": LOGIN,
+    "clients.resend_failed": OWNED,
+    "rooms.remove": OWNED,
+    "sessions.mark_attendance": OWNED,
+    "sessions.send_reminder_now": OWNED,
 }
 ANYONE = {endpoint for endpoint, kind in ENDPOINTS.items() if kind in (PUBLIC, TOKEN)}
 # State-changing routes without a CSRF token: guests carry no cookie, so there is nothing to forge.
@@ -89,7 +149,8 @@ def test_every_endpoint_is_classified(app):
         takes_id = bool(rule.arguments & ID_ARGS) or rule.endpoint in CLIENT_FIELD
         assert takes_id == (ENDPOINTS[rule.endpoint] == OWNED), (
             f"{rule.endpoint} ({rule.rule}) is {ENDPOINTS[rule.endpoint]}: an endpoint is OWNED exactly when it "
-            "takes an id from ID_ARGS in its path or the client from CLIENT_FIELD")
+            "takes an id from ID_ARGS in its path or the client from CLIENT_FIELD"
+        )
         if ENDPOINTS[rule.endpoint] == TOKEN:
             assert rule.arguments, f"{rule.endpoint} is TOKEN but its path carries no token"
 
@@ -123,7 +184,9 @@ def test_every_state_changing_route_refuses_a_missing_csrf_token(app, logged_in,
     for rule, method in routes(app):
         if method == "GET" or rule.endpoint in CSRF_EXEMPT:
             continue
-        response = logged_in.open(build(rule, ids), method=method, data={"edit-name": "Changed", "slug": "changed-slug"})
+        response = logged_in.open(
+            build(rule, ids), method=method, data={"edit-name": "Changed", "slug": "changed-slug"}
+        )
         assert response.status_code == 400, (method, rule)
         checked += 1
     assert checked >= 15
@@ -142,8 +205,13 @@ def test_another_therapists_ids_answer_404_on_every_owned_route(app, logged_in):
     db.session.add(message)
     olga_device = logins.start(olga, now=utcnow(), ip="192.0.2.1", user_agent="Firefox/1")
     db.session.commit()
-    ids = {"client_id": theirs.id, "appointment_id": session.id, "message_id": message.id, "participant_id": visitor.id,
-           "login_session_id": olga_device.id}
+    ids = {
+        "client_id": theirs.id,
+        "appointment_id": session.id,
+        "message_id": message.id,
+        "participant_id": visitor.id,
+        "login_session_id": olga_device.id,
+    }
     fields = {"client": str(theirs.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "10:00", "length": "50"}
     before = dump()
     checked = set()
@@ -153,8 +221,18 @@ def test_another_therapists_ids_answer_404_on_every_owned_route(app, logged_in):
         url = build(rule, ids)
         if rule.endpoint in CLIENT_FIELD and method == "GET":
             url += "?" + "&".join(f"{name}={value}" for name, value in fields.items())
-        data = {"csrf_token": logged_in.csrf_token(), "edit-name": "Hijacked", "send_to": "both", "version": "0",
-                "booking_key": "hijack", **fields} if method == "POST" else None
+        data = (
+            {
+                "csrf_token": logged_in.csrf_token(),
+                "edit-name": "Hijacked",
+                "send_to": "both",
+                "version": "0",
+                "booking_key": "hijack",
+                **fields,
+            }
+            if method == "POST"
+            else None
+        )
         response = logged_in.open(url, method=method, data=data, headers={"X-CSRFToken": logged_in.csrf_token()})
         assert response.status_code == 404, (method, rule)
         assert "Private Person" not in response.get_data(as_text=True), (method, rule)

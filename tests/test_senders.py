@@ -1,5 +1,6 @@
 """Issue 15: Hearth sends mail for a therapist only from a confirmed address, within caps, under an honest name;
 and signup, forgot password and email changes answer alike whether or not an address has an account."""
+
 import re
 import statistics
 import time
@@ -15,13 +16,22 @@ from dates import PLAIN_TUESDAY
 from extensions import db, limiter
 from models import Appointment, OutboxMessage, Therapist
 
-SIGNUP = {"name": "Nina Brandt", "email": "nina@example.com", "password": PASSWORD, "confirm": PASSWORD,
-          "timezone": "Europe/Prague"}
+SIGNUP = {
+    "name": "Nina Brandt",
+    "email": "nina@example.com",
+    "password": PASSWORD,
+    "confirm": PASSWORD,
+    "timezone": "Europe/Prague",
+}
 
 
 def booking_form(client_id, day=30, hour="10:00"):
-    return {"client": client_id, "date": (PLAIN_TUESDAY + timedelta(days=day)).isoformat(), "start_time": hour,
-            "length": "50"}
+    return {
+        "client": client_id,
+        "date": (PLAIN_TUESDAY + timedelta(days=day)).isoformat(),
+        "start_time": hour,
+        "length": "50",
+    }
 
 
 def link_in(message) -> str:
@@ -34,6 +44,7 @@ def count(model) -> int:
 
 
 # Verified senders
+
 
 def test_a_new_account_cannot_email_anyone_until_it_confirms_its_address(app, client, smtp):
     assert client.post("/signup", SIGNUP).status_code == 303
@@ -72,7 +83,7 @@ def test_the_banner_sends_the_link_again_and_is_limited_per_account(app, client,
     make_therapist(name="Nina Brandt", email="nina@example.com", confirmed=False)
     login(client, email="nina@example.com")
     client.forget_csrf()
-    for attempt in range(3):
+    for _attempt in range(3):
         response = client.post("/account/confirm-email", {"back": "/clients/"})
         assert response.status_code == 303 and response.headers["Location"] == "/clients/"
     assert len(smtp.to("nina@example.com")) == 3
@@ -92,8 +103,11 @@ def test_without_a_mail_server_no_confirmation_is_asked_for(client):
 
 
 def test_an_email_change_waits_for_the_new_address_and_tells_the_old_one(logged_in, therapist, smtp):
-    response = logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana.new@example.com",
-                                                    "timezone": "Europe/Prague"}, htmx=True)
+    response = logged_in.post(
+        "/account/profile",
+        {"name": "Dana Whitfield", "email": "dana.new@example.com", "timezone": "Europe/Prague"},
+        htmx=True,
+    )
     assert response.status_code == 200
     assert "your email changes to it when you open the link" in response.get_data(as_text=True)
     db.session.refresh(therapist)
@@ -106,30 +120,41 @@ def test_an_email_change_waits_for_the_new_address_and_tells_the_old_one(logged_
     assert notice["Subject"] == "Your Hearth email address was changed" and "dana.new@example.com" in str(notice)
 
 
-def test_an_email_change_to_a_taken_address_answers_the_same_and_tells_its_owner(logged_in, therapist, other_therapist, smtp):
+def test_an_email_change_to_a_taken_address_answers_the_same_and_tells_its_owner(
+    logged_in, therapist, other_therapist, smtp
+):
     def change(email):
-        response = logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": email,
-                                                        "timezone": "Europe/Prague"}, htmx=True)
+        response = logged_in.post(
+            "/account/profile", {"name": "Dana Whitfield", "email": email, "timezone": "Europe/Prague"}, htmx=True
+        )
         return response.status_code, response.get_data(as_text=True).replace(email, "ADDRESS")
 
     free, taken = change("free@example.com"), change("OLGA@example.com")
-    strip = lambda page: re.sub(r'value="[^"]*"', "", page)  # the form echoes what was typed; CSRF differs
+
+    def strip(page):  # the form echoes what was typed; CSRF differs
+        return re.sub(r'value="[^"]*"', "", page)
+
     assert (free[0], strip(free[1])) == (taken[0], strip(taken[1]))
     assert len(smtp.to("free@example.com")) == 1
     [warning] = smtp.to("olga@example.com")
-    assert warning["Subject"] == "Someone tried to sign up to Hearth with your address" or "address" in warning["Subject"]
+    assert (
+        warning["Subject"] == "Someone tried to sign up to Hearth with your address" or "address" in warning["Subject"]
+    )
     db.session.refresh(therapist)
     assert therapist.email == "dana@example.com"
 
 
 # Uniform signup answers
 
+
 def test_signup_with_an_existing_address_answers_the_same_and_tells_its_owner(app, client, therapist, smtp):
     new = client.post("/signup", SIGNUP)
     again = client.__class__(app.test_client()).post("/signup", {**SIGNUP, "email": "DANA@example.com"})
     assert (new.status_code, new.headers["Location"]) == (again.status_code, again.headers["Location"])
     assert new.get_data() == again.get_data()
-    assert client.get(new.headers["Location"]).get_data(as_text=True).count("Check your email") == 2  # title and heading
+    assert (
+        client.get(new.headers["Location"]).get_data(as_text=True).count("Check your email") == 2
+    )  # title and heading
     [warning] = smtp.to("dana@example.com")
     assert warning["Subject"] == "Someone tried to sign up to Hearth with your address"
     assert count(Therapist) == 2  # Dana and Nina; no second Dana
@@ -149,7 +174,9 @@ def timed_post(client, url, data, ip="203.0.113.1") -> float:
     app = client.client.application
     with app.app_context():
         start = time.perf_counter()
-        response = client.client.post(url, data={**data, "csrf_token": client.csrf_token()}, environ_base={"REMOTE_ADDR": ip})
+        response = client.client.post(
+            url, data={**data, "csrf_token": client.csrf_token()}, environ_base={"REMOTE_ADDR": ip}
+        )
         elapsed = time.perf_counter() - start
     assert response.status_code in (200, 303), response.status_code
     background.wait()
@@ -158,8 +185,10 @@ def timed_post(client, url, data, ip="203.0.113.1") -> float:
 
 def test_forgot_password_takes_the_same_time_for_known_and_unknown_addresses(client, therapist, smtp, monkeypatch):
     monkeypatch.setattr(limiter, "enabled", False)  # 60 requests: the limits are tested elsewhere
-    known, unknown = medians(lambda n: timed_post(client, "/forgot-password", {"email": "dana@example.com"}),
-                             lambda n: timed_post(client, "/forgot-password", {"email": f"nobody{n}@example.com"}))
+    known, unknown = medians(
+        lambda n: timed_post(client, "/forgot-password", {"email": "dana@example.com"}),
+        lambda n: timed_post(client, "/forgot-password", {"email": f"nobody{n}@example.com"}),
+    )
     assert len(smtp.to("dana@example.com")) == 30  # the known address did get its links
     # Within 20%, or 2 ms at answers this fast (scheduler noise on a busy machine); sending the reset inside
     # the request made the known address 20-50 ms slower, which this still catches.
@@ -179,6 +208,7 @@ def test_signup_takes_the_same_time_for_new_and_existing_addresses(app, client, 
 
 
 # Closed signups
+
 
 def test_closed_signups_need_an_invitation_link_from_account_settings(app, client, logged_in, therapist):
     app.config["SIGNUP"] = "closed"
@@ -201,11 +231,12 @@ def test_closed_signups_need_an_invitation_link_from_account_settings(app, clien
 
 # Sending limits
 
+
 def test_resend_at_most_3_times_per_session_an_hour(logged_in, therapist, smtp):
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     logged_in.post("/sessions/book", booking_form(jane.id), htmx=True)
     session = db.session.scalar(select(Appointment))
-    for attempt in range(3):
+    for _attempt in range(3):
         assert logged_in.post(f"/sessions/{session.id}/resend", {"send_to": "client"}, htmx=True).status_code == 200
     refused = logged_in.post(f"/sessions/{session.id}/resend", {"send_to": "client"}, htmx=True)
     assert refused.status_code == 422
@@ -223,13 +254,25 @@ def test_a_daily_cap_per_account_keeps_further_mail_in_the_outbox_with_a_message
     assert len(smtp.to("jane@example.com")) == 2 and count(OutboxMessage) == 2
 
 
-@pytest.mark.parametrize("name", ["Hearth Security Team - action required", "Support", "ADMIN", "Hearth",
-                                  "Ｈｅａｒｔｈ Team", "Supp0rt desk", "security"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Hearth Security Team - action required",
+        "Support",
+        "ADMIN",
+        "Hearth",
+        "Ｈｅａｒｔｈ Team",
+        "Supp0rt desk",
+        "security",
+    ],
+)
 def test_names_that_imitate_the_service_are_refused(client, logged_in, name):
     visitor = client.__class__(client.client.application.test_client())
     response = visitor.post("/signup", {**SIGNUP, "name": name})
     assert response.status_code == 422 and "could be mistaken for Hearth" in response.get_data(as_text=True)
-    profile = logged_in.post("/account/profile", {"name": name, "email": "dana@example.com", "timezone": "UTC"}, htmx=True)
+    profile = logged_in.post(
+        "/account/profile", {"name": name, "email": "dana@example.com", "timezone": "UTC"}, htmx=True
+    )
     assert profile.status_code == 422 and "could be mistaken for Hearth" in profile.get_data(as_text=True)
 
 
@@ -248,7 +291,10 @@ def test_a_stored_name_that_imitates_the_service_never_reaches_from(logged_in, t
 
 
 def test_an_address_changed_while_mail_was_off_must_be_confirmed_once_mail_is_on(app, logged_in, therapist):
-    logged_in.post("/account/profile", {"name": "Dana Whitfield", "email": "dana.new@example.com",
-                                        "timezone": "Europe/Prague"}, htmx=True)
+    logged_in.post(
+        "/account/profile",
+        {"name": "Dana Whitfield", "email": "dana.new@example.com", "timezone": "Europe/Prague"},
+        htmx=True,
+    )
     db.session.refresh(therapist)
     assert therapist.email == "dana.new@example.com" and therapist.email_confirmed_at is None

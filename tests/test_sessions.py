@@ -1,4 +1,5 @@
 """Booking through the app: the form, the preview, the confirmation, mail (real SMTP), and who may see what."""
+
 import re
 
 import icalendar
@@ -21,7 +22,14 @@ def jane(logged_in):
 
 
 def booking_form(client_id, **changes):
-    return {"client": str(client_id), "date": DAY, "start_time": "14:00", "length": "50", "booking_key": "key-1", **changes}
+    return {
+        "client": str(client_id),
+        "date": DAY,
+        "start_time": "14:00",
+        "length": "50",
+        "booking_key": "key-1",
+        **changes,
+    }
 
 
 def count(model) -> int:
@@ -66,21 +74,24 @@ def test_resubmitting_the_same_form_books_once_and_sends_nothing_more(logged_in,
     assert count(Appointment) == 1 and count(OutboxMessage) == 2
 
 
-@pytest.mark.parametrize("changes, field_message", [
-    ({"date": ""}, "Enter a date."),
-    ({"date": "31/02/2027"}, "Not a valid date value."),
-    ({"start_time": ""}, "Enter a start time."),
-    ({"start_time": "25:61"}, "Not a valid time value."),
-    ({"length": ""}, "Enter the length in minutes."),
-    ({"length": "abc"}, "Enter the length in minutes, from 10 to 480."),
-    ({"length": "9"}, "Choose a length from 10 to 480 minutes."),
-    ({"length": "481"}, "Choose a length from 10 to 480 minutes."),
-    ({"date": "2001-01-01"}, "This time has already passed."),
-    ({"date": "9999-12-31"}, "within the next 5 years"),
-    ({"date": EU_SPRING.isoformat(), "start_time": "02:30"}, "clocks go forward from 02:00 to 03:00"),
-    ({"client": ""}, "Choose a client."),
-    ({"client": "x"}, "Choose a client."),
-])
+@pytest.mark.parametrize(
+    "changes, field_message",
+    [
+        ({"date": ""}, "Enter a date."),
+        ({"date": "31/02/2027"}, "Not a valid date value."),
+        ({"start_time": ""}, "Enter a start time."),
+        ({"start_time": "25:61"}, "Not a valid time value."),
+        ({"length": ""}, "Enter the length in minutes."),
+        ({"length": "abc"}, "Enter the length in minutes, from 10 to 480."),
+        ({"length": "9"}, "Choose a length from 10 to 480 minutes."),
+        ({"length": "481"}, "Choose a length from 10 to 480 minutes."),
+        ({"date": "2001-01-01"}, "This time has already passed."),
+        ({"date": "9999-12-31"}, "within the next 5 years"),
+        ({"date": EU_SPRING.isoformat(), "start_time": "02:30"}, "clocks go forward from 02:00 to 03:00"),
+        ({"client": ""}, "Choose a client."),
+        ({"client": "x"}, "Choose a client."),
+    ],
+)
 def test_bad_booking_input_gets_a_message_stores_nothing_sends_nothing(logged_in, jane, changes, field_message):
     response = logged_in.post("/sessions/book", booking_form(jane.id, **changes), htmx=True)
     assert response.status_code == 422
@@ -162,8 +173,12 @@ def test_resend_to_one_side_only(logged_in, jane, smtp):
     assert "Invites sent." in response.get_data(as_text=True)
     assert len(smtp.to("jane@example.com")) == 2 and len(smtp.to("dana@example.com")) == 1
     first, again = smtp.to("jane@example.com")
-    ics = [icalendar.Calendar.from_ical(next(p for p in m.walk() if p.get_filename() == "invite.ics").get_content())
-           .walk("VEVENT")[0] for m in (first, again)]
+    ics = [
+        icalendar.Calendar.from_ical(next(p for p in m.walk() if p.get_filename() == "invite.ics").get_content()).walk(
+            "VEVENT"
+        )[0]
+        for m in (first, again)
+    ]
     assert ics[0]["UID"] == ics[1]["UID"] and ics[0]["SEQUENCE"] == ics[1]["SEQUENCE"]
 
 

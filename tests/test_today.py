@@ -1,4 +1,5 @@
 """The therapist's day: Today as the home page, Upcoming and Cancelled, client details, attendance, CSV, the week."""
+
 import csv
 import io
 from datetime import date, datetime, time, timedelta
@@ -26,8 +27,14 @@ def jane(dana):
 
 def add_session(therapist, client, starts_at: datetime, minutes: int = 50, **fields) -> Appointment:
     """A session at any time, past ones included (booking refuses the past, so straight into the table)."""
-    appointment = Appointment(therapist_id=therapist.id, client_id=client.id, starts_at=starts_at,
-                              ends_at=starts_at + timedelta(minutes=minutes), uid=booking.new_uid(), **fields)
+    appointment = Appointment(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        uid=booking.new_uid(),
+        **fields,
+    )
     db.session.add(appointment)
     db.session.commit()
     return appointment
@@ -68,7 +75,7 @@ def test_today_lists_todays_sessions_in_order_with_start_prominent_ten_minutes_b
     assert f'class="button primary" href="/room/client/{ben.id}?join=1"' in page  # prominent
     assert "Next session in 9 min" in page or "Next session in 8 min" in page
     assert "Attended" in page and "No-show" in page and "Late cancellation" in page
-    assert f"/sessions/{tomorrow.id}\"" not in page  # another day
+    assert f'/sessions/{tomorrow.id}"' not in page  # another day
 
 
 def test_today_shows_confirmed_and_who_is_in_a_room(dana, jane, logged_in):
@@ -87,9 +94,9 @@ def test_upcoming_lists_scheduled_only_and_cancelled_have_their_own_filter(dana,
     kept = add_session(dana, jane, start)
     dropped = add_session(dana, jane, start + timedelta(hours=2), status=Appointment.CANCELLED)
     upcoming = logged_in.get("/sessions/").get_data(as_text=True)
-    assert f"/sessions/{kept.id}\"" in upcoming and f"/sessions/{dropped.id}\"" not in upcoming
+    assert f'/sessions/{kept.id}"' in upcoming and f'/sessions/{dropped.id}"' not in upcoming
     cancelled = logged_in.get("/sessions/?show=cancelled").get_data(as_text=True)
-    assert f"/sessions/{dropped.id}\"" in cancelled and f"/sessions/{kept.id}\"" not in cancelled
+    assert f'/sessions/{dropped.id}"' in cancelled and f'/sessions/{kept.id}"' not in cancelled
 
 
 def test_client_details_list_the_next_five_and_last_five_sessions(dana, jane, logged_in):
@@ -97,7 +104,7 @@ def test_client_details_list_the_next_five_and_last_five_sessions(dana, jane, lo
     future = [add_session(dana, jane, now + timedelta(days=n)) for n in range(1, 8)]
     past = [add_session(dana, jane, now - timedelta(days=n)) for n in range(1, 8)]
     page = logged_in.get(f"/clients/{jane.id}").get_data(as_text=True)
-    shown = {a.id for a in future + past if f"/sessions/{a.id}\"" in page}
+    shown = {a.id for a in future + past if f'/sessions/{a.id}"' in page}
     assert shown == {a.id for a in future[:5] + past[:5]}
 
 
@@ -146,8 +153,8 @@ def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(da
     assert cell.sessions[0].times == "09:30–10:20" and cell.sessions[0].client_name == "Jane Doe"
     assert all(hidden.id not in [b.id for b in c.sessions] for r in week.rows for c in r)
     page = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}").get_data(as_text=True)
-    assert f"/sessions/{shown.id}\"" in page and f"/sessions/{early.id}\"" in page
-    assert f"/sessions/{hidden.id}\"" not in page
+    assert f'/sessions/{shown.id}"' in page and f'/sessions/{early.id}"' in page
+    assert f'/sessions/{hidden.id}"' not in page
     assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=10:30" in page
     assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=09:30" not in page  # taken
     fragment = logged_in.get(f"/sessions/week?date={monday + timedelta(days=7)}", htmx=True).get_data(as_text=True)
@@ -173,7 +180,10 @@ def test_week_offers_no_booking_in_the_past(dana, jane, logged_in):
     today = schedule.local_today(dana)
     yesterday = today - timedelta(days=1)
     assert f"/sessions/book?date={yesterday}" not in page
-    assert f"Book on {today:%a %-d %b}" in page and f"/sessions/book?date={today + timedelta(days=1)}&amp;time=07:00" in page
+    assert (
+        f"Book on {today:%a %-d %b}" in page
+        and f"/sessions/book?date={today + timedelta(days=1)}&amp;time=07:00" in page
+    )
     assert f'<h3 aria-current="date">{today:%A %-d %B} <span class="badge">Today</span>' in page  # the phone's day list
 
 
@@ -197,7 +207,11 @@ def test_week_across_a_clock_change_places_sessions_at_their_local_times(dana, j
 def test_week_and_csv_answer_hostile_dates_without_a_500(logged_in, value):
     assert logged_in.get("/sessions/week", query_string={"date": value}).status_code == 200
     assert logged_in.get("/sessions/week", query_string={"date": value}, htmx=True).status_code == 200
-    for query in ({"from": value, "to": value}, {"from": "2026-01-01", "to": value}, {"from": value, "to": "2026-01-01"}):
+    for query in (
+        {"from": value, "to": value},
+        {"from": "2026-01-01", "to": value},
+        {"from": value, "to": "2026-01-01"},
+    ):
         response = logged_in.get("/sessions/export.csv", query_string=query)
         assert response.status_code == 422, query
         assert "export" in response.get_data(as_text=True).lower()

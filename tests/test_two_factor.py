@@ -1,4 +1,5 @@
 """Two-factor login with TOTP: setup, login with a code, recovery codes, turning it off, REQUIRE_2FA, limits."""
+
 import re
 import time
 
@@ -93,7 +94,9 @@ def test_recovery_codes_are_ten_hashed_shown_once_and_downloadable(logged_in):
     assert download.mimetype == "text/plain" and "attachment" in download.headers["Content-Disposition"]
     assert all(code in download.get_data(as_text=True) for code in codes)
     # The download only echoes the therapist's own unused codes, never made-up text.
-    assert logged_in.post("/account/security/recovery-codes.txt", {"code": ["aaaaa-bbbbb", "<script>"]}).status_code == 404
+    assert (
+        logged_in.post("/account/security/recovery-codes.txt", {"code": ["aaaaa-bbbbb", "<script>"]}).status_code == 404
+    )
 
 
 def test_login_asks_for_the_code_after_the_password(app, client, therapist):
@@ -248,12 +251,21 @@ def test_the_code_step_keeps_where_the_therapist_was_going(logged_in):
     assert response.headers["Location"] == "/clients/"
 
 
-codes = st.one_of(st.text(max_size=30), st.sampled_from(["", " ", "\x00", "１２３４５６", "000000", "aaaaa-bbbbb",
-                                                        "12345678901234567890x", "%FF", "<script>"]))
+codes = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        ["", " ", "\x00", "１２３４５６", "000000", "aaaaa-bbbbb", "12345678901234567890x", "%FF", "<script>"]
+    ),
+)
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(code=codes)
 def test_no_code_input_makes_a_500_or_turns_anything_on(logged_in, code):
     start_setup(logged_in)

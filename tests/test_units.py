@@ -1,4 +1,5 @@
 """Fast unit tests: passwords, emails, time zones, text checks, links, config."""
+
 import math
 import string
 

@@ -1,15 +1,27 @@
 """While PUBLIC_URL is a loopback or private address, logged-in pages say that clients cannot open the links."""
+
 import pytest
 
 from links import unreachable_host
 
 
-@pytest.mark.parametrize("url, host", [
-    ("http://127.0.0.1:5000", "127.0.0.1"), ("http://localhost:5000", "localhost"), ("http://[::1]:5000", "::1"),
-    ("http://192.168.1.20", "192.168.1.20"), ("http://10.0.0.5:8000", "10.0.0.5"), ("http://172.20.1.1", "172.20.1.1"),
-    ("http://hearth.local", "hearth.local"), ("http://169.254.1.1", "169.254.1.1"), ("http://0.0.0.0:5000", "0.0.0.0"),
-    ("https://hearth.example.com", None), ("http://93.184.216.34", None), ("https://8.8.8.8", None),
-])
+@pytest.mark.parametrize(
+    "url, host",
+    [
+        ("http://127.0.0.1:5000", "127.0.0.1"),
+        ("http://localhost:5000", "localhost"),
+        ("http://[::1]:5000", "::1"),
+        ("http://192.168.1.20", "192.168.1.20"),
+        ("http://10.0.0.5:8000", "10.0.0.5"),
+        ("http://172.20.1.1", "172.20.1.1"),
+        ("http://hearth.local", "hearth.local"),
+        ("http://169.254.1.1", "169.254.1.1"),
+        ("http://0.0.0.0:5000", "0.0.0.0"),
+        ("https://hearth.example.com", None),
+        ("http://93.184.216.34", None),
+        ("https://8.8.8.8", None),
+    ],
+)
 def test_unreachable_host(url, host):
     assert unreachable_host(url) == host
 

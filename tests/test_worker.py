@@ -1,6 +1,7 @@
 """The real worker: Huey consumers against real storage (SQLite, and Redis when TEST_REDIS_URL is set),
 sending to a real SMTP server (aiosmtpd). However many consumers sweep, and however they are stopped
 and restarted, a reminder reaches the server exactly once."""
+
 import os
 import signal
 import subprocess
@@ -50,8 +51,14 @@ class Consumers:
     def start(self, workers=2):
         huey = jobs.make_huey(self.config)
         tasks = jobs.register(huey, self.app)
-        consumer = huey.create_consumer(workers=workers, worker_type="thread", periodic=False,
-                                        check_worker_health=False, initial_delay=0.01, max_delay=0.1)
+        consumer = huey.create_consumer(
+            workers=workers,
+            worker_type="thread",
+            periodic=False,
+            check_worker_health=False,
+            initial_delay=0.01,
+            max_delay=0.1,
+        )
         consumer._set_signal_handlers = lambda: None  # pytest keeps its own
         consumer.start()
         self.running.append(consumer)
@@ -139,13 +146,24 @@ def test_worker_processes_killed_and_restarted_send_one(app, smtp, tmp_path):
     session.time_set_at = utcnow() - timedelta(days=2)
     db.session.commit()
     queue = str(tmp_path / "queue.db")
-    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "HUEY_SQLITE": queue,
-           "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(app.config["MAIL_PORT"]), "SECRET_KEY": "x" * 32}
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "HUEY_SQLITE": queue,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(app.config["MAIL_PORT"]),
+        "SECRET_KEY": "x" * 32,
+    }
     env.pop("REDIS_URL", None)
 
     def worker():
-        return subprocess.Popen([str(ROOT / ".venv/bin/huey_consumer"), "worker.huey", "-w", "2", "-n"], cwd=ROOT,
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [str(ROOT / ".venv/bin/huey_consumer"), "worker.huey", "-w", "2", "-n"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     huey = jobs.make_huey({"HUEY_SQLITE": queue})
     tasks = jobs.register(huey, app)

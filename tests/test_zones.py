@@ -1,4 +1,5 @@
 """Time zones by name and city; the picker offers canonical zones only."""
+
 import re
 
 import formats
@@ -20,7 +21,7 @@ def test_the_picker_lists_canonical_zones_by_name(logged_in):
     assert ("Asia/Kolkata", "India Time (Kolkata)") in options and "Asia/Calcutta" not in values
     assert "US/Eastern" not in values and "Europe/Oslo" in values and "UTC" in values
     assert len(values) < 430
-    assert 'data-zone-picker' in page
+    assert "data-zone-picker" in page
 
 
 def test_a_deprecated_zone_already_chosen_stays_chosen(app, client):

@@ -1,5 +1,6 @@
 """The app for cross-instance tests: the gap between checking a time and writing it is widened, as in
 test_concurrency.py, so that a race between instances would surely be lost if nothing prevented it."""
+
 import time
 
 import booking

@@ -15,16 +15,25 @@ class ProfileForm(FlaskForm):
     locale = LocaleField("Date and time formats", blank_label="As my browser asks")
 
     def profile_data(self) -> dict:
-        return {"name": self.name.data, "email": self.email.data, "timezone": self.timezone.data,
-                "locale": self.locale.data or None}
+        return {
+            "name": self.name.data,
+            "email": self.email.data,
+            "timezone": self.timezone.data,
+            "locale": self.locale.data or None,
+        }
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired(message="Enter your current password.")])
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired(message="Enter your current password.")]
+    )
     new_password = password_field("New password")
     confirm = PasswordField(
         "Confirm new password",
-        validators=[DataRequired(message="Enter the new password again."), EqualTo("new_password", message="The passwords do not match.")],
+        validators=[
+            DataRequired(message="Enter the new password again."),
+            EqualTo("new_password", message="The passwords do not match."),
+        ],
     )
 
 
@@ -40,8 +49,10 @@ class RemindersForm(FlaskForm):
 class CalendarDeliveryForm(FlaskForm):
     delivery = RadioField(
         "How your calendar gets sessions",
-        choices=[SelectChoice(Therapist.CALENDAR_EMAIL, "Email invites (each booking and change arrives as an invite)"),
-                 SelectChoice(Therapist.CALENDAR_FEED, "Subscription feed only (your copies are not emailed)")],
+        choices=[
+            SelectChoice(Therapist.CALENDAR_EMAIL, "Email invites (each booking and change arrives as an invite)"),
+            SelectChoice(Therapist.CALENDAR_FEED, "Subscription feed only (your copies are not emailed)"),
+        ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
     )
 

@@ -12,11 +12,30 @@ import links
 import logins
 import reminders
 import twofactor
-from blueprints import (attachment, delivery_summary, link_missed, link_misses, log_out_here, note, owned, render, saved,
-                        wrong_code_limit, wrong_password_limit, wrong_secret)
+from blueprints import (
+    attachment,
+    delivery_summary,
+    link_missed,
+    link_misses,
+    log_out_here,
+    note,
+    owned,
+    render,
+    saved,
+    wrong_code_limit,
+    wrong_password_limit,
+    wrong_secret,
+)
 from blueprints.account import bp
-from blueprints.account.forms import (CalendarDeliveryForm, PasswordForm, PersonalLinkForm, ProfileForm, RemindersForm,
-                                      TwoFactorOffForm, TwoFactorSetupForm)
+from blueprints.account.forms import (
+    CalendarDeliveryForm,
+    PasswordForm,
+    PersonalLinkForm,
+    ProfileForm,
+    RemindersForm,
+    TwoFactorOffForm,
+    TwoFactorSetupForm,
+)
 from extensions import limiter
 from models import LoginSession
 from validation import Invalid
@@ -40,9 +59,15 @@ def _saved(screen, block: str, message: str, tab: str):
 
 # Profile tab
 
+
 def _profile_screen(block: str, status: int = 200, profile_form=None, **context):
-    return render("account/profile.html", block, status,
-                  profile_form=profile_form or ProfileForm(obj=current_user, formdata=None), **context)
+    return render(
+        "account/profile.html",
+        block,
+        status,
+        profile_form=profile_form or ProfileForm(obj=current_user, formdata=None),
+        **context,
+    )
 
 
 @bp.get("/profile")
@@ -64,15 +89,19 @@ def save_profile():
             if pending:
                 note("email_change_requested", form.email.data)
                 # The same words whether or not another account has the address: a change tells no one that.
-                message += (f" We sent a link to {form.email.data}: your email changes to it when you open the link."
-                            f" Until then it stays {current_user.email}.")
+                message += (
+                    f" We sent a link to {form.email.data}: your email changes to it when you open the link."
+                    f" Until then it stays {current_user.email}."
+                )
             if change and current_user.emails_own_copy:
                 deliveries = invites.send_address_change(change)
                 note("invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries))
                 count = len(change.sessions)
-                message += (f" Your {count} upcoming session{'' if count == 1 else 's'} moved to {current_user.email}: "
-                            f"a cancellation went to {change.old} and the invites to the new address. "
-                            + delivery_summary(deliveries, "Invites"))
+                message += (
+                    f" Your {count} upcoming session{'' if count == 1 else 's'} moved to {current_user.email}: "
+                    f"a cancellation went to {change.old} and the invites to the new address. "
+                    + delivery_summary(deliveries, "Invites")
+                )
             return _saved(_profile_screen, "profile_form", message, "account.profile")
     return _profile_screen("profile_form", 422, profile_form=form)
 
@@ -98,6 +127,7 @@ def resend_confirmation():
 
 # Invitations tab (for when signups are closed)
 
+
 @bp.get("/invitations")
 def invitations():
     return render("account/invitations.html", "pane", signup=current_app.config["SIGNUP"])
@@ -114,6 +144,7 @@ def make_invitation():
 # Security tab: signed-in devices, password, two-factor login. Its forms are plain posts (then a redirect),
 # so a refusal for too many attempts (429) is a whole page a person can read.
 
+
 def _security_screen(status: int = 200, *, password_form=None, setup_form=None, off_form=None, codes=None):
     """The Security tab; each form keeps what was typed when it is the one being refused."""
     setup_secret = session.get("totp_setup") if not current_user.two_factor else None
@@ -122,13 +153,20 @@ def _security_screen(status: int = 200, *, password_form=None, setup_form=None, 
         uri = twofactor.setup_uri(current_user, setup_secret)
         setup = {"secret": setup_secret, "qr": twofactor.qr_svg(uri)}
     return render(
-        "account/security.html", "pane", status, current_tab="account.security_tab",
-        devices=logins.open_for(current_user), current=current_user.login_session,
-        device_name=logins.device_name, place=logins.place,
+        "account/security.html",
+        "pane",
+        status,
+        current_tab="account.security_tab",
+        devices=logins.open_for(current_user),
+        current=current_user.login_session,
+        device_name=logins.device_name,
+        place=logins.place,
         password_form=password_form or PasswordForm(formdata=None),
-        setup=setup, setup_form=setup_form or TwoFactorSetupForm(formdata=None),
+        setup=setup,
+        setup_form=setup_form or TwoFactorSetupForm(formdata=None),
         off_form=off_form or TwoFactorOffForm(formdata=None),
-        codes=codes, recovery_left=twofactor.remaining(current_user) if current_user.two_factor else None,
+        codes=codes,
+        recovery_left=twofactor.remaining(current_user) if current_user.two_factor else None,
     )
 
 
@@ -188,7 +226,9 @@ def start_two_factor():
 def confirm_two_factor():
     secret = session.get("totp_setup")
     if current_user.two_factor or not secret:
-        return _done("Start the two-factor setup again." if not current_user.two_factor else "Two-factor login is already on.")
+        return _done(
+            "Start the two-factor setup again." if not current_user.two_factor else "Two-factor login is already on."
+        )
     form = TwoFactorSetupForm()
     if form.validate():
         if (step := twofactor.setup_step(secret, form.code.data)) is not None:
@@ -213,7 +253,9 @@ def disable_two_factor():
         if not accounts.password_matches(current_user, form.password.data):
             form.password.errors.append("This is not your password.")
         elif twofactor.verify(current_user, form.code.data) is None:
-            form.code.errors.append("This code is not right. Use the newest code from your app, or an unused recovery code.")
+            form.code.errors.append(
+                "This code is not right. Use the newest code from your app, or an unused recovery code."
+            )
         else:
             twofactor.disable(current_user)
             note("two_factor_disabled")
@@ -226,16 +268,19 @@ def disable_two_factor():
 @bp.post("/security/recovery-codes.txt")
 def recovery_codes_txt():
     """The codes just shown, as a file: the page sends them back, and only the therapist's unused codes return."""
-    codes = twofactor.unused_codes(current_user, request.form.getlist("code")[:twofactor.RECOVERY_CODES])
+    codes = twofactor.unused_codes(current_user, request.form.getlist("code")[: twofactor.RECOVERY_CODES])
     if not codes:
         abort(404)
     note("recovery_codes_downloaded")
-    body = ("Hearth recovery codes for " + current_user.email + "\n"
-            "Each code works once, in place of a code from your authenticator app.\n\n" + "\n".join(codes) + "\n")
+    body = (
+        "Hearth recovery codes for " + current_user.email + "\n"
+        "Each code works once, in place of a code from your authenticator app.\n\n" + "\n".join(codes) + "\n"
+    )
     return attachment(body, "text/plain", "hearth-recovery-codes.txt")
 
 
 # Personal Link tab
+
 
 def _personal_link_screen(block: str, status: int = 200, form=None, **context):
     return render(
@@ -280,12 +325,17 @@ def save_personal_link():
             form.slug.errors.append(str(error))
         else:
             note("personal_link_changed", form.slug.data)
-            return _saved(_personal_link_screen, "link_form", "Personal link changed. The old link no longer works.",
-                          "account.personal_link")
+            return _saved(
+                _personal_link_screen,
+                "link_form",
+                "Personal link changed. The old link no longer works.",
+                "account.personal_link",
+            )
     return _personal_link_screen("link_form", 422, form=form)
 
 
 # Calendar tab
+
 
 def _feed_urls() -> dict:
     https = url_for("public.feed", token=accounts.feed_token(current_user))
@@ -311,9 +361,12 @@ def save_calendar_delivery():
         return _calendar_screen("delivery", 422, delivery_form=form)
     accounts.set_calendar_delivery(current_user, form.delivery.data)
     note("calendar_delivery_changed", form.delivery.data)
-    message = ("Your calendar gets sessions by email invites." if current_user.emails_own_copy else
-               "Your calendar gets sessions from the subscription feed; your copies are no longer emailed. "
-               "Clients still get theirs.")
+    message = (
+        "Your calendar gets sessions by email invites."
+        if current_user.emails_own_copy
+        else "Your calendar gets sessions from the subscription feed; your copies are no longer emailed. "
+        "Clients still get theirs."
+    )
     return _saved(_calendar_screen, "delivery", message, "account.calendar")
 
 
@@ -326,9 +379,11 @@ def replace_feed():
 
 # Reminders tab
 
+
 def _reminders_screen(block: str, status: int = 200, form=None, **context):
-    return render("account/reminders.html", block, status, form=form or RemindersForm(obj=current_user, formdata=None),
-                  **context)
+    return render(
+        "account/reminders.html", block, status, form=form or RemindersForm(obj=current_user, formdata=None), **context
+    )
 
 
 @bp.get("/reminders")
@@ -341,13 +396,17 @@ def save_reminders():
     form = RemindersForm()
     if not form.validate():
         return _reminders_screen("reminders_form", 422, form=form)
-    note("reminder_settings_changed", f"24 hours: {'on' if form.remind_24h.data else 'off'}, "
-                                      f"1 hour: {'on' if form.remind_1h.data else 'off'}", commit=False)
+    note(
+        "reminder_settings_changed",
+        f"24 hours: {'on' if form.remind_24h.data else 'off'}, 1 hour: {'on' if form.remind_1h.data else 'off'}",
+        commit=False,
+    )
     reminders.update_settings(current_user, remind_24h=form.remind_24h.data, remind_1h=form.remind_1h.data)
     return _saved(_reminders_screen, "reminders_form", "Reminder settings saved.", "account.reminders_tab")
 
 
 # Activity tab
+
 
 @bp.get("/activity")
 def activity_log():
@@ -374,5 +433,8 @@ def _readme_section(heading: str) -> list[str]:
 
 @bp.get("/help/public-url")
 def public_url_help():
-    return render_template("account/public_url_help.html", paragraphs=_readme_section(README_SECTION),
-                           public_url=current_app.config["PUBLIC_URL"])
+    return render_template(
+        "account/public_url_help.html",
+        paragraphs=_readme_section(README_SECTION),
+        public_url=current_app.config["PUBLIC_URL"],
+    )

@@ -29,12 +29,20 @@ class SignupForm(FlaskForm):
     password = password_field("Password")
     confirm = PasswordField(
         "Confirm password",
-        validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
+        validators=[
+            DataRequired(message="Enter the password again."),
+            EqualTo("password", message="The passwords do not match."),
+        ],
     )
     timezone = TimezoneField("Time zone")
 
     def account_data(self) -> dict:
-        return {"name": self.name.data, "email": self.email.data, "password": self.password.data, "timezone": self.timezone.data}
+        return {
+            "name": self.name.data,
+            "email": self.email.data,
+            "password": self.password.data,
+            "timezone": self.timezone.data,
+        }
 
 
 class LoginForm(FlaskForm):
@@ -51,13 +59,19 @@ class ResetPasswordForm(FlaskForm):
     password = password_field("New password")
     confirm = PasswordField(
         "Confirm new password",
-        validators=[DataRequired(message="Enter the password again."), EqualTo("password", message="The passwords do not match.")],
+        validators=[
+            DataRequired(message="Enter the password again."),
+            EqualTo("password", message="The passwords do not match."),
+        ],
     )
 
 
 def code_field(label: str = "Code") -> StringField:
-    return StringField(label, filters=[lambda value: value.strip() if isinstance(value, str) else value],
-                       validators=[DataRequired(message="Enter the code."), Length(max=20, message="Use at most 20 characters.")])
+    return StringField(
+        label,
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        validators=[DataRequired(message="Enter the code."), Length(max=20, message="Use at most 20 characters.")],
+    )
 
 
 class LoginCodeForm(FlaskForm):

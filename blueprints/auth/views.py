@@ -74,8 +74,11 @@ def confirm_email(token: str):
     except accounts.EmailTaken as error:
         return render_template("errors/error.html", title="Your email was not changed", message=str(error)), 409
     if therapist is None:
-        return render_template("errors/error.html", title="This confirmation link is no longer valid",
-                               message="Links work once, for three days. Log in to ask for a new one."), 404
+        return render_template(
+            "errors/error.html",
+            title="This confirmation link is no longer valid",
+            message="Links work once, for three days. Log in to ask for a new one.",
+        ), 404
     return render_template("auth/email_confirmed.html", therapist=therapist)
 
 
@@ -105,8 +108,12 @@ CODE_STEP_SECONDS = 5 * 60
 
 def _await_code(therapist, remember: bool) -> None:
     session.clear()
-    session["pending_login"] = {"therapist": therapist.id, "account": therapist.email_key, "remember": bool(remember),
-                                "at": security._now()}
+    session["pending_login"] = {
+        "therapist": therapist.id,
+        "account": therapist.email_key,
+        "remember": bool(remember),
+        "at": security._now(),
+    }
 
 
 def _pending_therapist():
@@ -134,12 +141,16 @@ def login_code():
         if kind is not None:
             _start_session(therapist, remember, "with a recovery code" if kind == "recovery" else "with an app code")
             if kind == "recovery":
-                flash(f"You used a recovery code; {twofactor.remaining(therapist)} are left. "
-                      "Set up two-factor login again in Account Settings → Security to get new ones.")
+                flash(
+                    f"You used a recovery code; {twofactor.remaining(therapist)} are left. "
+                    "Set up two-factor login again in Account Settings → Security to get new ones."
+                )
             return redirect(_next_url(), 303)
         wrong_secret()
         activity.record(therapist, "two_factor_failed", "at login", ip=request.remote_addr or "")
-        form.code.errors.append("This code is not right. Use the newest code from your app, or an unused recovery code.")
+        form.code.errors.append(
+            "This code is not right. Use the newest code from your app, or an unused recovery code."
+        )
     return render("auth/login_code.html", "form", 422 if form.is_submitted() else 200, form=form)
 
 
@@ -154,7 +165,6 @@ def signed_out():
     return render_template("auth/signed_out.html")
 
 
-
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @limiter.limit(RESET_LIMIT, methods=["POST"])
 @limiter.limit(RESET_LIMIT, methods=["POST"], key_func=account_limit_key)
@@ -166,8 +176,9 @@ def forgot_password():
         if delivery_on:  # with delivery off the link would only reach the Outbox, behind the login it replaces
             accounts.ask_for_reset(form.email.data)
         return render("auth/forgot_password.html", "form", form=form, sent=True, delivery_on=delivery_on)
-    return render("auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form,
-                  delivery_on=delivery_on)
+    return render(
+        "auth/forgot_password.html", "form", 422 if form.is_submitted() else 200, form=form, delivery_on=delivery_on
+    )
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
@@ -175,8 +186,11 @@ def forgot_password():
 def reset_password(token: str):
     reset = accounts.find_reset(token)
     if reset is None:
-        return render_template("errors/error.html", title="This reset link is no longer valid",
-                               message="Reset links work once, for one hour. Ask for a new one from the login page."), 404
+        return render_template(
+            "errors/error.html",
+            title="This reset link is no longer valid",
+            message="Reset links work once, for one hour. Ask for a new one from the login page.",
+        ), 404
     form = ResetPasswordForm()
     if form.validate_on_submit():
         therapist = accounts.finish_reset(reset, form.password.data)

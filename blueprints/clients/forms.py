@@ -28,7 +28,10 @@ class ClientForm(FlaskForm):
     note = TextAreaField(
         "Private note",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[Length(max=NOTE_MAX, message=f"Use at most {NOTE_MAX} characters."), checked(check_text, multiline=True)],
+        validators=[
+            Length(max=NOTE_MAX, message=f"Use at most {NOTE_MAX} characters."),
+            checked(check_text, multiline=True),
+        ],
     )
 
     def client_data(self) -> dict:

@@ -50,8 +50,15 @@ def _context(client: Client | None = None, **context) -> dict:
     # The booked sessions a Replace link or an Archive would touch, named in their confirmations.
     booked = LocalProxy(functools.cache(lambda: booking.upcoming(client, deliveries=True) if client else []))
     context.setdefault("archive_form", ArchiveForm(formdata=None))
-    return {"listing": listing, **args, "client": client, "upcoming": upcoming, "past": past, "booked": booked,
-            **context}
+    return {
+        "listing": listing,
+        **args,
+        "client": client,
+        "upcoming": upcoming,
+        "past": past,
+        "booked": booked,
+        **context,
+    }
 
 
 def _fragments(client: Client, status: int = 200, **context):
@@ -117,8 +124,10 @@ def update(client_id: int):
             message = "Changes saved."
             if change:
                 deliveries = _sent(invites.send_address_change(change))
-                message += (f" {_count(change.sessions)} moved to {client.email}: a cancellation went to {change.old}"
-                            f" and the invites to the new address. " + delivery_summary(deliveries, "Invites"))
+                message += (
+                    f" {_count(change.sessions)} moved to {client.email}: a cancellation went to {change.old}"
+                    f" and the invites to the new address. " + delivery_summary(deliveries, "Invites")
+                )
             return _after_change(client, message)
     return render(SCREEN, "details", 422, **_context(client, edit_form=form))
 
@@ -144,14 +153,18 @@ def archive(client_id: int):
     try:
         cancelled = clients.archive(client, cancel_sessions=cancel_sessions)
     except clients.HasUpcoming as error:  # a session was booked since the page was drawn, or no choice was made
-        return render(SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True,
-                                                         problem=str(error)))
+        return render(
+            SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True, problem=str(error))
+        )
     note("client_archived", client.name)
     message = "Client archived. Their room link no longer opens."
     if cancelled:
         for appointment in cancelled:
-            note("session_cancelled", f"{client.name}, {booking.local_time(appointment.starts_at, current_user.timezone)}",
-                 commit=False)
+            note(
+                "session_cancelled",
+                f"{client.name}, {booking.local_time(appointment.starts_at, current_user.timezone)}",
+                commit=False,
+            )
         deliveries = _sent(invites.send_updates(cancelled, invites.CANCEL, note=form.message.data or None))
         message += f" {_count(cancelled)} cancelled. " + delivery_summary(deliveries, "Cancellations")
     return _after_change(client, message)
@@ -185,7 +198,9 @@ def resend_failed(client_id: int):
     deliveries = _sent([d for appointment, roles in failed for d in invites.send(appointment, roles=roles)])
     if not deliveries:
         return _after_change(client, "Every invite reached the mail server already; nothing was sent again.")
-    return _after_change(client, f"{_count([a for a, _ in failed])} sent again. " + delivery_summary(deliveries, "Invites"))
+    return _after_change(
+        client, f"{_count([a for a, _ in failed])} sent again. " + delivery_summary(deliveries, "Invites")
+    )
 
 
 @bp.post("/<int:client_id>/reminders")

@@ -9,8 +9,10 @@ from models import OutboxMessage
 # The HTML part of a kept email is shown in a sandboxed iframe (no scripts, its own opaque origin). Its own page
 # may use the inline styles emails are made of and data: images, and nothing else: no script, no font, no request
 # out, and only Hearth's pages may frame it.
-MESSAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
-               "frame-ancestors 'self'")
+MESSAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'"
+)
 
 
 @bp.before_request
@@ -37,9 +39,16 @@ def message_html(message_id: int):
     html = mail.read(owned(OutboxMessage, message_id))["html"]
     if html is None:
         return Response("This message has no HTML part.", status=404, mimetype="text/plain")
-    return Response(html, mimetype="text/html", headers={
-        "Content-Security-Policy": MESSAGE_CSP, "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer"})
+    return Response(
+        html,
+        mimetype="text/html",
+        headers={
+            "Content-Security-Policy": MESSAGE_CSP,
+            "X-Frame-Options": "SAMEORIGIN",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 @bp.get("/<int:message_id>.eml")
@@ -53,6 +62,7 @@ def download_ics(message_id: int):
     message = owned(OutboxMessage, message_id)
     invite = message.invite()
     if invite is None:
-        return render_template("errors/error.html", title="This message holds no invite",
-                               message="Download the email (.eml) instead."), 404
+        return render_template(
+            "errors/error.html", title="This message holds no invite", message="Download the email (.eml) instead."
+        ), 404
     return attachment(invite, "text/calendar", f"invite-{message.id}.ics")

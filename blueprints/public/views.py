@@ -9,8 +9,8 @@ import booking
 import invites
 import reminders
 from blueprints import dead_link, link_misses, link_page
-from extensions import csrf
 from blueprints.public import bp
+from extensions import csrf
 
 
 @bp.get("/")
@@ -33,8 +33,9 @@ def feed(token: str):
     response.set_etag(hashlib.sha256(body).hexdigest())
     if sessions:
         response.last_modified = max(s.updated_at for s in sessions).replace(tzinfo=timezone.utc)
-    response.headers.update({"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer",
-                             "X-Robots-Tag": "noindex, nofollow"})
+    response.headers.update(
+        {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
+    )
     return response.make_conditional(request)
 
 
@@ -42,10 +43,17 @@ def feed(token: str):
 # (no cookie is involved, so CSRF does not apply); a GET only shows the page, so mail scanners that
 # follow links confirm nothing.
 
+
 def _confirm_page(reminder, token: str, done: bool = False):
     appointment = reminder.appointment
-    return link_page("public/confirm.html", token=token, appointment=appointment, zone=appointment.client.zone.key,
-                     therapist=appointment.therapist, done=done)
+    return link_page(
+        "public/confirm.html",
+        token=token,
+        appointment=appointment,
+        zone=appointment.client.zone.key,
+        therapist=appointment.therapist,
+        done=done,
+    )
 
 
 @bp.get("/confirm/<token>")
@@ -53,8 +61,12 @@ def _confirm_page(reminder, token: str, done: bool = False):
 def confirm(token: str):
     reminder = reminders.find_confirmation(token)
     if reminder is None:
-        return link_page("public/dead_link.html", 404, title="This link is no longer valid",
-                         message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.")
+        return link_page(
+            "public/dead_link.html",
+            404,
+            title="This link is no longer valid",
+            message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.",
+        )
     return _confirm_page(reminder, token)
 
 
@@ -64,6 +76,10 @@ def confirm(token: str):
 def confirm_post(token: str):
     reminder = reminders.find_confirmation(token)
     if reminder is None or not reminders.confirm(reminder):
-        return link_page("public/dead_link.html", 404, title="This link is no longer valid",
-                         message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.")
+        return link_page(
+            "public/dead_link.html",
+            404,
+            title="This link is no longer valid",
+            message="It was used already, or the session has changed. Reply to your reminder email to reach your therapist.",
+        )
     return _confirm_page(reminder, token, done=True)

@@ -21,6 +21,7 @@ URL map
   GET  /room/peer/<peer>/poll             poll                 signalling, by the visit's secret peer id
   POST /room/peer/<peer>/signal|leave     signal, leave
 """
+
 from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -47,21 +48,48 @@ def room_error(error: rooms.RoomError):
 @bp.errorhandler(429)
 def too_many(error):
     if request.method == "GET" and request.endpoint != "rooms.poll":
-        return render_template("errors/error.html", title="Too many attempts",
-                               message="For your safety, please wait a few minutes before trying again."), 429
+        return render_template(
+            "errors/error.html",
+            title="Too many attempts",
+            message="For your safety, please wait a few minutes before trying again.",
+        ), 429
     return jsonify(error=error.description if isinstance(error.description, str) else "Too many requests."), 429
 
 
 # The room screen, for all four ways in: one place builds what it shows.
 
-def _room_page(*, title: str, other_name: str, host_name: str, room_key: str, waiting_text: str,
-               join_url: str | None = None, knock_url: str | None = None, therapist_view: bool = False,
-               appointment=None, zone: str = "UTC", autojoin: bool = False):
+
+def _room_page(
+    *,
+    title: str,
+    other_name: str,
+    host_name: str,
+    room_key: str,
+    waiting_text: str,
+    join_url: str | None = None,
+    knock_url: str | None = None,
+    therapist_view: bool = False,
+    appointment=None,
+    zone: str = "UTC",
+    autojoin: bool = False,
+):
     started = appointment is not None and appointment.starts_at <= utcnow()
-    return link_page("rooms/room.html", call=True, title=title, other_name=other_name, host_name=host_name,
-                     room_key=room_key, waiting_text=waiting_text, join_url=join_url, knock_url=knock_url,
-                     therapist_view=therapist_view, autojoin=autojoin, zone=zone,
-                     next_session=appointment if not started else None, current_session=appointment if started else None)
+    return link_page(
+        "rooms/room.html",
+        call=True,
+        title=title,
+        other_name=other_name,
+        host_name=host_name,
+        room_key=room_key,
+        waiting_text=waiting_text,
+        join_url=join_url,
+        knock_url=knock_url,
+        therapist_view=therapist_view,
+        autojoin=autojoin,
+        zone=zone,
+        next_session=appointment if not started else None,
+        current_session=appointment if started else None,
+    )
 
 
 @bp.get("/r/<token>")
@@ -71,11 +99,16 @@ def client_page(token: str):
     if client is None:
         return dead_link()
     therapist = client.therapist
-    return _room_page(title=f"Your session room with {therapist.name}", other_name=therapist.name,
-                      host_name=therapist.name, room_key=f"r-{token[:8]}",
-                      join_url=url_for("rooms.client_join", token=token),
-                      waiting_text=f"Waiting for {therapist.name} to join…",
-                      appointment=clients.next_session(client), zone=client.zone.key)
+    return _room_page(
+        title=f"Your session room with {therapist.name}",
+        other_name=therapist.name,
+        host_name=therapist.name,
+        room_key=f"r-{token[:8]}",
+        join_url=url_for("rooms.client_join", token=token),
+        waiting_text=f"Waiting for {therapist.name} to join…",
+        appointment=clients.next_session(client),
+        zone=client.zone.key,
+    )
 
 
 @bp.get("/u/<slug>")
@@ -84,9 +117,14 @@ def visitor_page(slug: str):
     therapist = clients.therapist_by_slug(slug)
     if therapist is None:
         return dead_link()
-    return _room_page(title=f"{therapist.name}’s room", other_name=therapist.name, host_name=therapist.name,
-                      room_key=f"u-{slug}", knock_url=url_for("rooms.knock", slug=slug),
-                      waiting_text=f"Waiting for {therapist.name} to join…")
+    return _room_page(
+        title=f"{therapist.name}’s room",
+        other_name=therapist.name,
+        host_name=therapist.name,
+        room_key=f"u-{slug}",
+        knock_url=url_for("rooms.knock", slug=slug),
+        waiting_text=f"Waiting for {therapist.name} to join…",
+    )
 
 
 @bp.get("/room/client/<int:client_id>")
@@ -94,23 +132,37 @@ def visitor_page(slug: str):
 def client_room(client_id: int):
     client = owned(Client, client_id, archived_at=None)
     first = rooms.short_name(client.name.split()[0])
-    return _room_page(title=f"Room with {client.name}", other_name=first, host_name=current_user.name,
-                      room_key=f"client-{client.id}", join_url=url_for("rooms.therapist_join_client", client_id=client.id),
-                      waiting_text=f"Waiting for {first} to join…", therapist_view=True,
-                      appointment=clients.next_session(client), zone=current_user.timezone,
-                      autojoin=request.args.get("join") == "1")
+    return _room_page(
+        title=f"Room with {client.name}",
+        other_name=first,
+        host_name=current_user.name,
+        room_key=f"client-{client.id}",
+        join_url=url_for("rooms.therapist_join_client", client_id=client.id),
+        waiting_text=f"Waiting for {first} to join…",
+        therapist_view=True,
+        appointment=clients.next_session(client),
+        zone=current_user.timezone,
+        autojoin=request.args.get("join") == "1",
+    )
 
 
 @bp.get("/room/personal")
 @login_required
 def personal_room():
-    return _room_page(title="Your personal room", other_name="Your visitor", host_name=current_user.name,
-                      room_key="personal", join_url=url_for("rooms.therapist_join_personal"),
-                      waiting_text="Waiting for a visitor: admit one from the notice above.", therapist_view=True,
-                      autojoin=request.args.get("join") == "1")
+    return _room_page(
+        title="Your personal room",
+        other_name="Your visitor",
+        host_name=current_user.name,
+        room_key="personal",
+        join_url=url_for("rooms.therapist_join_personal"),
+        waiting_text="Waiting for a visitor: admit one from the notice above.",
+        therapist_view=True,
+        autojoin=request.args.get("join") == "1",
+    )
 
 
 # Joining
+
 
 def _joined(participant, polite: bool, ice: bool = True):
     """What room.js needs for a visit. TURN credentials only for someone let in (not a visitor in the lobby)."""
@@ -148,8 +200,14 @@ def client_join(token: str):
     if client is None:
         abort(404)
     previous = _previous_peer(_body())
-    participant = rooms.join(rooms.client_room(client), client.therapist, rooms.CLIENT, client.name.split()[0],
-                             client, previous_peer=previous)
+    participant = rooms.join(
+        rooms.client_room(client),
+        client.therapist,
+        rooms.CLIENT,
+        client.name.split()[0],
+        client,
+        previous_peer=previous,
+    )
     return _joined(participant, polite=True)
 
 
@@ -160,9 +218,14 @@ def _link_key() -> str:
 @bp.post("/u/<slug>/knock")
 @csrf.exempt
 @link_misses
-@limiter.limit(KNOCKS_PER_ADDRESS, error_message="Too many requests to join from your network. Wait a minute and try again.")
-@limiter.limit(KNOCKS_PER_LINK, key_func=_link_key,
-               error_message="Many people are asking to join right now. Wait a minute and try again.")
+@limiter.limit(
+    KNOCKS_PER_ADDRESS, error_message="Too many requests to join from your network. Wait a minute and try again."
+)
+@limiter.limit(
+    KNOCKS_PER_LINK,
+    key_func=_link_key,
+    error_message="Many people are asking to join right now. Wait a minute and try again.",
+)
 def knock(slug: str):
     therapist = clients.therapist_by_slug(slug)
     if therapist is None:
@@ -195,6 +258,7 @@ def therapist_join_personal():
 
 
 # The lobby notice, and what the therapist does with the people in it
+
 
 def _lobby(status: int = 200, problem: str | None = None):
     return render_template("rooms/_lobby.html", problem=problem, **rooms.lobby(current_user)), status
@@ -248,11 +312,13 @@ def remove(participant_id: int):
 @login_required
 def presence(client_id: int):
     client = owned(Client, client_id)
-    return render_template("rooms/_presence.html", client=client, in_room=rooms.client_in_room(client),
-                           history=rooms.history(client))
+    return render_template(
+        "rooms/_presence.html", client=client, in_room=rooms.client_in_room(client), history=rooms.history(client)
+    )
 
 
 # Signalling, for everyone in a room, by the visit's secret peer id
+
 
 def _me(peer_id: str):
     participant = rooms.participant(peer_id)
@@ -288,11 +354,19 @@ def poll(peer_id: str):
 
 @bp.post("/room/peer/<peer_id>/signal")
 @csrf.exempt
-@limiter.limit(SIGNALS_PER_VISIT, key_func=_peer_key, scope="signal-count",
-               error_message="Too many messages in a short time. Wait a moment and try again.")
-@limiter.limit(SIGNAL_BYTES_PER_VISIT, key_func=_peer_key, scope="signal-bytes",
-               cost=lambda: request.content_length or 0,
-               error_message="Too much data in a short time. Wait a moment and try again.")
+@limiter.limit(
+    SIGNALS_PER_VISIT,
+    key_func=_peer_key,
+    scope="signal-count",
+    error_message="Too many messages in a short time. Wait a moment and try again.",
+)
+@limiter.limit(
+    SIGNAL_BYTES_PER_VISIT,
+    key_func=_peer_key,
+    scope="signal-bytes",
+    cost=lambda: request.content_length or 0,
+    error_message="Too much data in a short time. Wait a moment and try again.",
+)
 def signal(peer_id: str):
     me = _me(peer_id)
     stored = rooms.signal(me, request.get_data(cache=False))

@@ -6,9 +6,9 @@ from wtforms.validators import InputRequired, Length, NumberRange
 
 import booking
 import clients
+from blueprints import NumberField, checked, strip
 from extensions import db
 from models import Client
-from blueprints import NumberField, checked, strip
 from validation import Invalid, check_text
 
 
@@ -46,8 +46,9 @@ class ClientField(SelectField):
 class BookingForm(FlaskForm):
     """Client, date, start time and length; validating also checks the time and finds overlaps."""
 
-    client = ClientField("Client", coerce=_int_or_none, validate_choice=False,
-                         validators=[InputRequired(message="Choose a client.")])
+    client = ClientField(
+        "Client", coerce=_int_or_none, validate_choice=False, validators=[InputRequired(message="Choose a client.")]
+    )
     date = DateField("Date", validators=[InputRequired(message="Enter a date.")])
     start_time = TimeField("Start time", validators=[InputRequired(message="Enter a start time.")])
     length = NumberField(
@@ -56,8 +57,11 @@ class BookingForm(FlaskForm):
         message=f"Enter the length in minutes, from {booking.MIN_MINUTES} to {booking.MAX_MINUTES}.",
         validators=[
             InputRequired(message="Enter the length in minutes."),
-            NumberRange(booking.MIN_MINUTES, booking.MAX_MINUTES,
-                        message=f"Choose a length from {booking.MIN_MINUTES} to {booking.MAX_MINUTES} minutes."),
+            NumberRange(
+                booking.MIN_MINUTES,
+                booking.MAX_MINUTES,
+                message=f"Choose a length from {booking.MIN_MINUTES} to {booking.MAX_MINUTES} minutes.",
+            ),
         ],
     )
     booking_key = HiddenField()
@@ -94,8 +98,14 @@ class BookingForm(FlaskForm):
         except Invalid as error:
             self.start_time.errors.append(str(error))
             return False
-        self.conflict = booking.find_conflict(self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore)
-        if self.conflict is not None and self.conflict.booking_key and self.conflict.booking_key == self.booking_key.data:
+        self.conflict = booking.find_conflict(
+            self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore
+        )
+        if (
+            self.conflict is not None
+            and self.conflict.booking_key
+            and self.conflict.booking_key == self.booking_key.data
+        ):
             self.conflict = None  # this very form booked it a moment ago (a double submit): not an overlap
         if self.conflict is not None:
             self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
@@ -107,8 +117,12 @@ class ResendForm(FlaskForm):
     send_to = RadioField(
         "Send to",
         filters=[strip],  # " both" is still "both": choices are checked after stripping
-        choices=[SelectChoice("both", "The client and me"), SelectChoice("client", "The client only"),
-                 SelectChoice("therapist", "Me only"), SelectChoice("failed", "Only where the last send failed")],
+        choices=[
+            SelectChoice("both", "The client and me"),
+            SelectChoice("client", "The client only"),
+            SelectChoice("therapist", "Me only"),
+            SelectChoice("failed", "Only where the last send failed"),
+        ],
         default="both",
     )
 
@@ -126,8 +140,12 @@ class RescheduleForm(BookingForm):
     @classmethod
     def prefilled(cls, therapist, appointment):
         start = booking.to_local(appointment.starts_at, therapist.zone)
-        data = {"date": start.date(), "start_time": start.time(), "length": appointment.minutes,
-                "version": appointment.sequence}
+        data = {
+            "date": start.date(),
+            "start_time": start.time(),
+            "length": appointment.minutes,
+            "version": appointment.sequence,
+        }
         return cls(therapist, appointment, formdata=None, data=data)
 
     def version_seen(self) -> int | None:

@@ -53,10 +53,17 @@ def _session_urls(endpoint: str = "sessions.show"):
 def today():
     """The home page: today's sessions with Start session, the countdown, who is in a room, first steps."""
     now = utcnow()
-    return render("sessions/today.html", "today", day=schedule.today(current_user, now), now=now,
-                  soon=now + schedule.START_EARLY, countdown=schedule.countdown,
-                  attendance_choices=Appointment.ATTENDANCE, show_url=_session_urls(),
-                  attendance_url=_session_urls("sessions.mark_attendance"))
+    return render(
+        "sessions/today.html",
+        "today",
+        day=schedule.today(current_user, now),
+        now=now,
+        soon=now + schedule.START_EARLY,
+        countdown=schedule.countdown,
+        attendance_choices=Appointment.ATTENDANCE,
+        show_url=_session_urls(),
+        attendance_url=_session_urls("sessions.mark_attendance"),
+    )
 
 
 def _index_screen(status: int = 200, **context):
@@ -64,29 +71,48 @@ def _index_screen(status: int = 200, **context):
     now = utcnow()
     show_cancelled = request.args.get("show") == "cancelled"
     # Each row shows its client and invite state: load them with the page, not one query a row.
-    mine = (select(Appointment).filter_by(therapist_id=current_user.id)
-            .options(selectinload(Appointment.client), selectinload(Appointment.deliveries)))
+    mine = (
+        select(Appointment)
+        .filter_by(therapist_id=current_user.id)
+        .options(selectinload(Appointment.client), selectinload(Appointment.deliveries))
+    )
     if show_cancelled:
-        upcoming = db.session.scalars(mine.filter_by(status=Appointment.CANCELLED)
-                                      .order_by(Appointment.starts_at.desc()).limit(200))
+        upcoming = db.session.scalars(
+            mine.filter_by(status=Appointment.CANCELLED).order_by(Appointment.starts_at.desc()).limit(200)
+        )
         past = []
     else:
         # Bounding starts_at as well lets the (therapist, starts_at) index find both lists without a scan.
         recent_start = now - timedelta(minutes=booking.MAX_MINUTES)
-        upcoming = db.session.scalars(mine.filter_by(status=Appointment.SCHEDULED)
-                                      .where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
-                                      .order_by(Appointment.starts_at).limit(200))
-        past = db.session.scalars(mine.filter_by(status=Appointment.SCHEDULED)
-                                  .where(Appointment.starts_at <= now, Appointment.ends_at <= now)
-                                  .order_by(Appointment.starts_at.desc()).limit(50))
+        upcoming = db.session.scalars(
+            mine.filter_by(status=Appointment.SCHEDULED)
+            .where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
+            .order_by(Appointment.starts_at)
+            .limit(200)
+        )
+        past = db.session.scalars(
+            mine.filter_by(status=Appointment.SCHEDULED)
+            .where(Appointment.starts_at <= now, Appointment.ends_at <= now)
+            .order_by(Appointment.starts_at.desc())
+            .limit(50)
+        )
     today_local = schedule.local_today(current_user, now)
     context.setdefault("export_from", today_local.replace(day=1).isoformat())
     context.setdefault("export_to", today_local.isoformat())
     upcoming, past = list(upcoming), list(past)
-    return render("sessions/index.html", "sessions", status, upcoming=upcoming, past=past, now=now,
-                  soon=now + schedule.START_EARLY, show_cancelled=show_cancelled,
-                  first_run=not (upcoming or past or show_cancelled) and not _has_sessions(),
-                  has_clients=upcoming or past or clients.has_active(current_user), **context)
+    return render(
+        "sessions/index.html",
+        "sessions",
+        status,
+        upcoming=upcoming,
+        past=past,
+        now=now,
+        soon=now + schedule.START_EARLY,
+        show_cancelled=show_cancelled,
+        first_run=not (upcoming or past or show_cancelled) and not _has_sessions(),
+        has_clients=upcoming or past or clients.has_active(current_user),
+        **context,
+    )
 
 
 def _has_sessions() -> bool:
@@ -124,11 +150,20 @@ def week():
 
 # Booking
 
+
 def _book_screen(block: str, status: int = 200, **context):
     """The booking screen; for a reschedule, `appointment` is the session being moved."""
-    return render(BOOK, block, status, delivery_on=mail.delivery_enabled(), length_choices=booking.LENGTH_CHOICES,
-                  has_clients=LocalProxy(lambda: clients.has_active(current_user)),
-                  min_minutes=booking.MIN_MINUTES, max_minutes=booking.MAX_MINUTES, **context)
+    return render(
+        BOOK,
+        block,
+        status,
+        delivery_on=mail.delivery_enabled(),
+        length_choices=booking.LENGTH_CHOICES,
+        has_clients=LocalProxy(lambda: clients.has_active(current_user)),
+        min_minutes=booking.MIN_MINUTES,
+        max_minutes=booking.MAX_MINUTES,
+        **context,
+    )
 
 
 @bp.get("/book")
@@ -183,6 +218,7 @@ def create():
 
 # Rescheduling
 
+
 @bp.get("/<int:appointment_id>/reschedule")
 def reschedule_form(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
@@ -210,24 +246,37 @@ def reschedule(appointment_id: int):
         else:
             note("session_rescheduled", _describe(appointment), commit=False)
             deliveries = _send(appointment, moved_from=moved_from)
-            return _book_screen("booking", booked=appointment, deliveries=deliveries, moved=True,
-                                ambiguous=form.slot.ambiguous)
+            return _book_screen(
+                "booking", booked=appointment, deliveries=deliveries, moved=True, ambiguous=form.slot.ambiguous
+            )
     return _book_screen("booking", 422, form=form, appointment=appointment, checked=False)
 
 
 # The session page and its tools
 
+
 def _show(appointment: Appointment, status: int = 200, **context):
     context.setdefault("resend_form", ResendForm(formdata=None))
     context.setdefault("cancel_form", CancelForm(formdata=None, data={"version": appointment.sequence}))
-    return render(SHOW, "details", status, appointment=appointment, delivery_on=mail.delivery_enabled(),
-                  invite_log=invites.log(appointment), now=utcnow(), reminder_log=reminders.for_session(appointment), reminder_labels=reminders.LABELS,
-                  attendance_choices=Appointment.ATTENDANCE, **context)
+    return render(
+        SHOW,
+        "details",
+        status,
+        appointment=appointment,
+        delivery_on=mail.delivery_enabled(),
+        invite_log=invites.log(appointment),
+        now=utcnow(),
+        reminder_log=reminders.for_session(appointment),
+        reminder_labels=reminders.LABELS,
+        attendance_choices=Appointment.ATTENDANCE,
+        **context,
+    )
 
 
 def _done(appointment: Appointment, message: str):
-    return saved(message, lambda **notice: _show(appointment, **notice),
-                 url_for("sessions.show", appointment_id=appointment.id))
+    return saved(
+        message, lambda **notice: _show(appointment, **notice), url_for("sessions.show", appointment_id=appointment.id)
+    )
 
 
 @bp.get("/<int:appointment_id>")
@@ -298,8 +347,10 @@ def resend(appointment_id: int):
         roles = ROLES[form.send_to.data]
     # Resending is for a lost invite, not a way to flood someone's inbox.
     if not quota.take(RESEND_LIMIT, "resend", appointment.id):
-        form.form_errors.append("This session's invites were sent again 3 times in the last hour. "
-                                "Wait an hour, or download the invite from this page and send it yourself.")
+        form.form_errors.append(
+            "This session's invites were sent again 3 times in the last hour. "
+            "Wait an hour, or download the invite from this page and send it yourself."
+        )
         return _show(appointment, 422, resend_form=form)
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = _send(appointment, method, roles)
@@ -311,8 +362,13 @@ def _send(appointment: Appointment, *args, **kwargs):
     deliveries = invites.send(appointment, *args, **kwargs)
     if deliveries:
         sent = ", ".join(f"{d.recipient} ({STATUS_WORDS[d.status]})" for d in deliveries)
-        kind = ("a cancellation" if deliveries[0].method == invites.CANCEL
-                else "an update" if appointment.sequence else "an invite")
+        kind = (
+            "a cancellation"
+            if deliveries[0].method == invites.CANCEL
+            else "an update"
+            if appointment.sequence
+            else "an invite"
+        )
         note("invites_sent", f"{kind} for the session with {_describe(appointment)}, to {sent}")
     else:
         note("invites_sent", "")
@@ -327,11 +383,9 @@ def _describe(appointment: Appointment) -> str:
     return f"{appointment.client.name}, {when} ({current_user.timezone})"
 
 
-
-
-
 @bp.get("/<int:appointment_id>/invite.ics")
 def download_ics(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
-    return attachment(invites.calendar(appointment, invites.THERAPIST, method=None), "text/calendar",
-                      f"session-{appointment.id}.ics")
+    return attachment(
+        invites.calendar(appointment, invites.THERAPIST, method=None), "text/calendar", f"session-{appointment.id}.ics"
+    )

@@ -5,6 +5,7 @@ Revises: d4c7b1ed67da
 Create Date: 2026-11-25 14:20:00
 
 """
+
 from alembic import op
 
 NO_OVERLAP = (
@@ -12,8 +13,8 @@ NO_OVERLAP = (
     "(therapist_id WITH =, tsrange(starts_at, ends_at, '[)') WITH &&) WHERE (status = 'scheduled')"
 )
 
-revision = 'e1a2b3c4d5e6'
-down_revision = 'd4c7b1ed67da'
+revision = "e1a2b3c4d5e6"
+down_revision = "d4c7b1ed67da"
 branch_labels = None
 depends_on = None
 

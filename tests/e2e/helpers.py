@@ -1,4 +1,5 @@
 """Steps many browser tests share."""
+
 from conftest import PASSWORD
 
 

@@ -1,4 +1,5 @@
 """Book With Calendar, as a therapist clicks through it; the invites arrive at a real SMTP server."""
+
 from datetime import time
 
 import pytest
@@ -81,9 +82,13 @@ def test_find_client_among_many(page, therapist):
     clients.add(therapist, name="Zelda Fitzgerald", email="zelda@example.com", timezone="America/New_York")
     log_in(page)
     page.goto("/sessions/book")
-    expect(page.get_by_label("Client", exact=True).locator("option[disabled]")).to_have_text("… 51 more: type in Find client")
+    expect(page.get_by_label("Client", exact=True).locator("option[disabled]")).to_have_text(
+        "… 51 more: type in Find client"
+    )
     page.get_by_label("Find client").fill("zeld")
-    expect(page.get_by_label("Client", exact=True).locator("option")).to_have_text(["Choose a client…", "Zelda Fitzgerald"])
+    expect(page.get_by_label("Client", exact=True).locator("option")).to_have_text(
+        ["Choose a client…", "Zelda Fitzgerald"]
+    )
     page.get_by_label("Client", exact=True).select_option(label="Zelda Fitzgerald")
     page.get_by_label("Date").fill(PLAIN_TUESDAY.isoformat())
     page.get_by_label("Start time").fill("14:00")

@@ -1,4 +1,5 @@
 """Reschedule and cancel from the session page; both calendars hear of each change."""
+
 from datetime import time, timedelta
 
 import pytest

@@ -1,4 +1,5 @@
 """A therapist adds a client, copies the room link and the personal link, and searches a long list."""
+
 import pytest
 from playwright.sync_api import expect
 

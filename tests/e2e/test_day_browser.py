@@ -1,5 +1,6 @@
 """The therapist's day in the browser: Today and its Join button, the week view, attendance, and a
 reminder's Confirm link showing on Today."""
+
 import re
 from datetime import timedelta
 
@@ -19,8 +20,14 @@ pytestmark = pytest.mark.browser
 
 
 def add_session(therapist, client, starts_at, minutes=50, **fields):
-    appointment = Appointment(therapist_id=therapist.id, client_id=client.id, starts_at=starts_at,
-                              ends_at=starts_at + timedelta(minutes=minutes), uid=booking.new_uid(), **fields)
+    appointment = Appointment(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        uid=booking.new_uid(),
+        **fields,
+    )
     db.session.add(appointment)
     db.session.commit()
     return appointment
@@ -57,8 +64,9 @@ def test_marking_attendance_on_today(page, therapist, screenshot):
     log_in(page)
     form = page.get_by_role("form", name=re.compile("Attendance for Jane Doe"))
     form.get_by_role("button", name="No-show").click()
-    expect(page.get_by_role("form", name=re.compile("Attendance for Jane Doe"))
-           .get_by_role("button", name="No-show")).to_have_attribute("aria-pressed", "true")
+    expect(
+        page.get_by_role("form", name=re.compile("Attendance for Jane Doe")).get_by_role("button", name="No-show")
+    ).to_have_attribute("aria-pressed", "true")
     screenshot("today-attendance")
     page.goto(f"/sessions/{over.id}")
     expect(page.get_by_role("definition").filter(has_text="No-show")).to_be_visible()

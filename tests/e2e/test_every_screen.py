@@ -3,6 +3,7 @@ console error (the page fixture fails on any), and axe-core finds no serious or 
 
 The list of screens comes from the URL map: a new GET route must be added here as a screen or as a fragment.
 """
+
 from datetime import time as clock
 from pathlib import Path
 
@@ -27,21 +28,52 @@ AXE = (ROOT / "node_modules/axe-core/axe.min.js").read_text()
 LONG_NAME = "María-José Núñez-Žáková de la Fuente Østergård-Šimková"
 
 # GET routes that are not screens: fragments htmx swaps into a screen, downloads, polls and assets.
-NOT_SCREENS = {"static", "vendor.static", "account.index", "account.activity_csv", "account.check_slug",
-               "clients.new", "public.feed", "outbox.download_eml", "outbox.download_ics", "rooms.presence",
-               "rooms.lobby", "rooms.poll", "sessions.download_ics", "sessions.client_options", "sessions.preview",
-               "sessions.reschedule_preview", "outbox.message_html", "sessions.export_csv"}
+NOT_SCREENS = {
+    "static",
+    "vendor.static",
+    "account.index",
+    "account.activity_csv",
+    "account.check_slug",
+    "clients.new",
+    "public.feed",
+    "outbox.download_eml",
+    "outbox.download_ics",
+    "rooms.presence",
+    "rooms.lobby",
+    "rooms.poll",
+    "sessions.download_ics",
+    "sessions.client_options",
+    "sessions.preview",
+    "sessions.reschedule_preview",
+    "outbox.message_html",
+    "sessions.export_csv",
+}
 # Screens a visitor sees without logging in.
-PUBLIC = {"public.index", "auth.login", "auth.login_code", "auth.signup", "auth.forgot_password",
-          "auth.reset_password", "auth.signed_out", "rooms.client_page", "rooms.visitor_page", "public.confirm"}
+PUBLIC = {
+    "public.index",
+    "auth.login",
+    "auth.login_code",
+    "auth.signup",
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.signed_out",
+    "rooms.client_page",
+    "rooms.visitor_page",
+    "public.confirm",
+}
 
 
 @pytest.fixture
 def practice(app, therapist):
     """A practice with what every screen can show: a client with a long name in another zone, a booked session
     with its invites in the Outbox, a personal link, a visitor waiting, a password reset under way."""
-    jane = clients.add(therapist, name=LONG_NAME, email="maria.jose.nunez.zakova.de.la.fuente@example.com",
-                       timezone="America/Chicago", note="Prefers mornings.")
+    jane = clients.add(
+        therapist,
+        name=LONG_NAME,
+        email="maria.jose.nunez.zakova.de.la.fuente@example.com",
+        timezone="America/Chicago",
+        note="Prefers mornings.",
+    )
     clients.add(therapist, name="Jordan Ellis", email="jordan@example.com")
     appointment = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, clock(14, 0), 50))
     invites.send(appointment)
@@ -50,9 +82,15 @@ def practice(app, therapist):
     _, reset_token = accounts.start_reset(therapist.email)
     _, confirm_token = reminders.claim(appointment, "24h", utcnow())
     message = db.session.scalars(db.select(__import__("models").OutboxMessage)).first()
-    return {"client_id": jane.id, "appointment_id": appointment.id, "token": jane.room_link.token,
-            "slug": "dana-whitfield", "reset_token": reset_token, "message_id": message.id,
-            "confirm_token": confirm_token}
+    return {
+        "client_id": jane.id,
+        "appointment_id": appointment.id,
+        "token": jane.room_link.token,
+        "slug": "dana-whitfield",
+        "reset_token": reset_token,
+        "message_id": message.id,
+        "confirm_token": confirm_token,
+    }
 
 
 def screens(app, practice) -> list[tuple[str, str]]:
@@ -154,7 +192,10 @@ def test_copied_is_a_toast_that_stays_three_seconds(page, practice):
     toast = page.get_by_role("status").filter(has_text="Copied")
     expect(toast).to_be_visible()
     box = toast.bounding_box()
-    assert box["height"] > 30 and page.evaluate("getComputedStyle(document.querySelector('[data-copy-status]')).position") == "fixed"
+    assert (
+        box["height"] > 30
+        and page.evaluate("getComputedStyle(document.querySelector('[data-copy-status]')).position") == "fixed"
+    )
     # How long it stays: from now (it is already shown) until its text is cleared.
     shown_for = page.evaluate("""() => new Promise(resolve => {
         const status = document.querySelector('[data-copy-status]'), start = performance.now();

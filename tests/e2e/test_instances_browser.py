@@ -3,6 +3,7 @@
 Both instances are gunicorn with 2 workers on one PostgreSQL database and one Redis (see `instances`
 in conftest.py); skipped unless TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL are set.
 """
+
 import time
 
 import pytest

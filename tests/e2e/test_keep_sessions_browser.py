@@ -1,4 +1,5 @@
 """A therapist with a booked client replaces the link, tries to archive, and picks the feed for their calendar."""
+
 from datetime import time, timedelta
 
 import pytest

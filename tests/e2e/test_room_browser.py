@@ -1,4 +1,5 @@
 """Two people meet in a room: WebRTC between two browser contexts, signalling through Hearth."""
+
 import pytest
 from playwright.sync_api import expect
 
@@ -18,8 +19,9 @@ def expect_call(page):
     page.wait_for_function(PLAYING, timeout=20_000)
     first = page.evaluate("document.getElementById('remote-video').currentTime")
     # The remote video keeps playing: its clock moves on past where it was.
-    page.wait_for_function("first => document.getElementById('remote-video').currentTime > first + 0.5",
-                           arg=first, timeout=10_000)
+    page.wait_for_function(
+        "first => document.getElementById('remote-video').currentTime > first + 0.5", arg=first, timeout=10_000
+    )
 
 
 def leave(page):
@@ -103,7 +105,9 @@ def test_personal_link_lobby_admit_one_keep_another_waiting_decline_a_third(new_
     expect_call(alex)  # the admitted visit goes on
 
 
-def test_the_call_works_under_gunicorn_with_two_workers(gunicorn_server, new_page, therapist):  # server outlives the pages
+def test_the_call_works_under_gunicorn_with_two_workers(
+    gunicorn_server, new_page, therapist
+):  # server outlives the pages
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     token = jane.room_link.token
     dana = new_page(gunicorn_server)

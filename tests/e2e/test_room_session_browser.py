@@ -1,5 +1,6 @@
 """A real session in the room, under gunicorn with two workers: it outlives the idle limit, survives a lost
 message, ends for an impostor, and both sides can leave and come back."""
+
 import re
 
 import pytest
@@ -80,6 +81,7 @@ def test_a_lost_first_signal_still_connects(new_page, jane, gunicorn_server):
                 route.abort()
             else:
                 route.continue_()
+
         page.route(re.compile(r".*/signal$"), handle)
         aborted.append(lost)
 
@@ -183,8 +185,15 @@ def session_now(jane):
     from models import Appointment, utcnow
 
     start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
-    db.session.add(Appointment(therapist_id=jane.therapist_id, client_id=jane.id, starts_at=start,
-                               ends_at=start + timedelta(minutes=50), uid="now@example.com"))
+    db.session.add(
+        Appointment(
+            therapist_id=jane.therapist_id,
+            client_id=jane.id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=50),
+            uid="now@example.com",
+        )
+    )
     db.session.commit()
 
 

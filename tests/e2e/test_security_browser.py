@@ -1,4 +1,5 @@
 """Logging out on a shared computer, and two-factor login, as a therapist does them in the browser."""
+
 import time
 
 import pyotp

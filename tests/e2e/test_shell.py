@@ -1,4 +1,5 @@
 """A new therapist signs up, finds their way around the shell and Account Settings, and logs out."""
+
 import re
 
 import pytest
