@@ -130,6 +130,17 @@ def make_therapist(name="Dana Whitfield", email="dana@example.com", timezone="Eu
     return therapist
 
 
+def at_midday(therapist):
+    """Move the therapist to a fixed-offset zone where it is now about noon, so that a test about 'today'
+    has hours to either midnight whenever it runs (CI once ran at 23:40 in Prague)."""
+    from datetime import datetime, timezone
+
+    offset = 12 - datetime.now(timezone.utc).hour  # -11 … +12 hours
+    therapist.timezone = "Etc/GMT" if offset == 0 else f"Etc/GMT{'+' if offset < 0 else '-'}{abs(offset)}"
+    db.session.commit()
+    return therapist
+
+
 @pytest.fixture
 def therapist(app):
     return make_therapist()
