@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -193,13 +191,6 @@ def retry_ids(at: datetime) -> list[int]:
 # Sending
 
 
-def _external(endpoint: str, **values) -> str:
-    """An absolute link under PUBLIC_URL, built from the URL map: the worker has no request to build it from."""
-    public = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/", url_scheme=public.scheme)
-    return adapter.build(endpoint, values, force_external=True)
-
-
 def email(reminder: Reminder, token: str):
     """The reminder to the client only: time in the client's zone, Join session, Confirm I'll be there."""
     appointment = reminder.appointment
@@ -212,7 +203,7 @@ def email(reminder: Reminder, token: str):
         "therapist": therapist,
         "title": f"Session with {therapist.name}",
         "room_link": clients.room_url(client),
-        "confirm_link": _external("public.confirm", token=token),
+        "confirm_link": links.external_url("public.confirm", token=token),
     }
     # In the client's formats (else the therapist's), as their invites are.
     with formats.writing_for(formats.supported(client.locale) or formats.supported(therapist.locale)):

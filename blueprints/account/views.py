@@ -137,7 +137,7 @@ def invitations():
 @limiter.limit("20 per day", key_func=lambda: f"invite:{current_user.id}")
 def make_invitation():
     token = accounts.invite(current_user)
-    link = accounts.external_url("auth.signup", invite=token)
+    link = links.external_url("auth.signup", invite=token)
     return render("account/invitations.html", "invitation", signup=current_app.config["SIGNUP"], link=link)
 
 
