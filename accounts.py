@@ -111,6 +111,11 @@ def account_key(email: str | None) -> str:
     return email_key(email)
 
 
+def limit_key(key: str) -> str:
+    """The rate-limit key of the account with this `account_key`: one count for the account however it is named."""
+    return "account:" + key
+
+
 def register(
     *, name: str, email: str, password: str, timezone: str, ip: str = "", invitation: Invitation | None = None
 ) -> None:

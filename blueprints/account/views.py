@@ -111,7 +111,7 @@ CONFIRM_RESEND_LIMIT = "3 per hour"
 
 def _confirmation_key() -> str:
     """Resends count per account, keyed the way authentication reads the address."""
-    return "confirm:" + accounts.account_key(current_user.email)
+    return "confirm:" + current_user.email_key
 
 
 @bp.post("/confirm-email")
