@@ -22,10 +22,10 @@ import formats
 import links
 import mail
 from extensions import db
-from models import Appointment, Client, InviteDelivery, Reminder, Therapist, utcnow
+from models import Appointment, Client, InviteDelivery, Reminder, ReminderKind, Therapist, utcnow
 
-KINDS = {"24h": timedelta(hours=24), "1h": timedelta(hours=1)}
-LABELS = {"24h": "24 hours before", "1h": "1 hour before"}
+KINDS = {ReminderKind.DAY_BEFORE: timedelta(hours=24), ReminderKind.HOUR_BEFORE: timedelta(hours=1)}
+LABELS = {ReminderKind.DAY_BEFORE: "24 hours before", ReminderKind.HOUR_BEFORE: "1 hour before"}
 MAX_ATTEMPTS = 4
 BACKOFF = timedelta(minutes=1)  # doubled after each failed attempt: 1, 2, then 4 minutes
 LEASE = timedelta(minutes=10)  # a send claimed this long ago by a worker that died is taken over
@@ -40,7 +40,14 @@ def now() -> datetime:
 
 def kinds_for(therapist: Therapist) -> list[str]:
     """The reminders this therapist has turned on."""
-    return [kind for kind, on in (("24h", therapist.remind_24h), ("1h", therapist.remind_1h)) if on]
+    return [
+        kind
+        for kind, on in (
+            (ReminderKind.DAY_BEFORE, therapist.remind_24h),
+            (ReminderKind.HOUR_BEFORE, therapist.remind_1h),
+        )
+        if on
+    ]
 
 
 def due_at(appointment: Appointment, kind: str) -> datetime:
