@@ -192,8 +192,8 @@ def _pattern(skeleton: str, locale: str) -> str:
     "EEEE" (Tuesday) would come out as "Tue" where the locale has no full-weekday pattern: widen it as ICU does."""
     skeletons = Locale.parse(locale).datetime_skeletons
     pattern = skeletons[skeleton if skeleton in skeletons else match_skeleton(skeleton, skeletons)].pattern
-    if "EEEE" in skeleton and "EEEE" not in pattern:
-        pattern = re.sub(r"E+", "EEEE", pattern)
+    if "EEEE" in skeleton and not re.search("EEEE|cccc", pattern):
+        pattern = re.sub(r"E+|c+", lambda field: field.group()[0] * 4, pattern)  # c: a stand-alone weekday (fi)
     return pattern
 
 
