@@ -96,6 +96,7 @@ def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapis
     ).to_be_visible()
     expect(page).to_have_url(re.compile(rf"/sessions/week\?date={following}$"))
     expect(page.get_by_role("link", name=re.compile("Jane Doe"))).to_have_count(0)
+    expect(page).to_have_title(f"Week of {formats.day(following, '%-d %B %Y', 'en_GB')} · Sessions · Hearth")
     page.get_by_role("link", name="Previous week").click()
     expect(page.get_by_role("heading", name=f"Week of {formats.day(monday, '%a %-d %b %Y', 'en_GB')}")).to_be_visible()
     page.go_back()
