@@ -77,6 +77,8 @@ def test_no_screen_or_email_shows_a_raw_zone_id(app, logged_in):
         assert "Eastern Time (New York)" in page or name.startswith("/"), name
         found = RAW_IDS.findall(page.split('name="timezone"')[0])  # a zone picker's values are IDs, rightly
         assert not found, f"{name} shows {found}"
+    add_form = logged_in.get("/clients/new").get_data(as_text=True)
+    assert ">Same as mine: Central European Time (Prague)</option>" in add_form
     client_view = app.test_client().get(clients.room_url(jane).split("5000", 1)[1]).get_data(as_text=True)
     assert "Eastern Time (New York)" in client_view and not RAW_IDS.search(client_view)  # the client's room
     logged_in.post(f"/sessions/{appointment.id}/cancel", {"version": "1"})

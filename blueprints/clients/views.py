@@ -38,7 +38,7 @@ def _list_args() -> dict:
 
 def _client_form(client: Client | None = None, **kwargs) -> ClientForm:
     form = ClientForm(obj=client, prefix="edit" if client else "add", **kwargs)
-    form.timezone.blank_label = f"Same as mine ({zone_name(current_user.timezone)})"
+    form.timezone.blank_label = f"Same as mine: {zone_name(current_user.timezone)}"
     return form
 
 
