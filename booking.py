@@ -118,8 +118,9 @@ def local_to_utc(day: date, at: time, zone: ZoneInfo) -> tuple[datetime, bool]:
     if not _exists(local, zone):
         gap_start, gap_end = _gap_around(local, zone)
         raise Invalid(
-            f"{at:%H:%M} does not exist on {day:%a %-d %b %Y} in {zone.key}: the clocks go forward "
-            f"from {gap_start:%H:%M} to {gap_end:%H:%M}. Choose a time outside that gap."
+            f"{formats.clock(at)} does not exist on {formats.day(day, '%a %-d %b %Y')} in "
+            f"{formats.zone_name(zone.key)}: the clocks go forward from {formats.clock(gap_start)} to "
+            f"{formats.clock(gap_end)}. Choose a time outside that gap."
         )
     first = local.replace(tzinfo=zone, fold=0)
     ambiguous = first.utcoffset() != local.replace(tzinfo=zone, fold=1).utcoffset()

@@ -5,14 +5,21 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, time
+from datetime import date, datetime, time, timezone
 from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
 import flask_babel
 from babel import Locale
-from babel.dates import format_skeleton, format_time, get_datetime_format, get_timezone_location, get_timezone_name
+from babel.dates import (
+    format_date,
+    format_time,
+    get_datetime_format,
+    get_timezone_location,
+    get_timezone_name,
+    match_skeleton,
+)
 
 DEFAULT_LOCALE = "en"
 
@@ -40,6 +47,18 @@ def zone_name(zone: str, locale: str = DEFAULT_LOCALE) -> str:
     name = re.sub(r" \([^)]*/[^)]*\)", "", name)
     city = city.rsplit("/", 1)[-1].replace("_", " ")
     return f"{name} ({city})"
+
+
+@cache
+def zone_city(zone: str, locale: str = DEFAULT_LOCALE) -> str:
+    """ "Prague time", "New York time": the short form for a subject line, where the full name is too long."""
+    if zone == "UTC":
+        return "UTC"
+    try:
+        city = get_timezone_location(zone, locale=locale, return_city=True)
+    except (LookupError, ValueError):
+        return zone
+    return f"{city.rsplit('/', 1)[-1].replace('_', ' ')} time"
 
 
 # Times and dates in the reader's locale: the order of day and month, 12- or 24-hour clocks, the words.
@@ -83,6 +102,10 @@ FORMATS = {
     "%A %-d %B": ("MMMMEEEEd", None),
     "%a %H:%M": ("E", "short"),
     "%H:%M": (None, "short"),
+    # Dates without a time (the week's days)
+    "%a %-d %b": ("MMMEd", None),
+    "%a %-d %b %Y": ("yMMMEd", None),
+    "%-d %B %Y": ("yMMMMd", None),
 }
 
 _forced: ContextVar[str | None] = ContextVar("hearth_locale", default=None)
@@ -146,11 +169,37 @@ def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = 
     locale = locale or current_locale()
     skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
     time_text = format_time(moment, time_width, tzinfo=zone, locale=locale) if time_width else None
-    date_text = format_skeleton(skeleton, moment, tzinfo=zone, locale=locale) if skeleton else None
+    if moment.tzinfo is None:  # as Babel reads it: naive is UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    date_text = (
+        format_date(moment.astimezone(zone).date(), _pattern(skeleton, locale), locale=locale) if skeleton else None
+    )
     if date_text is None or time_text is None:
         return date_text or time_text
     glue = get_datetime_format("medium", locale=locale).replace("'", "")
     return glue.replace("{1}", date_text).replace("{0}", time_text)
+
+
+def day(value: date, fmt: str = "%a %-d %b", locale: str | None = None) -> str:
+    """A calendar date (no time, no zone) in the locale, in one of FORMATS: "Tue 3 Mar", "Tue, Mar 3"."""
+    locale = locale or current_locale()
+    return format_date(value, _pattern(FORMATS.get(fmt, FORMATS["%a %-d %b"])[0], locale), locale=locale)
+
+
+@lru_cache(maxsize=512)
+def _pattern(skeleton: str, locale: str) -> str:
+    """The locale's pattern for a CLDR skeleton. Babel picks the nearest skeleton but keeps its field widths, so
+    "EEEE" (Tuesday) would come out as "Tue" where the locale has no full-weekday pattern: widen it as ICU does."""
+    skeletons = Locale.parse(locale).datetime_skeletons
+    pattern = skeletons[skeleton if skeleton in skeletons else match_skeleton(skeleton, skeletons)].pattern
+    if "EEEE" in skeleton and not re.search("EEEE|cccc", pattern):
+        pattern = re.sub(r"E+|c+", lambda field: field.group()[0] * 4, pattern)  # c: a stand-alone weekday (fi)
+    return pattern
+
+
+def first_weekday(locale: str | None = None) -> int:
+    """The day a week starts on in the locale, as date.weekday() counts: 0 (Monday, en_GB, cs) or 6 (Sunday, en_US)."""
+    return Locale.parse(locale or current_locale()).first_week_day
 
 
 def clock(moment: datetime | time, locale: str | None = None) -> str:

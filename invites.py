@@ -216,7 +216,7 @@ def subject(appointment: Appointment, role: str, method: str = REQUEST, *, updat
         else "%a %-d %b %Y, %H:%M"
     )
     when = local_time(appointment.starts_at, zone, fmt)
-    return f"{prefix}{summary(appointment, role)} on {when} ({zone})"
+    return f"{prefix}{summary(appointment, role)} on {when} ({formats.zone_city(zone)})"
 
 
 # Why an update goes out when the time did not change: the first sentence of its email.

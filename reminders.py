@@ -218,7 +218,7 @@ def email(reminder: Reminder, token: str):
             sender_name=f"{therapist.name} via Hearth",
             to=(client.name, client.email),
             reply_to=(therapist.name, therapist.email),
-            subject=f"Reminder: session with {therapist.name} on {booking.local_time(appointment.starts_at, zone)} ({zone})",
+            subject=f"Reminder: session with {therapist.name} on {booking.local_time(appointment.starts_at, zone)} ({formats.zone_city(zone)})",
             template="reminder",
             context=context,
         )

@@ -211,7 +211,7 @@ class Cell:
 
 @dataclass
 class Week:
-    monday: date
+    first_day: date  # the locale's first day of the week: Monday (en_GB, cs) or Sunday (en_US)
     days: list[date]
     hours: list[time]  # the half-hours shown, local time
     rows: list[list[Cell]]  # rows[half-hour][day]
@@ -220,27 +220,29 @@ class Week:
 
     @property
     def previous(self) -> date:
-        return self.monday - timedelta(days=7)
+        return self.first_day - timedelta(days=7)
 
     @property
     def next(self) -> date:
-        return self.monday + timedelta(days=7)
+        return self.first_day + timedelta(days=7)
 
 
 # Dates a week or an export may ask for: far enough from date.min/date.max that a week either side exists.
 EARLIEST, LATEST = date(1900, 1, 1), date(9000, 12, 31)
 
 
-def monday_of(day: date) -> date:
-    return day - timedelta(days=day.weekday())
+def week_start(day: date, locale: str | None = None) -> date:
+    """The first day of the week holding `day`, as the locale counts weeks (formats.first_weekday)."""
+    return day - timedelta(days=(day.weekday() - formats.first_weekday(locale)) % 7)
 
 
-def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Week:
-    """The week holding `any_day`: scheduled sessions on a 07:00–21:00 grid, widened for earlier or later ones."""
+def week(therapist: Therapist, any_day: date, at: datetime | None = None, locale: str | None = None) -> Week:
+    """The week holding `any_day`, starting on the locale's first day (default: the current locale, which is the
+    therapist's): scheduled sessions on a 07:00–21:00 grid, widened for earlier or later ones."""
     at = at or utcnow()
-    monday = monday_of(min(max(any_day, EARLIEST), LATEST))
-    days = [monday + timedelta(days=n) for n in range(7)]
-    day_starts = [local_midnight_utc(monday + timedelta(days=n), therapist) for n in range(8)]
+    first_day = week_start(min(max(any_day, EARLIEST), LATEST), locale)
+    days = [first_day + timedelta(days=n) for n in range(7)]
+    day_starts = [local_midnight_utc(first_day + timedelta(days=n), therapist) for n in range(8)]
     # Only the columns the week shows, as plain rows: a busy week has a thousand sessions.
     rows_ = db.session.execute(
         select(Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.confirmed_at, Client.name)
@@ -265,7 +267,7 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
                 id_,
                 name,
                 start.date(),
-                f"{formats.clock(start)}–{formats.clock(end)}",
+                f"{formats.clock(start, locale)}–{formats.clock(end, locale)}",
                 confirmed_at is not None,
                 first,
                 after,
@@ -294,7 +296,7 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None) -> Wee
             cell.sessions, cell.rows = group, after - first
             for below in range(first + 1, after):
                 rows[below - low][column].covered = True
-    return Week(monday, days, hours, rows, by_day, now_local.date())
+    return Week(first_day, days, hours, rows, by_day, now_local.date())
 
 
 # Client details

@@ -24,7 +24,7 @@ import security
 from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
-from formats import LOCALES, locale_label, zone_name
+from formats import LOCALES, clock, day, locale_label, zone_city, zone_name
 from models import InviteDelivery
 from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
@@ -300,6 +300,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["local"] = local_time
     app.jinja_env.filters["zone_name"] = zone_name
+    app.jinja_env.filters["zone_city"] = zone_city
+    app.jinja_env.filters["day"] = day  # a calendar date in the locale: {{ d | day("%A %-d %B") }}
+    app.jinja_env.filters["clock"] = clock  # a local wall-clock time: {{ t | clock }}
     app.jinja_env.globals.update(
         room_url=room_url,
         lobby_url=lobby_url,

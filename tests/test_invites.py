@@ -83,12 +83,12 @@ def parts(message):
         (
             invites.CLIENT,
             "Jane Doe <jane@example.com>",
-            "Session with Dana Whitfield on {day}, 08:00 (America/New_York)",
+            "Session with Dana Whitfield on {day}, 08:00 (New York time)",
         ),
         (
             invites.THERAPIST,
             "Dana Whitfield <dana@example.com>",
-            "Session with Jane D. on {day}, 14:00 (Europe/Prague)",
+            "Session with Jane D. on {day}, 14:00 (Prague time)",
         ),
     ],
 )

@@ -67,3 +67,20 @@ def test_a_clients_emails_use_the_clients_locale_else_the_therapists(logged_in):
     assert "4:00 PM" in subjects["mark@example.com"]  # the therapist's formats (a header: spaces are plain)
     page = logged_in.get(f"/clients/{jane.id}/edit").get_data(as_text=True)
     assert '<option selected value="de_DE">Deutsch (Deutschland) · Di., 1. Juni 2027, 15:00</option>' in page
+
+
+@pytest.mark.parametrize(
+    "locale, first_weekday, full, short",
+    [
+        ("en_GB", 0, "Tuesday 1 June", "Tue 1 Jun"),
+        ("en_US", 6, "Tuesday, June 1", "Tue, Jun 1"),
+        ("cs_CZ", 0, "úterý 1. června", "út 1. 6."),
+        ("fi_FI", 0, "tiistai 1. kesäkuuta", "ti 1.6."),
+    ],
+)
+def test_days_and_the_first_day_of_the_week_follow_the_locale(locale, first_weekday, full, short):
+    """The week view's words: a whole weekday even where the locale has no pattern with one (Babel keeps the
+    nearest pattern's "Tue"), and Monday or Sunday first."""
+    day = MOMENT.date()
+    assert formats.day(day, "%A %-d %B", locale) == full and formats.day(day, "%a %-d %b", locale) == short
+    assert formats.first_weekday(locale) == first_weekday

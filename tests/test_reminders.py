@@ -154,7 +154,7 @@ def test_due_time_is_real_hours_across_a_clock_change_and_the_email_shows_local_
     reminders.send_due()
     (message,) = smtp.to("jane@example.com")
     # Jane is in New York, where the clocks go back a week later: 05:00 there.
-    assert f"{sunday:%a, %-d %b %Y}, 05:00" in message["Subject"] and "America/New_York" in message["Subject"]
+    assert f"{sunday:%a, %-d %b %Y}, 05:00" in message["Subject"] and "(New York time)" in message["Subject"]
 
 
 # The email
@@ -172,7 +172,9 @@ def test_the_email_goes_to_the_client_only_with_join_and_confirm_and_reply_to_th
     text = message.get_body(("plain",)).get_content()
     assert "Join session" in html and clients.room_url(jane) in html
     assert "Confirm I’ll be there" in html and re.search(r"http://127\.0\.0\.1:5000/confirm/[\w-]{20,}", text)
-    assert f"{PLAIN_TUESDAY:%a, %-d %b %Y}, 08:00–08:50 (America/New_York)" in text
+    assert f"{PLAIN_TUESDAY:%a, %-d %b %Y}, 08:00–08:50, Eastern Time (New York)" in text
+    assert "Eastern Time (New York)" in html and "America/New_York" not in text + html
+    assert message["Subject"].endswith(", 08:00 (New York time)")
 
 
 # Retries and Send now

@@ -46,8 +46,9 @@ def test_booking_form_preselects_the_client_from_client_details(logged_in, jane)
 def test_preview_shows_both_zones_and_warns_of_conflicts(logged_in, jane):
     preview = logged_in.get(f"/sessions/book/preview?client={jane.id}&date={DAY}&start_time=14:00&length=50", htmx=True)
     text = preview.get_data(as_text=True)
-    assert f"{PLAIN_TUESDAY:%a %-d %b}, 14:00–14:50" in text and "your time (Europe/Prague)" in text
-    assert "08:00–08:50 for Jane (America/New_York)" in text
+    assert f"{PLAIN_TUESDAY:%a %-d %b}, 14:00–14:50" in text and "your time, Central European Time (Prague)" in text
+    assert "08:00–08:50 for Jane, Eastern Time (New York)" in text
+    assert "Europe/Prague" not in text and "America/New_York" not in text  # zones by name, never their IDs
     logged_in.post("/sessions/book", booking_form(jane.id))
     clash = logged_in.get(f"/sessions/book/preview?client={jane.id}&date={DAY}&start_time=14:30&length=50", htmx=True)
     assert "Overlaps Jane D., 14:00–14:50." in clash.get_data(as_text=True)
@@ -197,7 +198,11 @@ def test_room_page_shows_the_next_session_in_the_clients_zone(logged_in, jane, c
     logged_in.post("/sessions/book", booking_form(jane.id))
     visitor = client.__class__(client.client.application.test_client())
     page = visitor.get(re.sub(r"^https?://[^/]+", "", clients.room_url(jane))).get_data(as_text=True)
-    assert f"{PLAIN_TUESDAY:%a, %-d %b %Y}, 08:00" in page and "America/New_York" in page
+    assert (
+        f"{PLAIN_TUESDAY:%a, %-d %b %Y}, 08:00" in page
+        and "Eastern Time (New York)" in page
+        and "America/New_York" not in page
+    )
 
 
 def test_client_options_follow_find_client_and_keep_the_chosen_one(logged_in, jane):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 import booking
 import clients
+import formats
 import schedule
 from conftest import at_midday
 from dates import PLAIN_TUESDAY
@@ -143,12 +144,12 @@ def test_csv_export_has_the_marks_and_guards_against_formulas(dana, logged_in):
 
 
 def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(dana, jane, logged_in):
-    monday = schedule.monday_of(PLAIN_TUESDAY)
+    monday = schedule.week_start(PLAIN_TUESDAY, "en_GB")
     shown = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 9, 30), minutes=50)
     early = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY + timedelta(days=1), 6, 0))
     hidden = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 14), status=Appointment.CANCELLED)
     week = schedule.week(dana, PLAIN_TUESDAY)
-    assert week.monday == monday and week.hours[0] == time(6, 0) and week.hours[-1] == time(20, 30)
+    assert week.first_day == monday and week.hours[0] == time(6, 0) and week.hours[-1] == time(20, 30)
     row = week.hours.index(time(9, 30))
     cell = week.rows[row][1]
     assert [b.id for b in cell.sessions] == [shown.id] and cell.rows == 2 and week.rows[row + 1][1].covered
@@ -217,3 +218,98 @@ def test_week_and_csv_answer_hostile_dates_without_a_500(logged_in, value):
         response = logged_in.get("/sessions/export.csv", query_string=query)
         assert response.status_code == 422, query
         assert "export" in response.get_data(as_text=True).lower()
+
+
+# The first day of the week follows the therapist's locale
+
+
+def week_links(page: str) -> list[str]:
+    """The dates the Previous week, This week and Next week links ask for."""
+    import re
+
+    return re.findall(r'href="/sessions/week\?date=([0-9-]+)"', page)
+
+
+def test_week_starts_on_monday_in_a_monday_first_locale(dana, jane, logged_in):
+    monday = PLAIN_TUESDAY - timedelta(days=1)
+    dana.locale = "cs_CZ"
+    db.session.commit()
+    assert schedule.week_start(PLAIN_TUESDAY, "en_GB") == schedule.week_start(PLAIN_TUESDAY, "cs_CZ") == monday
+    week = schedule.week(dana, monday + timedelta(days=6), locale="cs_CZ")  # the Sunday is that week's last day
+    assert week.first_day == monday and week.days[-1] == monday + timedelta(days=6)
+    page = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}").get_data(as_text=True)
+    headers = page.split("<thead>")[1].split("</thead>")[0]
+    assert headers.index("po ") < headers.index("út ") < headers.index("ne ")  # pondělí … neděle, in Czech
+    assert week_links(page)[::2] == [str(monday - timedelta(days=7)), str(monday + timedelta(days=7))]
+    assert f"Week of {formats.day(monday, '%a %-d %b %Y', 'cs_CZ')}</h2>" in page  # Babel's words, not strftime's
+    assert f"/sessions/book?date={monday}&amp;time=10:30" in page
+
+
+def test_week_starts_on_sunday_in_a_sunday_first_locale(dana, jane, logged_in):
+    sunday = PLAIN_TUESDAY - timedelta(days=2)
+    dana.locale = "en_US"
+    db.session.commit()
+    shown = add_session(dana, jane, at_local(dana, sunday, 15, 0))
+    before = add_session(dana, jane, at_local(dana, sunday - timedelta(days=1), 15, 0))  # Saturday: last week
+    assert schedule.week_start(PLAIN_TUESDAY, "en_US") == sunday
+    week = schedule.week(dana, PLAIN_TUESDAY, locale="en_US")
+    assert week.first_day == sunday and week.days == [sunday + timedelta(days=n) for n in range(7)]
+    assert [b.id for b in week.by_day[sunday]] == [shown.id]
+    assert week.by_day[sunday][0].times == "3:00\u202fPM–3:50\u202fPM"
+    assert week.previous == sunday - timedelta(days=7) and week.next == sunday + timedelta(days=7)
+    saturday = sunday - timedelta(days=1)
+    assert [b.id for b in schedule.week(dana, saturday, locale="en_US").by_day[saturday]] == [before.id]
+
+    # Any day of the week asks for the same week; its links step by whole Sunday-first weeks.
+    for day in week.days:
+        page = logged_in.get(f"/sessions/week?date={day}").get_data(as_text=True)
+        assert f"Week of {formats.day(sunday, '%a %-d %b %Y', 'en_US')}</h2>" in page, day
+    headers = page.split("<thead>")[1].split("</thead>")[0]
+    named = [formats.day(day, "%a %-d %b", "en_US") for day in week.days]
+    assert named[0].startswith("Sun, ") and named[-1].startswith("Sat, ")
+    assert [headers.index(name) for name in named] == sorted(headers.index(name) for name in named)
+    assert week_links(page)[::2] == [str(sunday - timedelta(days=7)), str(sunday + timedelta(days=7))]
+    # The empty slots and the phone's day list: Sunday first, 12-hour clock, Babel's day names.
+    assert f"/sessions/book?date={sunday}&amp;time=10:30" in page
+    assert f"Book {formats.day(PLAIN_TUESDAY, '%a %-d %b', 'en_US')}, 10:30\u202fAM</span>" in page
+    day_list = page.split('<ol class="week-days">')[1]
+    assert day_list.index(f"{formats.day(sunday, '%A %-d %B', 'en_US')}") < day_list.index(
+        formats.day(saturday + timedelta(days=7), "%A %-d %B", "en_US")
+    )
+    assert "Sunday, " in day_list and f"/sessions/{shown.id}" in day_list and f"/sessions/{before.id}" not in page
+    assert "Times in your zone, Central European Time (Prague)." in page and "Europe/Prague" not in page
+
+
+def test_sunday_first_week_across_a_clock_change(dana, jane, logged_in):
+    """A Sunday-first week whose first day is the night the clocks go forward, and one where they go back."""
+    from dates import EU_AUTUMN, EU_SPRING, US_SPRING
+
+    dana.timezone, dana.locale = "America/New_York", "en_US"
+    db.session.commit()
+    early = add_session(dana, jane, at_local(dana, US_SPRING, 1, 30), minutes=30)  # before the gap (02:00 -> 03:00)
+    later = add_session(dana, jane, at_local(dana, US_SPRING, 9, 0))
+    saturday = add_session(dana, jane, at_local(dana, US_SPRING - timedelta(days=1), 9, 0))
+    week = schedule.week(dana, US_SPRING + timedelta(days=3), locale="en_US")
+    assert week.first_day == US_SPRING
+    assert [(b.id, b.first, b.times) for b in week.by_day[US_SPRING]] == [
+        (early.id, 3, "1:30\u202fAM–3:00\u202fAM"),  # 30 minutes, across the gap
+        (later.id, 18, "9:00\u202fAM–9:50\u202fAM"),
+    ]
+    assert all(saturday.id not in [b.id for b in blocks] for blocks in week.by_day.values())
+    page = logged_in.get(f"/sessions/week?date={US_SPRING + timedelta(days=3)}").get_data(as_text=True)
+    assert week_links(page)[::2] == [str(US_SPRING - timedelta(days=7)), str(US_SPRING + timedelta(days=7))]
+    assert f"/sessions/{early.id}" in page and f"/sessions/{saturday.id}" not in page
+
+    # Monday-first in Prague: the night the clocks change is a Sunday, the last day of the week.
+    dana.timezone, dana.locale = "Europe/Prague", "en_GB"
+    db.session.commit()
+    spring = add_session(dana, jane, at_local(dana, EU_SPRING, 9, 0))
+    week = schedule.week(dana, EU_SPRING, locale="en_GB")
+    assert week.first_day == EU_SPRING - timedelta(days=6) and week.days[-1] == EU_SPRING
+    assert [b.times for b in week.by_day[EU_SPRING] if b.id == spring.id] == ["09:00–09:50"]
+    # The same Prague sessions with a Sunday-first locale: that Sunday now opens the week, and the
+    # autumn night's second 02:30 sits in the 02:30 row of the week it opens.
+    night = add_session(dana, jane, booking.local_to_utc(EU_AUTUMN, time(2, 30), dana.zone)[0], minutes=30)
+    assert schedule.week(dana, EU_SPRING, locale="en_US").first_day == EU_SPRING
+    autumn = schedule.week(dana, EU_AUTUMN + timedelta(days=6), locale="en_US")
+    assert autumn.first_day == EU_AUTUMN and [(b.id, b.first) for b in autumn.by_day[EU_AUTUMN]] == [(night.id, 5)]

@@ -14,6 +14,7 @@ import schedule
 from blueprints import delivery_summary, note, owned, render, saved, small_number
 from blueprints.clients import bp
 from blueprints.clients.forms import ArchiveForm, ClientForm
+from formats import zone_name
 from models import Client
 from validation import Invalid
 
@@ -37,7 +38,7 @@ def _list_args() -> dict:
 
 def _client_form(client: Client | None = None, **kwargs) -> ClientForm:
     form = ClientForm(obj=client, prefix="edit" if client else "add", **kwargs)
-    form.timezone.blank_label = f"Same as mine ({current_user.timezone})"
+    form.timezone.blank_label = f"Same as mine: {zone_name(current_user.timezone)}"
     return form
 
 

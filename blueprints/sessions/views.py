@@ -18,6 +18,7 @@ from blueprints import attachment, delivery_summary, local_time, note, owned, re
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
+from formats import zone_city
 from models import Appointment, Client, InviteDelivery, utcnow
 from validation import Invalid
 
@@ -380,7 +381,7 @@ STATUS_WORDS = {InviteDelivery.SENT: "sent", InviteDelivery.OUTBOX: "kept in Out
 
 def _describe(appointment: Appointment) -> str:
     when = local_time(appointment.starts_at, current_user.timezone)
-    return f"{appointment.client.name}, {when} ({current_user.timezone})"
+    return f"{appointment.client.name}, {when} ({zone_city(current_user.timezone)})"
 
 
 @bp.get("/<int:appointment_id>/invite.ics")

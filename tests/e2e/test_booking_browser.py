@@ -33,8 +33,8 @@ def test_book_a_session_from_the_navigation_bar(page, therapist, smtp, screensho
     page.get_by_label("Start time").fill("14:00")
     expect(page.get_by_label("Session length")).to_have_value("50")
     preview = page.locator("#booking-preview")
-    expect(preview).to_contain_text("14:00–14:50 your time (Europe/Prague)")
-    expect(preview).to_contain_text("08:00–08:50 for Jane (America/New_York)")
+    expect(preview).to_contain_text("14:00–14:50 your time, Central European Time (Prague)")
+    expect(preview).to_contain_text("08:00–08:50 for Jane, Eastern Time (New York)")
     screenshot("booking-form")
 
     page.get_by_role("button", name="Book session").click()
@@ -92,4 +92,4 @@ def test_find_client_among_many(page, therapist):
     page.get_by_label("Client", exact=True).select_option(label="Zelda Fitzgerald")
     page.get_by_label("Date").fill(PLAIN_TUESDAY.isoformat())
     page.get_by_label("Start time").fill("14:00")
-    expect(page.locator("#booking-preview")).to_contain_text("08:00–08:50 for Zelda (America/New_York)")
+    expect(page.locator("#booking-preview")).to_contain_text("08:00–08:50 for Zelda, Eastern Time (New York)")

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 import booking
 import clients
+import formats
 import reminders
 import schedule
 from conftest import at_midday
@@ -83,23 +84,28 @@ def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapis
     booked = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, booking.time(9, 0), 50))
     log_in(page)
     page.goto(f"/sessions/week?date={PLAIN_TUESDAY}")
-    monday = schedule.monday_of(PLAIN_TUESDAY)
-    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+    monday = schedule.week_start(PLAIN_TUESDAY, "en_GB")
+    expect(page.get_by_role("heading", name=f"Week of {formats.day(monday, '%a %-d %b %Y', 'en_GB')}")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile("09:00–09:50 Jane Doe"))).to_be_visible()
     screenshot("week")
 
     page.get_by_role("link", name="Next week").click()
     following = monday + timedelta(days=7)
-    expect(page.get_by_role("heading", name=f"Week of {following:%a %-d %b %Y}")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=f"Week of {formats.day(following, '%a %-d %b %Y', 'en_GB')}")
+    ).to_be_visible()
     expect(page).to_have_url(re.compile(rf"/sessions/week\?date={following}$"))
     expect(page.get_by_role("link", name=re.compile("Jane Doe"))).to_have_count(0)
+    expect(page).to_have_title(f"Week of {formats.day(following, '%-d %B %Y', 'en_GB')} · Sessions · Hearth")
     page.get_by_role("link", name="Previous week").click()
-    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Week of {formats.day(monday, '%a %-d %b %Y', 'en_GB')}")).to_be_visible()
     page.go_back()
-    expect(page.get_by_role("heading", name=f"Week of {following:%a %-d %b %Y}")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name=f"Week of {formats.day(following, '%a %-d %b %Y', 'en_GB')}")
+    ).to_be_visible()
     page.wait_for_load_state("networkidle")  # htmx has finished restoring that page before the next step back
     page.go_back()
-    expect(page.get_by_role("heading", name=f"Week of {monday:%a %-d %b %Y}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Week of {formats.day(monday, '%a %-d %b %Y', 'en_GB')}")).to_be_visible()
 
     slot = page.get_by_role("link", name=f"Book {PLAIN_TUESDAY:%a %-d %b}, 10:30")
     slot.focus()  # keyboard: a link like any other
@@ -108,6 +114,28 @@ def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapis
     expect(page.get_by_label("Date")).to_have_value(PLAIN_TUESDAY.isoformat())
     expect(page.get_by_label("Start time")).to_have_value("10:30")
     assert booked.id
+
+
+def test_week_in_a_sunday_first_locale_starts_on_sunday(page, therapist, screenshot):
+    """en_US: the grid, its links and the phone's list of days all start on Sunday, with a 12-hour clock."""
+    therapist.locale = "en_US"
+    db.session.commit()
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    sunday = schedule.week_start(PLAIN_TUESDAY, "en_US")
+    booking.book(therapist, jane, booking.slot(therapist, sunday, booking.time(15, 0), 50))
+    log_in(page)
+    page.goto(f"/sessions/week?date={PLAIN_TUESDAY}")
+    expect(page.get_by_role("heading", name=f"Week of {formats.day(sunday, '%a %-d %b %Y', 'en_US')}")).to_be_visible()
+    expect(page.get_by_role("columnheader").nth(1)).to_have_text(formats.day(sunday, "%a %-d %b", "en_US"))
+    expect(page.get_by_role("link", name=re.compile(r"3:00\sPM–3:50\sPM Jane Doe"))).to_be_visible()
+    screenshot("week-sunday-first")
+    page.get_by_role("link", name="Next week").click()
+    following = sunday + timedelta(days=7)
+    expect(page).to_have_url(re.compile(rf"/sessions/week\?date={following}$"))
+    expect(page.get_by_role("columnheader").nth(1)).to_have_text(formats.day(following, "%a %-d %b", "en_US"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_role("heading", level=3).first).to_have_text(formats.day(following, "%A %-d %B", "en_US"))
+    screenshot("week-sunday-first-phone")
 
 
 def test_week_view_on_a_phone_is_a_list_of_days(new_page, therapist, tmp_path):
