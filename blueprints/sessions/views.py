@@ -149,12 +149,12 @@ def week():
     day = _iso_date(request.args.get("date"))
     if day is None or not schedule.EARLIEST <= day <= schedule.LATEST:  # 9999-12-31 has no next week
         day = schedule.local_today(current_user)
-    week = schedule.week(current_user, day)
+    days = schedule.week(current_user, day)
     show_url = _urls("sessions.show", "appointment_id")
-    for blocks in week.by_day.values():  # one link a block, shown in the grid and in the phone's day list
+    for blocks in days.by_day.values():  # one link a block, shown in the grid and in the phone's day list
         for block in blocks:
             block.url = show_url(block.id)
-    return render("sessions/week.html", "week", week=week, book_url=_urls("sessions.book", "date", "time"))
+    return render("sessions/week.html", "week", week=days, book_url=_urls("sessions.book", "date", "time"))
 
 
 # Booking
