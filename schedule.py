@@ -226,6 +226,11 @@ class Week:
         return [day.strftime("%a %-d %b") for day in self.days]
 
     @property
+    def clocks(self) -> list[str]:
+        """ "09:30" for each half-hour row, as the time column and the slots name them."""
+        return [hour.strftime("%H:%M") for hour in self.hours]
+
+    @property
     def previous(self) -> date:
         return self.monday - timedelta(days=7)
 
