@@ -4,11 +4,9 @@ import hashlib
 import re
 import unicodedata
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -113,6 +111,11 @@ def account_key(email: str | None) -> str:
     return email_key(email)
 
 
+def limit_key(key: str) -> str:
+    """The rate-limit key of the account with this `account_key`: one count for the account however it is named."""
+    return "account:" + key
+
+
 def register(
     *, name: str, email: str, password: str, timezone: str, ip: str = "", invitation: Invitation | None = None
 ) -> None:
@@ -148,18 +151,11 @@ def _send_signup_attempt(therapist_id: int) -> None:
         template="signup_attempt",
         context={
             "therapist": therapist,
-            "login": external_url("auth.login"),
-            "reset": external_url("auth.forgot_password"),
+            "login": links.external_url("auth.login"),
+            "reset": links.external_url("auth.forgot_password"),
         },
     )
     mail.deliver(message, therapist)
-
-
-def external_url(endpoint: str, **values) -> str:
-    """An absolute link into Hearth for an email, from PUBLIC_URL: it works after the answer, with no request."""
-    public = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/", url_scheme=public.scheme)
-    return adapter.build(endpoint, values, force_external=True)
 
 
 CONFIRM_VALID_FOR = timedelta(days=3)
@@ -185,7 +181,7 @@ def send_confirmation(therapist_id: int, email: str) -> None:
             "therapist": therapist,
             "email": email,
             "change": change,
-            "link": external_url("auth.confirm_email", token=token),
+            "link": links.external_url("auth.confirm_email", token=token),
         },
     )
     mail.deliver(message, therapist)
@@ -365,7 +361,7 @@ def ask_for_reset(email: str) -> None:
 
 def reset_url(token: str) -> str:
     """The reset page's address as the outside world reaches it (also from the command line)."""
-    return external_url("auth.reset_password", token=token)
+    return links.external_url("auth.reset_password", token=token)
 
 
 def send_reset_link(email: str) -> None:

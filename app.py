@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, render_template
 from flask_wtf.csrf import CSRFError
+from jinja2 import FileSystemBytecodeCache
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -33,6 +34,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_mapping(config.from_environment(app.instance_path))
     if test_config:
         app.config.from_mapping(test_config)
+    # Compiled templates kept on disk: a new worker process renders its first pages without compiling them.
+    cache = Path(app.config.get("JINJA_CACHE_DIR") or Path(app.instance_path) / "jinja-cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    app.jinja_env.bytecode_cache = FileSystemBytecodeCache(str(cache))
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))

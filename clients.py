@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -235,9 +234,9 @@ def next_session(client: Client) -> Appointment | None:
 
 def room_url(client: Client) -> str:
     """The absolute address of the client's room, as it goes into emails and the copy field."""
-    return f"{current_app.config['PUBLIC_URL']}/r/{client.room_link.token}"
+    return links.external_url("rooms.client_page", token=client.room_link.token)
 
 
 def lobby_url(therapist: Therapist) -> str:
     """The absolute address of the therapist's personal link."""
-    return f"{current_app.config['PUBLIC_URL']}/u/{therapist.personal_slug}"
+    return links.external_url("rooms.visitor_page", slug=therapist.personal_slug)

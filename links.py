@@ -13,6 +13,16 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
 SLUG_SUFFIX_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 
 
+def external_url(endpoint: str, **values) -> str:
+    """An absolute link into Hearth for an email, an invite or a copy field, built from the URL map with the
+    scheme, host and path of PUBLIC_URL: the same in a request, after the answer, and in the worker."""
+    from flask import current_app
+
+    public = urlsplit(current_app.config["PUBLIC_URL"])
+    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/", url_scheme=public.scheme)
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def new_token() -> str:
     """A URL-safe random token for a link that must not be guessable."""
     return secrets.token_urlsafe(TOKEN_BYTES)

@@ -7,6 +7,7 @@ import re
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from extensions import db
 from models import LoginSession, Therapist, utcnow
@@ -32,8 +33,10 @@ def start(
 
 
 def find(token: str) -> LoginSession | None:
-    """The open login session with this token, with its therapist; None once it has ended."""
-    row = db.session.scalar(select(LoginSession).filter_by(token=token, ended_at=None))
+    """The open login session with this token, with its therapist (one statement: this runs on every request);
+    None once it has ended."""
+    query = select(LoginSession).options(joinedload(LoginSession.therapist)).filter_by(token=token, ended_at=None)
+    row = db.session.scalar(query)
     if row is not None:
         row.therapist.login_session = row
     return row

@@ -99,17 +99,59 @@ class ParticipantStatus(StrEnum):
     ENDED = "ended"  # ended by the therapist or by revoking the link it came through
 
 
-ENUMS = (SessionStatus, DeliveryStatus, Recipient, InviteMethod, ParticipantRole, ParticipantStatus)
+class Attendance(StrEnum):
+    """How a session went, marked after its end (for billing elsewhere)."""
+
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    LATE_CANCELLATION = "late_cancellation"
 
 
-def enum_type(enum: type[StrEnum], name: str) -> Enum:
-    """A VARCHAR(16) holding one of the enum's values, with a CHECK naming them, on every database."""
+class ReminderKind(StrEnum):
+    """How long before the session a reminder goes out."""
+
+    DAY_BEFORE = "24h"
+    HOUR_BEFORE = "1h"
+
+
+class ReminderStatus(StrEnum):
+    SENDING = "sending"
+    SENT = "sent"
+    OUTBOX = "outbox"
+    RETRY = "retry"
+    FAILED = "failed"
+    DROPPED = "dropped"  # the session was cancelled or moved before this went out
+
+
+class CalendarDelivery(StrEnum):
+    """How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed."""
+
+    EMAIL = "email"
+    FEED = "feed"
+
+
+ENUMS = (
+    SessionStatus,
+    DeliveryStatus,
+    Recipient,
+    InviteMethod,
+    ParticipantRole,
+    ParticipantStatus,
+    Attendance,
+    ReminderKind,
+    ReminderStatus,
+    CalendarDelivery,
+)
+
+
+def enum_type(enum: type[StrEnum], name: str, length: int = 16) -> Enum:
+    """A VARCHAR holding one of the enum's values, with a CHECK naming them, on every database."""
     return Enum(
         enum,
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=16,
+        length=length,
         validate_strings=True,
         values_callable=lambda members: [member.value for member in members],
     )
@@ -135,10 +177,11 @@ class Therapist(UserMixin, db.Model):
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # When the address was shown to be theirs (a link opened from it); until then Hearth sends no one mail for them.
     email_confirmed_at: Mapped[datetime | None]
-    # How the therapist's own calendar gets sessions: emailed invites, or only the subscription feed.
-    CALENDAR_EMAIL = "email"
-    CALENDAR_FEED = "feed"
-    calendar_delivery: Mapped[str] = mapped_column(String(16), default=CALENDAR_EMAIL, server_default=CALENDAR_EMAIL)
+    CALENDAR_EMAIL = CalendarDelivery.EMAIL
+    CALENDAR_FEED = CalendarDelivery.FEED
+    calendar_delivery: Mapped[CalendarDelivery] = mapped_column(
+        enum_type(CalendarDelivery, "calendar_delivery"), default=CALENDAR_EMAIL, server_default=CALENDAR_EMAIL.value
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
     remind_24h: Mapped[bool] = mapped_column(default=True, server_default=true())
@@ -268,7 +311,11 @@ class Appointment(db.Model):
     SCHEDULED = SessionStatus.SCHEDULED
     CANCELLED = SessionStatus.CANCELLED
     # Attendance, marked after the session's end (for billing elsewhere).
-    ATTENDANCE = {"attended": "Attended", "no_show": "No-show", "late_cancellation": "Late cancellation"}
+    ATTENDANCE = {
+        Attendance.ATTENDED: "Attended",
+        Attendance.NO_SHOW: "No-show",
+        Attendance.LATE_CANCELLATION: "Late cancellation",
+    }
 
     id: Mapped[int] = mapped_column(primary_key=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
@@ -290,7 +337,7 @@ class Appointment(db.Model):
     time_set_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The client pressed "Confirm I'll be there" for the current time (cleared by a reschedule).
     confirmed_at: Mapped[datetime | None]
-    attendance: Mapped[str | None] = mapped_column(String(20))
+    attendance: Mapped[Attendance | None] = mapped_column(enum_type(Attendance, "attendance", length=20))
 
     therapist: Mapped[Therapist] = relationship()
     client: Mapped[Client] = relationship(foreign_keys=[client_id])
@@ -354,18 +401,18 @@ class Reminder(db.Model):
         Index("ix_reminders_status_next", "status", "next_attempt_at"),
     )
 
-    SENDING = "sending"
-    SENT = "sent"
-    OUTBOX = "outbox"
-    RETRY = "retry"
-    FAILED = "failed"
-    DROPPED = "dropped"  # the session was cancelled or moved before this went out
+    SENDING = ReminderStatus.SENDING
+    SENT = ReminderStatus.SENT
+    OUTBOX = ReminderStatus.OUTBOX
+    RETRY = ReminderStatus.RETRY
+    FAILED = ReminderStatus.FAILED
+    DROPPED = ReminderStatus.DROPPED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[ReminderKind] = mapped_column(enum_type(ReminderKind, "kind", length=8))
     starts_at: Mapped[datetime]  # the session start this reminder announces
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[ReminderStatus] = mapped_column(enum_type(ReminderStatus, "status"))
     attempts: Mapped[int] = mapped_column(default=1)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime | None]

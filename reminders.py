@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
@@ -24,10 +22,10 @@ import formats
 import links
 import mail
 from extensions import db
-from models import Appointment, Client, InviteDelivery, Reminder, Therapist, utcnow
+from models import Appointment, Client, InviteDelivery, Reminder, ReminderKind, Therapist, utcnow
 
-KINDS = {"24h": timedelta(hours=24), "1h": timedelta(hours=1)}
-LABELS = {"24h": "24 hours before", "1h": "1 hour before"}
+KINDS = {ReminderKind.DAY_BEFORE: timedelta(hours=24), ReminderKind.HOUR_BEFORE: timedelta(hours=1)}
+LABELS = {ReminderKind.DAY_BEFORE: "24 hours before", ReminderKind.HOUR_BEFORE: "1 hour before"}
 MAX_ATTEMPTS = 4
 BACKOFF = timedelta(minutes=1)  # doubled after each failed attempt: 1, 2, then 4 minutes
 LEASE = timedelta(minutes=10)  # a send claimed this long ago by a worker that died is taken over
@@ -42,7 +40,14 @@ def now() -> datetime:
 
 def kinds_for(therapist: Therapist) -> list[str]:
     """The reminders this therapist has turned on."""
-    return [kind for kind, on in (("24h", therapist.remind_24h), ("1h", therapist.remind_1h)) if on]
+    return [
+        kind
+        for kind, on in (
+            (ReminderKind.DAY_BEFORE, therapist.remind_24h),
+            (ReminderKind.HOUR_BEFORE, therapist.remind_1h),
+        )
+        if on
+    ]
 
 
 def due_at(appointment: Appointment, kind: str) -> datetime:
@@ -193,13 +198,6 @@ def retry_ids(at: datetime) -> list[int]:
 # Sending
 
 
-def _external(endpoint: str, **values) -> str:
-    """An absolute link under PUBLIC_URL, built from the URL map: the worker has no request to build it from."""
-    public = urlsplit(current_app.config["PUBLIC_URL"])
-    adapter = current_app.url_map.bind(public.netloc, script_name=public.path or "/", url_scheme=public.scheme)
-    return adapter.build(endpoint, values, force_external=True)
-
-
 def email(reminder: Reminder, token: str):
     """The reminder to the client only: time in the client's zone, Join session, Confirm I'll be there."""
     appointment = reminder.appointment
@@ -212,7 +210,7 @@ def email(reminder: Reminder, token: str):
         "therapist": therapist,
         "title": f"Session with {therapist.name}",
         "room_link": clients.room_url(client),
-        "confirm_link": _external("public.confirm", token=token),
+        "confirm_link": links.external_url("public.confirm", token=token),
     }
     # In the client's formats (else the therapist's), as their invites are.
     with formats.writing_for(formats.supported(client.locale) or formats.supported(therapist.locale)):

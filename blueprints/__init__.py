@@ -77,12 +77,13 @@ def dead_link():
     )
 
 
-def account_key() -> str:
-    """Limits on an account key on its email as authentication normalises it, whatever address asks."""
+def acting_account_limit_key() -> str:
+    """The limit key of the account this request acts for: the logged-in therapist, or the one whose login
+    waits for a code (its stored `accounts.account_key`); the address alone when neither."""
     if current_user.is_authenticated:
-        return "account:" + current_user.email_key
+        return accounts.limit_key(current_user.email_key)
     pending = session.get("pending_login") or {}
-    return "account:" + (pending.get("account") or request.remote_addr or "")
+    return accounts.limit_key(pending.get("account") or request.remote_addr or "")
 
 
 def _wrong_secret(response) -> bool:
@@ -97,10 +98,10 @@ def wrong_secret() -> None:
 SECRET_LIMIT = "10 per hour"
 # Wrong current passwords, and wrong app or recovery codes: 10 an hour per account, each kind its own budget.
 wrong_password_limit = limiter.shared_limit(
-    SECRET_LIMIT, scope="wrong-password", key_func=account_key, deduct_when=_wrong_secret
+    SECRET_LIMIT, scope="wrong-password", key_func=acting_account_limit_key, deduct_when=_wrong_secret
 )
 wrong_code_limit = limiter.shared_limit(
-    SECRET_LIMIT, scope="wrong-code", key_func=account_key, deduct_when=_wrong_secret
+    SECRET_LIMIT, scope="wrong-code", key_func=acting_account_limit_key, deduct_when=_wrong_secret
 )
 
 

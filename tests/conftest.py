@@ -515,6 +515,9 @@ def instances(shared_app, tmp_path):
         running.stop()
 
 
+TOUCHED_BY_ANY_REQUEST = {("login_sessions", "last_seen_at")}
+
+
 def dump() -> dict:
     """Every row of every table, to show that a refused request changed nothing."""
     from sqlalchemy import select as select_
@@ -522,6 +525,8 @@ def dump() -> dict:
     db.session.expire_all()
     tables = {}
     for table in db.metadata.sorted_tables:
-        rows = db.session.execute(select_(table)).all()
+        # "Last active" moves on any request more than TOUCH_EVERY after the last (a slow machine gets there).
+        columns = [column for column in table.columns if (table.name, column.name) not in TOUCHED_BY_ANY_REQUEST]
+        rows = db.session.execute(select_(*columns)).all()
         tables[table.name] = sorted(tuple(str(value) for value in row) for row in rows)
     return tables

@@ -315,3 +315,27 @@ def test_device_names(agent, name):
     import logins
 
     assert logins.device_name(agent) == name
+
+
+def test_the_login_and_its_therapist_load_in_one_statement(client, therapist):
+    """Every logged-in request runs this: the therapist comes joined to the login session, not by a second query."""
+    from test_queries import counting
+
+    import logins
+
+    login(client)
+    token = db.session.scalars(select(LoginSession.token)).one()
+    db.session.expunge_all()
+    with counting() as statements:
+        row = logins.find(token)
+        assert row.therapist.email == "dana@example.com"
+    assert len(statements) == 1
+
+
+def test_a_logged_in_page_view_writes_no_cookie(client, therapist):
+    """Nothing changed in the session, so nothing is sent back: no cookie write on every page view."""
+    login(client)
+    client.get("/clients/")
+    for path in ("/clients/", "/sessions/", "/account/profile"):
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers.getlist("Set-Cookie") == [], path

@@ -16,7 +16,7 @@ import rooms
 from conftest import make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, InviteDelivery
+from models import Appointment, InviteDelivery, Reminder
 
 # (what is tried, SQL with :value, allowed value, forbidden value); ids come from the `world` fixture.
 CASES = [
@@ -82,6 +82,30 @@ CASES = [
         "left",
         "gone",
     ),
+    (
+        "an attendance mark outside the list",
+        "UPDATE appointments SET attendance = :value WHERE id = :session",
+        "no_show",
+        "excused",
+    ),
+    (
+        "a reminder kind outside the list",
+        "UPDATE reminders SET kind = :value WHERE id = :reminder",
+        "1h",
+        "2h",
+    ),
+    (
+        "a reminder status outside the list",
+        "UPDATE reminders SET status = :value WHERE id = :reminder",
+        "dropped",
+        "lost",
+    ),
+    (
+        "a calendar delivery outside the list",
+        "UPDATE therapists SET calendar_delivery = :value WHERE id = :dana",
+        "feed",
+        "fax",
+    ),
 ]
 
 
@@ -99,7 +123,10 @@ def make_world() -> dict:
         sequence=0,
         status="sent",
     )
-    db.session.add(delivery)
+    reminder = Reminder(
+        appointment_id=session.id, kind="24h", starts_at=session.starts_at, status="sent", recipient=jane.email
+    )
+    db.session.add_all([delivery, reminder])
     db.session.commit()
     visit = rooms.join(rooms.client_room(jane), dana, rooms.THERAPIST, "Dana", jane)
     later = session.starts_at + timedelta(days=1)
@@ -109,6 +136,7 @@ def make_world() -> dict:
         "jane": jane.id,
         "session": session.id,
         "delivery": delivery.id,
+        "reminder": reminder.id,
         "visit": visit.id,
         "later": later,
         "later_end": later + timedelta(minutes=50),

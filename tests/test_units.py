@@ -105,3 +105,18 @@ def test_config_from_environment(tmp_path, monkeypatch):
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://user@db.example.com/hearth"
     assert settings["PUBLIC_URL"] == "https://hearth.example.com"
     assert settings["SESSION_COOKIE_SECURE"] and settings["REMEMBER_COOKIE_SECURE"]
+
+
+def test_compiled_templates_are_kept_on_disk_for_the_next_worker(tmp_path):
+    from app import create_app
+
+    settings = {"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://", "JINJA_CACHE_DIR": str(tmp_path / "jinja")}
+    create_app(settings).jinja_env.get_template("errors/error.html")
+    kept = list((tmp_path / "jinja").iterdir())
+    assert kept  # the first process compiled and stored the template
+    later = create_app(settings).jinja_env
+    loaded = []
+    original = later.bytecode_cache.load_bytecode
+    later.bytecode_cache.load_bytecode = lambda bucket: (original(bucket), loaded.append(bucket.code))[0]
+    later.get_template("errors/error.html")
+    assert loaded and loaded[0] is not None  # a new process loads it instead of compiling

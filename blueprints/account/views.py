@@ -111,7 +111,7 @@ CONFIRM_RESEND_LIMIT = "3 per hour"
 
 def _confirmation_key() -> str:
     """Resends count per account, keyed the way authentication reads the address."""
-    return "confirm:" + accounts.account_key(current_user.email)
+    return "confirm:" + current_user.email_key
 
 
 @bp.post("/confirm-email")
@@ -137,7 +137,7 @@ def invitations():
 @limiter.limit("20 per day", key_func=lambda: f"invite:{current_user.id}")
 def make_invitation():
     token = accounts.invite(current_user)
-    link = accounts.external_url("auth.signup", invite=token)
+    link = links.external_url("auth.signup", invite=token)
     return render("account/invitations.html", "invitation", signup=current_app.config["SIGNUP"], link=link)
 
 

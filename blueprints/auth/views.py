@@ -25,7 +25,7 @@ def _failed(response) -> bool:
 
 def account_limit_key() -> str:
     """Limits per account key on the address as authentication reads it, so every spelling shares one count."""
-    return "account:" + accounts.account_key(request.form.get("email"))
+    return accounts.limit_key(accounts.account_key(request.form.get("email")))
 
 
 def _start_session(therapist, remember: bool = False, how: str = "") -> None:
