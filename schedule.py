@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -38,13 +39,12 @@ def _local_clock(zone, day_starts: list[datetime]):
     """UTC -> local for the days starting at `day_starts` (naive UTC, one more than the days): a fixed offset
     per day, except on a day with a clock change, which converts each time through the zone."""
     offsets = [booking.to_local(moment, zone).utcoffset() for moment in day_starts]
+    last = len(day_starts) - 1
 
     def local(moment: datetime) -> datetime:
-        for index in range(len(day_starts) - 1):
-            if day_starts[index] <= moment < day_starts[index + 1]:
-                if offsets[index] == offsets[index + 1]:
-                    return moment + offsets[index]
-                break
+        index = bisect_right(day_starts, moment) - 1
+        if 0 <= index < last and offsets[index] == offsets[index + 1]:
+            return moment + offsets[index]
         return booking.to_local(moment, zone).replace(tzinfo=None)
 
     return local
@@ -133,9 +133,10 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
     day = local_today(therapist, at)
     day_starts = [local_midnight_utc(day, therapist), local_midnight_utc(day + timedelta(days=1), therapist)]
     sessions = _day_sessions(therapist, Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[1])
-    local = _local_clock(therapist.zone, day_starts)
+    local, locale = _local_clock(therapist.zone, day_starts), formats.current_locale()
     for session in sessions:
-        session.start, session.end = formats.clock(local(session.starts_at)), formats.clock(local(session.ends_at))
+        session.start = formats.clock(local(session.starts_at), locale)
+        session.end = formats.clock(local(session.ends_at), locale)
     upcoming = next((s for s in sessions if not s.is_cancelled and s.starts_at > at), None)
     next_is_today = upcoming is not None
     if upcoming is None:  # the next session may be on another day
@@ -195,6 +196,7 @@ class Block:
     confirmed: bool
     first: int  # half-hour index from local midnight where it starts
     after: int  # half-hour index after its end
+    url: str = ""  # the session page, filled in by the view (one link per block, in the grid and the day list)
 
 
 @dataclass
@@ -217,6 +219,22 @@ class Week:
     rows: list[list[Cell]]  # rows[half-hour][day]
     by_day: dict[date, list[Block]]
     today: date
+    locale: str  # what names the days and times
+
+    @property
+    def labels(self) -> list[str]:
+        """ "Tue 1 Jun" ("Tue, Jun 1") for each day in the locale, as the grid's head and its slots name them."""
+        return [formats.day(day, locale=self.locale) for day in self.days]
+
+    @property
+    def clocks(self) -> list[str]:
+        """ "09:30" ("9:30 AM") for each half-hour row in the locale, as the time column and the slots name them."""
+        return [formats.clock(hour, self.locale) for hour in self.hours]
+
+    @property
+    def slot_times(self) -> list[str]:
+        """ "09:30" for each half-hour row, as the booking form's time field takes it."""
+        return [hour.strftime("%H:%M") for hour in self.hours]
 
     @property
     def previous(self) -> date:
@@ -244,7 +262,7 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None, locale
     days = [first_day + timedelta(days=n) for n in range(7)]
     day_starts = [local_midnight_utc(first_day + timedelta(days=n), therapist) for n in range(8)]
     # Only the columns the week shows, as plain rows: a busy week has a thousand sessions.
-    rows_ = db.session.execute(
+    statement = (
         select(Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.confirmed_at, Client.name)
         .join(Client, Client.id == Appointment.client_id)
         .where(
@@ -254,8 +272,9 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None, locale
             Appointment.starts_at < day_starts[-1],
         )
         .order_by(Appointment.starts_at)
-    ).tuples()
-    local = _local_clock(therapist.zone, day_starts)
+    )
+    rows_ = db.session.execute(statement).tuples()
+    local, locale = _local_clock(therapist.zone, day_starts), locale or formats.current_locale()  # once a page
     blocks = []
     for id_, starts_at, ends_at, confirmed_at, name in rows_:
         start, end = local(starts_at), local(ends_at)
@@ -296,7 +315,7 @@ def week(therapist: Therapist, any_day: date, at: datetime | None = None, locale
             cell.sessions, cell.rows = group, after - first
             for below in range(first + 1, after):
                 rows[below - low][column].covered = True
-    return Week(first_day, days, hours, rows, by_day, now_local.date())
+    return Week(first_day, days, hours, rows, by_day, now_local.date(), locale)
 
 
 # Client details

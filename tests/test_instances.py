@@ -4,9 +4,13 @@ Requests alternate between instance A and instance B; together they must behave 
 Skipped unless TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL are set.
 """
 
+import os
 import re
+import signal
+import subprocess
 import threading
-from datetime import time
+import time as clock
+from datetime import time, timedelta
 
 import pytest
 import requests
@@ -14,10 +18,11 @@ from sqlalchemy import func, select
 
 import booking
 import clients
-from conftest import PASSWORD
+import jobs
+from conftest import PASSWORD, ROOT
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Client
+from models import Appointment, Client, Reminder, utcnow
 
 REQUESTS = 20
 
@@ -145,3 +150,72 @@ def test_the_unknown_link_limit_counts_misses_on_both_instances(instances):
     assert statuses == [404] * 10
     assert requests.get(a + "/r/no-such-room-again").status_code == 429
     assert requests.get(b + "/r/no-such-room-again").status_code == 429
+
+
+def test_a_reminder_is_sent_once_when_each_instance_runs_its_own_worker(app, therapist, smtp, tmp_path):
+    """Instance A's worker and instance B's (`huey_consumer`, 2 threads each) on the shared PostgreSQL and
+    Redis queue sweep at the same moments; the reminder reaches the SMTP server once.
+
+    Separate processes cannot share a moved clock, so the session is due by the real one: booked two days
+    ago (time_set_at) for 23 hours from now. The workers find due reminders slowly (tests/widened_worker.py),
+    so that both surely see this one as unclaimed.
+    """
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    start = utcnow().replace(second=0, microsecond=0) + timedelta(hours=23)
+    local = booking.to_local(start, therapist.zone)
+    session = booking.book(therapist, jane, booking.slot(therapist, local.date(), local.time(), 50))
+    session.time_set_at = utcnow() - timedelta(days=2)
+    db.session.commit()
+    queue = {"REDIS_URL": os.environ["TEST_REDIS_URL"]}
+    huey = jobs.make_huey(queue)
+    huey.flush()
+    env = {
+        **os.environ,
+        **queue,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(app.config["MAIL_PORT"]),
+    }
+    logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
+    workers = [
+        subprocess.Popen(
+            [str(ROOT / ".venv/bin/huey_consumer"), "tests.widened_worker.huey", "-w", "2", "-n", "-l", str(log)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for log in logs
+    ]
+    tasks = jobs.register(huey, app)
+
+    def wait_for(condition, timeout=60.0):
+        deadline = clock.monotonic() + timeout
+        while not condition():
+            assert clock.monotonic() < deadline, [log.read_text() for log in logs if log.exists()]
+            assert all(worker.poll() is None for worker in workers), "a worker stopped"
+            clock.sleep(0.1)
+
+    def reminders_():
+        db.session.expire_all()
+        return list(db.session.scalars(select(Reminder)))
+
+    try:
+        wait_for(lambda: all(log.exists() and "consumer started" in log.read_text() for log in logs))
+        for _ in range(8):  # both workers' threads take sweeps at the same moment
+            tasks["send_due_reminders"]()
+        wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in reminders_()))
+        clock.sleep(1)  # a second send still under way would arrive now
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGINT)
+        for worker in workers:
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        huey.flush()
+    assert all("Executing" in log.read_text() for log in logs), "each instance's worker swept"
+    assert len(smtp.to("jane@example.com")) == 1
+    assert [r.status for r in reminders_()] == [Reminder.SENT]

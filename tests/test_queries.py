@@ -5,8 +5,11 @@ from datetime import timedelta
 
 from sqlalchemy import event, select
 
+import booking
+import clients
+import schedule
 import seed
-from conftest import login, make_therapist
+from conftest import at_midday, login, make_therapist
 from extensions import db
 from models import Appointment, Client, utcnow
 
@@ -77,6 +80,60 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
     large_counts = statement_counts(client.__class__(app.test_client()), large)
     assert large_counts == small_counts
     assert all(count <= 12 for count in small_counts.values()), small_counts
+
+
+def a_day_of(therapist, sessions: int) -> None:
+    """`sessions` sessions today, spread over the local day, and as many tomorrow, among 5 clients:
+    past ones (with attendance forms on Today), coming ones, cancelled, confirmed, marked, an archived client."""
+    at_midday(therapist)
+    people = [clients.add(therapist, name=f"Client {n}", email=f"client{n}@example.com") for n in range(5)]
+    people[-1].archived_at = utcnow()
+    midnight = schedule.local_midnight_utc(schedule.local_today(therapist), therapist)
+    for day in (0, 1):
+        for n in range(sessions):
+            starts_at = midnight + timedelta(days=day) + (n + 0.5) * timedelta(days=1) / sessions
+            db.session.add(
+                Appointment(
+                    therapist_id=therapist.id,
+                    client_id=people[n % 5].id,
+                    starts_at=starts_at,
+                    ends_at=starts_at + timedelta(minutes=9),
+                    uid=booking.new_uid(),
+                    status=Appointment.CANCELLED if n % 7 == 3 else Appointment.SCHEDULED,
+                    confirmed_at=utcnow() if n % 3 == 1 else None,
+                    attendance="attended" if n % 4 == 2 and starts_at < utcnow() else None,
+                )
+            )
+    db.session.commit()
+
+
+def test_today_and_week_statement_counts_do_not_grow_with_the_sessions_of_the_day(app, client, monkeypatch):
+    """Two sessions a day against 140 (the large bench practice's day): Today and the week run the same statements."""
+    import security
+
+    monkeypatch.setattr(security, "TOUCH_EVERY", timedelta(days=1))
+    quiet = make_therapist(name="Quiet Practice", email="quiet@example.com")
+    busy = make_therapist(name="Busy Practice", email="busy@example.com")
+    a_day_of(quiet, 2)
+    a_day_of(busy, 140)
+    screens = {
+        "Today": ("/sessions/today", False),
+        "Today (htmx)": ("/sessions/today", True),
+        "Week": ("/sessions/week", False),
+        "Week (htmx)": ("/sessions/week", True),
+    }
+    counts = {}
+    for therapist, browser in ((quiet, client), (busy, client.__class__(app.test_client()))):
+        login(browser, email=therapist.email)
+        for name, (path, htmx) in screens.items():
+            browser.get(path, htmx=htmx)
+            with counting() as statements:
+                response = browser.get(path, htmx=htmx)
+            assert response.status_code == 200, name
+            counts.setdefault(name, []).append(len(statements))
+        page = browser.get("/sessions/today").get_data(as_text=True)
+        assert page.count("Start session</a>") >= 1 and page.count('name="attendance" value="attended"') >= 1
+    assert all(quiet_count == busy_count for quiet_count, busy_count in counts.values()), counts
 
 
 def test_client_search_reads_only_the_matches_on_sqlite(app, therapist):

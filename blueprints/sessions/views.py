@@ -42,11 +42,14 @@ def _iso_date(value: str | None) -> date | None:
         return None
 
 
-def _session_urls(endpoint: str = "sessions.show"):
-    """url_for(endpoint, appointment_id=…) for the many sessions of one page: built once with a marker id, then
-    filled in (url_for itself costs more than the rest of a row of Today)."""
-    marker = 2**31 - 1  # a valid id (the converter's largest) whose digits appear nowhere else in the URL
-    pattern = url_for(endpoint, appointment_id=marker).replace(str(marker), "{}")
+def _urls(endpoint: str, *keys: str, **values):
+    """url_for(endpoint, key=…, …) for the many rows of one page: built once with markers, then filled in by
+    position (url_for itself costs more than the rest of a row of Today or of the week)."""
+    # Valid ids (the converter's largest) whose digits appear nowhere else in the URL.
+    markers = [str(2**31 - 1 - n) for n in range(len(keys))]
+    pattern = url_for(endpoint, **dict(zip(keys, markers, strict=True)), **values)
+    for n, marker in enumerate(markers):
+        pattern = pattern.replace(marker, f"{{{n}}}")
     return pattern.format
 
 
@@ -62,8 +65,9 @@ def today():
         soon=now + schedule.START_EARLY,
         countdown=schedule.countdown,
         attendance_choices=Appointment.ATTENDANCE,
-        show_url=_session_urls(),
-        attendance_url=_session_urls("sessions.mark_attendance"),
+        show_url=_urls("sessions.show", "appointment_id"),
+        attendance_url=_urls("sessions.mark_attendance", "appointment_id"),
+        start_url=_urls("rooms.client_room", "client_id", join=1),
     )
 
 
@@ -146,7 +150,12 @@ def week():
     day = _iso_date(request.args.get("date"))
     if day is None or not schedule.EARLIEST <= day <= schedule.LATEST:  # 9999-12-31 has no next week
         day = schedule.local_today(current_user)
-    return render("sessions/week.html", "week", week=schedule.week(current_user, day), show_url=_session_urls())
+    days = schedule.week(current_user, day)
+    show_url = _urls("sessions.show", "appointment_id")
+    for blocks in days.by_day.values():  # one link a block, shown in the grid and in the phone's day list
+        for block in blocks:
+            block.url = show_url(block.id)
+    return render("sessions/week.html", "week", week=days, book_url=_urls("sessions.book", "date", "time"))
 
 
 # Booking
