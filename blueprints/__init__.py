@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 from wtforms import Field, IntegerField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -192,6 +193,27 @@ def small_number(value, default: int | None = None) -> int | None:
     """
     value = value.strip() if isinstance(value, str) else ""
     return int(value) if ASCII_NUMBER.fullmatch(value) else default
+
+
+class BadNumber(BadRequest):
+    """A number in the address that is not one: answered 400 with a page that says which, never a guess."""
+
+
+def number_arg(name: str, what: str, default: int | None = None) -> int | None:
+    """The query parameter `name` as a whole number from 1 to 999999 in ASCII digits.
+
+    Missing or empty gives `default`; anything else (², ٣, -1, 0, a 300-digit number, words) is a 400
+    naming `what`, rather than quietly showing something the address did not ask for.
+    """
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    number = small_number(value)
+    if number is None or number < 1:
+        raise BadNumber(
+            f"The {what} in this address must be a whole number from 1 to 999999, written with the digits 0–9."
+        )
+    return number
 
 
 class NumberField(IntegerField):

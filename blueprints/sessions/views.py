@@ -14,7 +14,7 @@ import mail
 import quota
 import reminders
 import schedule
-from blueprints import attachment, delivery_summary, local_time, note, owned, render, saved
+from blueprints import attachment, delivery_summary, local_time, note, number_arg, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -169,7 +169,7 @@ def _book_screen(block: str, status: int = 200, **context):
 @bp.get("/book")
 def book():
     form = BookingForm(current_user, formdata=None)
-    if (preselect := request.args.get("client", type=int)) is not None:
+    if (preselect := number_arg("client", "client number")) is not None:
         form.client.data = owned(Client, preselect).id
     # From an empty half-hour of the week view: ?date=2026-03-02&time=09:30
     if chosen_day := _iso_date(request.args.get("date")):
