@@ -169,7 +169,7 @@ def _book_screen(block: str, status: int = 200, **context):
 @bp.get("/book")
 def book():
     form = BookingForm(current_user, formdata=None)
-    if (preselect := number_arg("client", "client number")) is not None:
+    if (preselect := number_arg("client", "client number", digits=12)) is not None:
         form.client.data = owned(Client, preselect).id
     # From an empty half-hour of the week view: ?date=2026-03-02&time=09:30
     if chosen_day := _iso_date(request.args.get("date")):
