@@ -205,15 +205,22 @@ def create():
     if not form.validate():
         return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
+    built = {}  # the invites, made before the commit: one that cannot be written books nothing
     try:
-        appointment, created = booking.book_once(current_user, form.client_row, form.slot, key)
+        appointment, created = booking.book_once(
+            current_user, form.client_row, form.slot, key, before_commit=lambda new: built.update(invites.build(new))
+        )
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
+        return _book_screen("booking", 422, form=form, checked=False)
+    except invites.Unbuildable as error:
+        form.form_errors.append(str(error))
         return _book_screen("booking", 422, form=form, checked=False)
     if not created:  # the same form, submitted twice at once: the first request booked and sends
         return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
-    return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
+    deliveries = _send(appointment, built=built)
+    return _book_screen("booking", booked=appointment, deliveries=deliveries, ambiguous=form.slot.ambiguous)
 
 
 # Rescheduling
