@@ -527,6 +527,13 @@ def test_every_form_field_of_every_endpoint_takes_hostile_text_without_a_500(app
         assert response.status_code < 500, (method, url, values)
 
     run()
+    # No hostile code turned two-factor login on or off, or finished the login waiting for its code.
+    from models import LoginSession, Therapist
+
+    db.session.expire_all()
+    tess, uma = (db.session.scalar(select(Therapist).filter_by(name=name)) for name in ("Tess Setup", "Uma Twofactor"))
+    assert not tess.two_factor and uma.two_factor
+    assert len(db.session.scalars(select(LoginSession).filter_by(therapist_id=uma.id)).all()) == 1
 
 
 def test_every_get_route_takes_hostile_query_values_without_a_500(app, world):
