@@ -129,7 +129,7 @@ def register(
         hash_password(password)  # the time a new account would take
         activity.record(owner, "signup_attempt", ip=ip)
         if mail.delivery_enabled():
-            background.later(_send_signup_attempt, owner.id)
+            background.later(send_signup_attempt, owner.id)
         return
     try:
         therapist = sign_up(name=name, email=email, password=password, timezone=timezone)
@@ -142,7 +142,7 @@ def register(
         background.later(send_confirmation, therapist.id, therapist.email)
 
 
-def _send_signup_attempt(therapist_id: int) -> None:
+def send_signup_attempt(therapist_id: int) -> None:
     therapist = db.session.get(Therapist, therapist_id)
     message = mail.compose(
         sender_name="Hearth",
@@ -284,7 +284,7 @@ def update_profile(
         return False, change
     owner = Therapist.by_email(email_key(email))
     if owner is not None and owner.id != therapist.id:
-        background.later(_send_signup_attempt, owner.id)
+        background.later(send_signup_attempt, owner.id)
     else:
         background.later(send_confirmation, therapist.id, email)
     return True, None

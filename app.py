@@ -92,6 +92,8 @@ def _register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(400)
     def bad_request(error):
+        if isinstance(error, blueprints.BadNumber):
+            return page(400, "This address has a number that is not right", f"{error.description} Nothing was changed.")
         return page(400, "Something in this request was not understood", "Go back and try again. Nothing was changed.")
 
     @app.errorhandler(404)

@@ -2,44 +2,22 @@
 
 A forgot-password or signup request for a known address would otherwise take longer than one for an
 unknown address (a token written, a message composed and sent), and that difference tells who has an
-account. Both paths hand the same small job to one worker thread per process and answer at once.
+account. Both paths put the same small job on the Huey queue (jobs.py) and answer at once; the worker
+(`huey_consumer worker.huey`, which make run and make serve start) composes and sends the email.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-
 from flask import Flask, current_app
-
-_jobs: queue.Queue = queue.Queue()
-_worker: threading.Thread | None = None
-_lock = threading.Lock()
-
-
-def _work() -> None:
-    while True:
-        app, function, args = _jobs.get()
-        try:
-            with app.app_context():
-                function(*args)
-        except Exception:  # a job that fails must not stop the ones after it
-            app.logger.exception("Background job %s failed", getattr(function, "__name__", function))
-        finally:
-            _jobs.task_done()
 
 
 def later(function, *args) -> None:
-    """Run `function(*args)` in this app's context on the worker thread, in the order asked."""
-    global _worker
-    app: Flask = current_app._get_current_object()
-    with _lock:
-        if _worker is None or not _worker.is_alive():  # started lazily, so each gunicorn worker has its own
-            _worker = threading.Thread(target=_work, name="hearth-background", daemon=True)
-            _worker.start()
-    _jobs.put((app, function, args))
+    """Queue `function(*args)` for the worker; only the functions jobs.py registers can be queued."""
+    current_app.extensions["huey_tasks"][function.__name__](*args)
 
 
-def wait() -> None:
-    """Return once every job asked for so far has run (tests; a clean shutdown)."""
-    _jobs.join()
+def wait(app: Flask | None = None) -> None:
+    """Run here and now every job queued so far (tests look at the mail once the answer is in)."""
+    huey = (app or current_app).extensions["huey"]
+    while (task := huey.dequeue()) is not None:
+        huey.execute(task)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
@@ -193,10 +194,18 @@ def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | No
 
 
 def book_once(
-    therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None
+    therapist: Therapist,
+    client: Client,
+    when: Slot,
+    booking_key: str | None = None,
+    *,
+    before_commit: Callable[[Appointment], object] | None = None,
 ) -> tuple[Appointment, bool]:
     """Store a new session, refusing overlaps; committed before any invite is sent. Returns the
     session and whether this call made it (False: the same form had booked it already).
+
+    `before_commit(appointment)` runs once the new row has its id, before the commit (the booking view
+    builds the invites there): if it raises, nothing is stored.
 
     The check and the insert run under the write lock (SQLite: the database's; PostgreSQL: an
     advisory lock per therapist, with an exclusion constraint behind it). The same form arriving
@@ -220,12 +229,18 @@ def book_once(
     )
     db.session.add(appointment)
     try:
+        db.session.flush()
+        if before_commit is not None:
+            before_commit(appointment)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
             return booked, False  # the same form was submitted twice at once; the first one booked
         _refuse_overlap(therapist, when)  # the database refused it: the same friendly message
+        raise
+    except Exception:
+        db.session.rollback()
         raise
     return appointment, True
 

@@ -267,6 +267,28 @@ def default_roles(appointment: Appointment) -> tuple[str, ...]:
     return (CLIENT, THERAPIST) if appointment.therapist.emails_own_copy else (CLIENT,)
 
 
+class Unbuildable(Invalid):
+    """An invite that cannot be written from what is stored (e.g. an address saved before today's checks)."""
+
+
+def build(appointment: Appointment, method: str = REQUEST) -> dict[str, EmailMessage]:
+    """Each default role's message, built before the change they announce is committed, so that nothing can
+    fail after it: Unbuildable says which one cannot be written, and the caller commits nothing."""
+    messages = {}
+    for role in default_roles(appointment):
+        try:
+            messages[role] = email(appointment, role, method)
+        except Exception as error:
+            name, address, _ = _recipient(appointment, role)
+            current_app.logger.warning("Invite for %s could not be built: %r", address, error)
+            why = str(error) if isinstance(error, (Invalid, mail.BuildError)) else "it could not be written"
+            raise Unbuildable(
+                f"The invite to {name} ({address}) cannot be sent. {why.rstrip('.')}. "
+                "Correct the address or name, then book again. Nothing was booked."
+            ) from None
+    return messages
+
+
 def send(
     appointment: Appointment,
     method: str = REQUEST,
@@ -276,14 +298,18 @@ def send(
     note: str | None = None,
     address: str | None = None,
     reason: str | None = None,
+    built: dict[str, EmailMessage] | None = None,
 ) -> list[InviteDelivery]:
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
-    `note` is a message from the therapist to the client; only the client's email carries it.
+    `note` is a message from the therapist to the client; only the client's email carries it. `built` holds
+    messages made before the commit (see build); any role without one is built here.
     """
     roles = default_roles(appointment) if roles is None else roles
-    built, unbuilt = {}, {}
+    built, unbuilt = {role: message for role, message in (built or {}).items() if role in roles}, {}
     for role in roles:
+        if role in built:
+            continue
         try:
             built[role] = email(
                 appointment,

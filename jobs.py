@@ -1,4 +1,5 @@
-"""Background jobs on Huey: the reminder sweep, every minute.
+"""Background jobs on Huey: the reminder sweep, every minute, and the emails sent after an answer
+(background.later: signup, confirmation and reset links, whose cost must not show in the answer's time).
 
 Storage: Redis when REDIS_URL is set (every instance and worker on that Redis shares one queue), else a
 SQLite file under instance/ (HUEY_SQLITE), with nothing to start. Run the worker with
@@ -11,6 +12,7 @@ from __future__ import annotations
 from flask import Flask
 from huey import RedisHuey, SqliteHuey, crontab
 
+import accounts
 import reminders
 
 QUEUE = "hearth"
@@ -30,7 +32,19 @@ def register(huey, app: Flask) -> dict:
         with app.app_context():
             return reminders.send_due()
 
-    return {"send_due_reminders": send_due_reminders}
+    tasks = {"send_due_reminders": send_due_reminders}
+    for function in (accounts.send_confirmation, accounts.send_reset_link, accounts.send_signup_attempt):
+        tasks[function.__name__] = huey.task(name=function.__name__)(_in_app(app, function))
+    return tasks
+
+
+def _in_app(app: Flask, function):
+    def run(*args) -> None:
+        with app.app_context():
+            function(*args)
+
+    run.__name__ = function.__name__
+    return run
 
 
 def init_app(app: Flask) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
@@ -11,6 +10,7 @@ from flask_wtf import FlaskForm
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
+from werkzeug.exceptions import BadRequest
 from wtforms import Field, IntegerField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
@@ -182,17 +182,35 @@ def checked(check, **kwargs):
     return validator
 
 
-ASCII_NUMBER = re.compile(r"[0-9]{1,6}")
-
-
-def small_number(value, default: int | None = None) -> int | None:
-    """A whole number of at most six ASCII digits, else `default`.
+def small_number(value, default: int | None = None, digits: int = 6) -> int | None:
+    """A whole number of at most `digits` ASCII digits, else `default`.
 
     Checked before int(): str.isdigit() and int() accept superscripts and other scripts' digits,
     and a 300-digit number overflows the comparisons WTForms makes.
     """
     value = value.strip() if isinstance(value, str) else ""
-    return int(value) if ASCII_NUMBER.fullmatch(value) else default
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= digits else default
+
+
+class BadNumber(BadRequest):
+    """A number in the address that is not one: answered 400 with a page that says which, never a guess."""
+
+
+def number_arg(name: str, what: str, default: int | None = None, digits: int = 6) -> int | None:
+    """The query parameter `name` as a whole number from 1, of at most `digits` ASCII digits.
+
+    Missing or empty gives `default`; anything else (², ٣, -1, 0, a 300-digit number, words) is a 400
+    naming `what`, rather than quietly showing something the address did not ask for.
+    """
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    number = small_number(value, digits=digits)
+    if number is None or number < 1:
+        raise BadNumber(
+            f"The {what} in this address must be a whole number from 1 to {'9' * digits}, written with the digits 0–9."
+        )
+    return number
 
 
 class NumberField(IntegerField):

@@ -80,7 +80,7 @@ class HearthClient:
     def open(self, *args, **kwargs):
         with self.client.application.app_context():
             response = self.client.open(*args, **kwargs)
-        background.wait()  # mail sent after the answer has gone out before the test looks
+        background.wait(self.client.application)  # mail sent after the answer has gone out before the test looks
         db.session.expire_all()  # the test's own session must see what the request changed
         return response
 

@@ -32,11 +32,43 @@ def appointment(therapist, jane):
 # No 500 from hostile input
 
 
-@pytest.mark.parametrize("page", ["²", "٣", "1" * 309, "-1", " ", "0"])
-def test_client_list_pages_other_than_ascii_numbers_show_the_first_page(logged_in, jane, page):
+NOT_PAGES = ["²", "٣", "１２", "𝟗", "1" * 309, "1" * 7, "-1", "0", " ", "1e3", "0x1F", "2 pages", "\u2028"]
+
+
+@pytest.mark.parametrize("page", NOT_PAGES)
+@pytest.mark.parametrize("path", ["/clients/", "/clients/{id}", "/clients/{id}/edit", "/clients/new"])
+def test_a_page_number_that_is_not_an_ascii_number_from_1_is_a_400_that_says_so(logged_in, jane, page, path):
+    """Every Clients screen draws the paged list, so each reads `page` the same way: no guess, no 500."""
+    before = dump()
+    for htmx in (False, True):
+        response = logged_in.get(path.format(id=jane.id), query_string={"page": page}, htmx=htmx)
+        assert response.status_code == 400, (page, htmx)
+        text = response.get_data(as_text=True)
+        assert "The page number in this address must be a whole number from 1 to 999999" in text
+        assert "Jane Doe" not in text
+    assert dump() == before
+
+
+@pytest.mark.parametrize("page", ["1", " 2 ", "999999", ""])
+def test_an_ascii_page_number_or_none_shows_the_list(logged_in, jane, page):
     response = logged_in.get("/clients/", query_string={"page": page})
     assert response.status_code == 200
-    assert "Jane Doe" in response.get_data(as_text=True)
+    assert ("Jane Doe" in response.get_data(as_text=True)) == (page.strip() in ("1", ""))
+
+
+def test_the_second_page_of_clients_is_the_second_fifty(logged_in, therapist, jane):
+    for number in range(clients.PAGE_SIZE):
+        clients.add(therapist, name=f"Zed {number:02}", email=f"zed{number}@example.com")
+    text = logged_in.get("/clients/", query_string={"page": "2"}).get_data(as_text=True)
+    assert "Page 2 of 2" in text and "Zed 49" in text and "Jane Doe" not in text
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 309, "0", "x"])
+def test_a_client_number_in_the_booking_address_that_is_not_one_is_a_400(logged_in, jane, value):
+    response = logged_in.get("/sessions/book", query_string={"client": value})
+    assert response.status_code == 400
+    assert "The client number in this address must be a whole number" in response.get_data(as_text=True)
+    assert logged_in.get("/sessions/book", query_string={"client": str(jane.id)}).status_code == 200
 
 
 @pytest.mark.parametrize("length", [HUGE, "²", "٥٠", "1e3", " "])

@@ -5,9 +5,13 @@ Six endpoints x 200 examples: 1,200 generated inputs on each database.
 """
 
 import json
+import re
+import time
 import urllib.parse
-from datetime import date, time, timedelta
+from datetime import date, timedelta
+from datetime import time as clock
 
+import pyotp
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,7 +81,9 @@ def fresh(app, client):
 @pytest.fixture
 def setup(logged_in, therapist):
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
-    session = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY + timedelta(days=30), time(9, 0), 50))
+    session = booking.book(
+        therapist, jane, booking.slot(therapist, PLAIN_TUESDAY + timedelta(days=30), clock(9, 0), 50)
+    )
     return {"client": logged_in, "jane": jane, "session": session, "therapist": therapist}
 
 
@@ -293,23 +299,10 @@ JSON_ONLY = {
     "rooms.poll",  # test_signalling
     "rooms.therapist_join_client",
     "rooms.therapist_join_personal",
+    "rooms.remove",  # room.js posts to the URL a poll answer names: test_removing_someone_takes_no_input
 }  # JSON, no fields
-# Forms that show only for a past session (attendance) or a reminder (send now, the client's confirm link):
-# the world below does not seed those yet, so they are named here rather than silently skipped.
-NOT_SEEDED = {
-    "sessions.mark_attendance",
-    "sessions.send_reminder_now",
-    "public.confirm_post",
-    # Not yet reached by the fuzz world (two-factor, devices, room removal, failed-invite resend):
-    "account.confirm_two_factor",
-    "account.disable_two_factor",
-    "account.recovery_codes_txt",
-    "account.sign_out_device",
-    "account.sign_out_others",
-    "auth.login_code",
-    "rooms.remove",
-    "clients.resend_failed",
-}
+# Forms the world below does not reach, each with the reason.
+NOT_SEEDED: set[str] = set()
 
 
 class _Forms(html.parser.HTMLParser):
@@ -350,18 +343,32 @@ class _Forms(html.parser.HTMLParser):
             self.found += [(method, url, form["fields"]) for method, url in form["extra"]]
 
 
-def _forms_on(browser, path):
+def _forms_in(page: str):
     parser = _Forms()
-    parser.feed(browser.get(path).get_data(as_text=True))
+    parser.feed(page)
     return [(method, html.unescape(url), fields) for method, url, fields in parser.found]
+
+
+def _forms_on(browser, path):
+    return _forms_in(browser.get(path).get_data(as_text=True))
 
 
 @pytest.fixture
 def world(app, setup, fresh, monkeypatch, smtp):
     """One of everything a page can show: a client, an archived one, a session, an Outbox message, a visitor,
-    links, and the banner of an address still to confirm (mail delivery on)."""
+    links, and the banner of an address still to confirm (mail delivery on).
+
+    Forms that show only in some state are reached from `states` (a browser and a page): a past session
+    (attendance), an undelivered reminder (Send now) and its client's confirm link, a failed invite (Resend
+    failed invites), another signed-in device, two-factor setup, two-factor on (and the recovery codes shown
+    once), and a login waiting for its code.
+    """
+    from test_today import add_session
+
     import invites
-    from models import OutboxMessage
+    import reminders
+    from conftest import PASSWORD, login, make_therapist
+    from models import InviteDelivery, LoginSession, OutboxMessage, Reminder
 
     monkeypatch.setattr(limiter, "enabled", False)  # limits answer 429 before the fields are read
     jane, session, therapist = setup["jane"], setup["session"], setup["therapist"]
@@ -371,6 +378,31 @@ def world(app, setup, fresh, monkeypatch, smtp):
     invites.send(session)  # kept in the Outbox until the address is confirmed
     visitor = rooms.knock(therapist, "Alex")
     _, reset = accounts.start_reset(therapist.email)
+
+    past = add_session(therapist, jane, reminders.now() - timedelta(days=2))
+    _, confirm_token = reminders.claim(session, "24h", reminders.now())
+    failed_reminder, _ = reminders.claim(session, "1h", reminders.now())
+    failed_reminder.status, failed_reminder.error = Reminder.FAILED, "The mail server refused it."
+    delivery = session.latest_deliveries()[0]
+    delivery.status, delivery.error = InviteDelivery.FAILED, "The mail server refused it."
+    db.session.add(LoginSession(therapist_id=therapist.id, ip="192.0.2.7", user_agent="Firefox on Android"))
+    db.session.commit()
+
+    browsers = {"therapist": setup["client"], "guest": fresh()}
+    for name in ("tess", "uma", "pending"):
+        browsers[name] = fresh()
+    make_therapist(name="Tess Setup", email="tess@example.com")
+    make_therapist(name="Uma Twofactor", email="uma@example.com")
+    for name in ("tess", "uma"):
+        assert login(browsers[name], f"{name}@example.com").status_code == 303
+        browsers[name].forget_csrf()
+        assert browsers[name].post("/account/security/two-factor/start", {}).status_code == 303
+    page = browsers["uma"].get("/account/security").get_data(as_text=True)
+    secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', page).group(1)
+    shown_once = browsers["uma"].post("/account/security/two-factor", {"code": pyotp.TOTP(secret).at(time.time() - 30)})
+    assert "recovery-codes.txt" in shown_once.get_data(as_text=True)
+    assert login(browsers["pending"], "uma@example.com", PASSWORD).status_code == 303
+
     values = {
         "client_id": jane.id,
         "appointment_id": session.id,
@@ -384,10 +416,27 @@ def world(app, setup, fresh, monkeypatch, smtp):
         "public.room": jane.room_link.token,
         "rooms.client_join": jane.room_link.token,
         "public.feed": accounts.feed_token(therapist),
+        "public.confirm": confirm_token,
         "auth.reset_password": reset,
         "auth.confirm_email": "no-such-token",
     }
-    return {**setup, "guest": fresh(), "values": values, "tokens": tokens, "archived": archived.id}
+    states = [
+        ("therapist", f"/sessions/{past.id}"),
+        ("tess", "/account/security"),
+        ("uma", "/account/security"),
+        ("pending", "/login/code"),
+    ]
+    shown = [("uma", method, url, fields) for method, url, fields in _forms_in(shown_once.get_data(as_text=True))]
+    return {
+        **setup,
+        "guest": browsers["guest"],
+        "browsers": browsers,
+        "values": values,
+        "tokens": tokens,
+        "archived": archived.id,
+        "states": states,
+        "shown": shown,
+    }
 
 
 def _pages(app, world):
@@ -409,15 +458,25 @@ def _endpoint(app, method, url):
 
 
 def _discover(app, world):
+    """Every form on every page, for the therapist and a visitor; then the forms only a state shows
+    (each state adds only endpoints not reached already, so no form is fuzzed twice over)."""
     forms = {}
-    for browser in (world["client"], world["guest"]):
+    for who in ("therapist", "guest"):
         for rule, path in _pages(app, world):
             if rule.endpoint == "auth.logout":
                 continue
-            for method, url, fields in _forms_on(browser, path):
-                key = (browser is world["guest"], method, url)
-                forms.setdefault(key, {}).update(fields)
-    return [(guest, method, url, fields) for (guest, method, url), fields in forms.items()]
+            for method, url, fields in _forms_on(world["browsers"][who], path):
+                forms.setdefault((who, method, url), {}).update(fields)
+    reached = {_endpoint(app, method, url) for _, method, url in forms}
+    found = [
+        (who, method, url, fields)
+        for who, path in world["states"]
+        for method, url, fields in _forms_on(world["browsers"][who], path)
+    ]
+    for who, method, url, fields in found + world["shown"]:
+        if _endpoint(app, method, url) not in reached:
+            forms.setdefault((who, method, url), {}).update(fields)
+    return [(who, method, url, fields) for (who, method, url), fields in forms.items()]
 
 
 def _fuzzable(app, forms):
@@ -425,8 +484,8 @@ def _fuzzable(app, forms):
     return [form for form in forms if _endpoint(app, form[1], form[2]) != "auth.logout"]
 
 
-def _send(world, guest, method, url, fields, htmx=False):
-    browser = world["guest"] if guest else world["client"]
+def _send(world, who, method, url, fields, htmx=False):
+    browser = world["browsers"][who]
     if method == "GET":
         path, _, query = url.partition("?")
         return browser.get(path, query_string={**dict(urllib.parse.parse_qsl(query)), **fields}, htmx=htmx)
@@ -451,10 +510,10 @@ def test_every_form_field_of_every_endpoint_takes_hostile_text_without_a_500(app
     assert fields_seen >= 30, forms
 
     failures = []
-    for guest, method, url, fields in forms:
+    for who, method, url, fields in forms:
         for name in fields:
             for value in HOSTILE:
-                response = _send(world, guest, method, url, {**fields, name: value}, htmx=value == "²")
+                response = _send(world, who, method, url, {**fields, name: value}, htmx=value == "²")
                 if response.status_code >= 500:
                     failures.append((method, url, name, value))
     assert failures == []
@@ -462,12 +521,19 @@ def test_every_form_field_of_every_endpoint_takes_hostile_text_without_a_500(app
     @FUZZ
     @given(data=st.data())
     def run(data):
-        guest, method, url, fields = data.draw(st.sampled_from(forms))
+        who, method, url, fields = data.draw(st.sampled_from(forms))
         values = {name: data.draw(hostile_texts) for name in fields}
-        response = _send(world, guest, method, url, values, htmx=data.draw(st.booleans()))
+        response = _send(world, who, method, url, values, htmx=data.draw(st.booleans()))
         assert response.status_code < 500, (method, url, values)
 
     run()
+    # No hostile code turned two-factor login on or off, or finished the login waiting for its code.
+    from models import LoginSession, Therapist
+
+    db.session.expire_all()
+    tess, uma = (db.session.scalar(select(Therapist).filter_by(name=name)) for name in ("Tess Setup", "Uma Twofactor"))
+    assert not tess.two_factor and uma.two_factor
+    assert len(db.session.scalars(select(LoginSession).filter_by(therapist_id=uma.id)).all()) == 1
 
 
 def test_every_get_route_takes_hostile_query_values_without_a_500(app, world):
@@ -479,3 +545,17 @@ def test_every_get_route_takes_hostile_query_values_without_a_500(app, world):
             query = {name: value for name in QUERY_NAMES}
             for browser in (world["client"], world["guest"]):
                 assert browser.get(path, query_string=query).status_code < 500, (path, value)
+
+
+def test_removing_someone_takes_no_input(setup, fresh, other_therapist):
+    """rooms.remove reads nothing but the id in its URL: fields sent along change nothing, other ids are 404."""
+    browser, therapist = setup["client"], setup["therapist"]
+    alex = rooms.knock(therapist, "Alex")
+    theirs = rooms.knock(other_therapist, "Olga's visitor")
+    for participant_id in (theirs.id, alex.id + 1000, 2**31 - 1, 2**31, 10**12):
+        before = dump()
+        assert browser.post(f"/room/participants/{participant_id}/remove", {"id": str(alex.id)}).status_code == 404
+        assert dump() == before
+    hostile = {name: value for name, value in zip(("id", "participant", "name", "end"), HOSTILE, strict=False)}
+    assert browser.post(f"/room/participants/{alex.id}/remove", hostile).get_json() == {"removed": "Alex"}
+    assert browser.post(f"/room/participants/{alex.id}/remove", {}).status_code == 404  # once

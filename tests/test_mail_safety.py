@@ -184,14 +184,37 @@ def test_body_lines_and_encoded_words_stay_within_rfc_limits(app, therapist):
             assert max(len(line) for line in body.splitlines()) <= 76
 
 
-# Building still failing: logged as failed, resendable, never a 500
+# Invites are built before the booking is committed: one that cannot be written books nothing
+
+
+def test_an_invite_that_cannot_be_built_refuses_the_booking_with_a_message_and_writes_nothing(logged_in, smtp):
+    jane = clients.add(dana(), name="Žofie Malá", email="žofie@example.cz")  # stored before the check existed
+    before = dump()
+    for htmx in (True, False):
+        response = logged_in.post("/sessions/book", book_form(jane.id), htmx=htmx)
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "The invite to Žofie Malá (žofie@example.cz) cannot be sent." in page
+        assert "before the @" in page and "Nothing was booked." in page
+        assert dump() == before
+    assert smtp.messages == []
+    jane.email = "zofie@example.cz"  # corrected: the same form books, and both invites go
+    db.session.commit()
+    assert logged_in.post("/sessions/book", book_form(jane.id), htmx=True).status_code == 200
+    assert smtp.to("zofie@example.cz") and smtp.to("dana@example.com")
+
+
+# Building still failing after a commit (a later change): logged as failed, resendable, never a 500
 
 
 def test_stored_address_that_cannot_be_sent_is_logged_as_failed_not_a_500(logged_in, smtp):
-    jane = clients.add(dana(), name="Žofie Malá", email="žofie@example.cz")  # stored before the check existed
-    response = logged_in.post("/sessions/book", book_form(jane.id), htmx=True)
+    jane = clients.add(dana(), name="Žofie Malá", email="zofie@example.cz")
+    appointment = booking.book(dana(), jane, booking.slot(dana(), PLAIN_TUESDAY, time(14), 50))
+    jane.email = "žofie@example.cz"  # stored before the check existed
+    db.session.commit()
+    moved = {"date": DAY, "start_time": "15:00", "length": "50", "version": "0"}
+    response = logged_in.post(f"/sessions/{appointment.id}/reschedule", moved, htmx=True)
     assert response.status_code == 200
-    appointment = db.session.scalar(select(Appointment))
     statuses = {d.role: d.status for d in appointment.deliveries}
     assert statuses == {"client": InviteDelivery.FAILED, "therapist": InviteDelivery.SENT}
     assert "could not be built" in appointment.deliveries[0].error

@@ -129,6 +129,27 @@ def test_stopping_a_consumer_mid_run_and_restarting_still_sends_one(app, smtp, d
     assert len(smtp.to("jane@example.com")) == 1
 
 
+def test_mail_after_an_answer_is_queued_by_the_request_and_sent_by_the_worker(
+    app, client, smtp, consumers, monkeypatch
+):
+    """Forgot password answers at once with the job on the queue; a consumer, not the request, sends the link."""
+    make_therapist()
+    huey = jobs.make_huey(consumers.config)
+    monkeypatch.setitem(app.extensions, "huey", huey)
+    monkeypatch.setitem(app.extensions, "huey_tasks", jobs.register(huey, app))
+    token = client.csrf_token()
+    for email in ("dana@example.com", "nobody@example.com"):  # the unknown address queues the same job
+        response = client.client.post("/forgot-password", data={"email": email, "csrf_token": token})
+        assert response.status_code == 200
+    assert huey.pending_count() == 2 and smtp.messages == []
+    consumers.start()
+    wait_for(lambda: huey.pending_count() == 0 and len(smtp.messages) == 1)
+    consumers.stop_all()
+    assert len(smtp.messages) == 1
+    [message] = smtp.to("dana@example.com")
+    assert "/reset-password/" in message.as_string()
+
+
 @pytest.mark.skipif("sqlite" not in STORAGES, reason="needs the SQLite queue")
 def test_worker_processes_killed_and_restarted_send_one(app, smtp, tmp_path):
     """`huey_consumer worker.huey` as production runs it, two at once, one killed with SIGKILL and restarted.

@@ -11,7 +11,7 @@ import clients
 import invites
 import reminders
 import schedule
-from blueprints import delivery_summary, note, owned, render, saved, small_number
+from blueprints import delivery_summary, note, number_arg, owned, render, saved
 from blueprints.clients import bp
 from blueprints.clients.forms import ArchiveForm, ClientForm
 from formats import zone_name
@@ -28,11 +28,10 @@ def require_login():
 
 
 def _list_args() -> dict:
-    page = small_number(request.args.get("page"), 1)
     return {
         "query": request.args.get("q", "").strip()[:200],
         "archived": request.args.get("archived") == "1",
-        "page": max(page, 1),
+        "page": number_arg("page", "page number", 1),
     }
 
 

@@ -14,7 +14,7 @@ import mail
 import quota
 import reminders
 import schedule
-from blueprints import attachment, delivery_summary, local_time, note, owned, render, saved
+from blueprints import attachment, delivery_summary, local_time, note, number_arg, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -179,7 +179,7 @@ def _book_screen(block: str, status: int = 200, **context):
 @bp.get("/book")
 def book():
     form = BookingForm(current_user, formdata=None)
-    if (preselect := request.args.get("client", type=int)) is not None:
+    if (preselect := number_arg("client", "client number", digits=12)) is not None:
         form.client.data = owned(Client, preselect).id
     # From an empty half-hour of the week view: ?date=2026-03-02&time=09:30
     if chosen_day := _iso_date(request.args.get("date")):
@@ -215,15 +215,22 @@ def create():
     if not form.validate():
         return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
+    built = {}  # the invites, made before the commit: one that cannot be written books nothing
     try:
-        appointment, created = booking.book_once(current_user, form.client_row, form.slot, key)
+        appointment, created = booking.book_once(
+            current_user, form.client_row, form.slot, key, before_commit=lambda new: built.update(invites.build(new))
+        )
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
+        return _book_screen("booking", 422, form=form, checked=False)
+    except invites.Unbuildable as error:
+        form.form_errors.append(str(error))
         return _book_screen("booking", 422, form=form, checked=False)
     if not created:  # the same form, submitted twice at once: the first request booked and sends
         return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
-    return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
+    deliveries = _send(appointment, built=built)
+    return _book_screen("booking", booked=appointment, deliveries=deliveries, ambiguous=form.slot.ambiguous)
 
 
 # Rescheduling
