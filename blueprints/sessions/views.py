@@ -14,6 +14,7 @@ import mail
 import quota
 import reminders
 import schedule
+import series
 from blueprints import attachment, delivery_summary, local_time, note, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
@@ -159,6 +160,8 @@ def _book_screen(block: str, status: int = 200, **context):
         status,
         delivery_on=mail.delivery_enabled(),
         length_choices=booking.LENGTH_CHOICES,
+        max_sessions=series.MAX_SESSIONS,
+        series_describe=series.describe,
         has_clients=LocalProxy(lambda: clients.has_active(current_user)),
         min_minutes=booking.MIN_MINUTES,
         max_minutes=booking.MAX_MINUTES,
@@ -201,10 +204,14 @@ def create():
     # The same form arriving twice (double click, resubmission) shows the first booking again.
     if done := booking.existing_booking(current_user, request.form.get("booking_key", "")):
         return _book_screen("booking", booked=done, deliveries=[], already=True)
+    if done := series.existing(current_user, request.form.get("booking_key", "")):
+        return _book_screen("booking", booked=done.appointments[0], series=done, deliveries=[], already=True)
     form = BookingForm(current_user)
     if not form.validate():
         return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
+    if form.series_plan is not None:
+        return _book_series(form, key)
     try:
         appointment, created = booking.book_once(current_user, form.client_row, form.slot, key)
     except booking.Conflict as error:  # booked in another tab between validation and commit
@@ -214,6 +221,21 @@ def create():
         return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     return _book_screen("booking", booked=appointment, deliveries=_send(appointment), ambiguous=form.slot.ambiguous)
+
+
+def _book_series(form: BookingForm, key: str | None):
+    """Book every session of the series in one commit, then send one invite for the whole series."""
+    try:
+        booked, created = series.book(form.series_plan, key)
+    except Invalid as error:  # an overlap booked in another tab between validation and commit
+        form.series_error = str(error)
+        return _book_screen("booking", 422, form=form, checked=False)
+    first = next(a for a in booked.appointments if a.status == Appointment.SCHEDULED)
+    if not created:
+        return _book_screen("booking", booked=first, series=booked, deliveries=[], already=True)
+    note("series_booked", f"{series.describe(booked)}: {_describe(first)}", commit=False)
+    deliveries = invites.send_series(booked)
+    return _book_screen("booking", booked=first, series=booked, deliveries=deliveries)
 
 
 # Rescheduling
