@@ -178,7 +178,7 @@ def series_calendar(series: Series, role: str, method: str | None = REQUEST, *, 
     )
     if method != CANCEL:
         for moved in scheduled:
-            if moved.starts_at != moved.recurrence_id or moved.sequence:
+            if moved.starts_at != moved.recurrence_id or moved.minutes != series.minutes:
                 cal.add_component(event(moved, role, address=address))
     return _with_zones(cal)
 

@@ -30,6 +30,9 @@ MAX_SESSIONS = 52
 MAX_DAYS_AHEAD = 365 * 2  # an end date at most 2 years away
 REPEATS = {"weekly": 1, "biweekly": 2}  # form value: weeks between sessions
 REPEAT_WORDS = {1: "weekly", 2: "every 2 weeks"}
+# Why a series goes out again after "This and following" (the first sentence of its email).
+ENDS_EARLIER = "This series now ends earlier: the later sessions were moved or cancelled."
+MOVED_AWAY = "These sessions have moved; a new invite for their new time follows."
 
 
 @dataclass
@@ -365,19 +368,125 @@ def describe(series: Series) -> str:
     return describe_rule(interval(series), series.starts_local, len(rows), last)
 
 
-def cancel_series(series: Series) -> list[Appointment]:
-    """Cancel every session of the series still ahead; the next series version is a cancellation."""
-    write_lock(series.therapist_id)
+def cancel_series(series: Series, version: int | None = None, appointment: Appointment | None = None) -> Series:
+    """Cancel every session of the series still ahead; the next series version is a cancellation.
+    `appointment` is the session whose page asked (its version guards against a stale form)."""
+    if appointment is not None:
+        _locked(appointment, version)
+    else:
+        write_lock(series.therapist_id)
     db.session.refresh(series)
     now = utcnow()
     ahead = [a for a in series.appointments if a.status == Appointment.SCHEDULED and a.ends_at > now]
     if not ahead:
         db.session.rollback()
         raise Invalid("No session of this series is still ahead to cancel.")
-    for appointment in ahead:
-        appointment.status = Appointment.CANCELLED
-        appointment.sequence += 1
-        reminders.disarm(appointment)
+    for each in ahead:
+        each.status = Appointment.CANCELLED
+        each.sequence += 1
+        reminders.disarm(each)
     series.sequence += 1
     db.session.commit()
-    return ahead
+    return series
+
+
+def _split_rule(series: Series, before: datetime) -> None:
+    """End the series' rule just before `before` (naive UTC): UNTIL one second earlier, in UTC."""
+    parts = vRecur.from_ical(series.rule)
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = [(before - timedelta(seconds=1)).replace(tzinfo=timezone.utc)]
+    series.rule = vRecur(parts).to_ical().decode()
+
+
+def _following(appointment: Appointment) -> list[Appointment]:
+    """This session and the later ones of its series that are still scheduled."""
+    return [
+        a
+        for a in appointment.series.appointments
+        if a.recurrence_id >= appointment.recurrence_id and a.status == Appointment.SCHEDULED
+    ]
+
+
+def _locked(appointment: Appointment, version: int | None) -> Series:
+    """Take the therapist's write lock and check, again under it, that the session can still change."""
+    booking._changeable(appointment, version)
+    write_lock(appointment.therapist_id)
+    db.session.refresh(appointment)
+    try:
+        booking._changeable(appointment, version)
+    except Invalid:
+        db.session.rollback()
+        raise
+    return appointment.series
+
+
+def cancel_following(appointment: Appointment, version: int | None = None) -> tuple[Series, list[Appointment]]:
+    """Cancel this session and the rest of its series: the series now ends before it (UNTIL). Returns the
+    series and the sessions cancelled. From the first session still ahead, that is the whole series."""
+    series = _locked(appointment, version)
+    ending = _following(appointment)
+    for each in ending:
+        each.status = Appointment.CANCELLED
+        each.sequence += 1
+        reminders.disarm(each)
+    _split_rule(series, appointment.recurrence_id)
+    series.sequence += 1
+    db.session.commit()
+    return series, ending
+
+
+def reschedule_following(appointment: Appointment, when: booking.Slot, version: int | None = None) -> Series:
+    """Move this session and the rest of its series to the new weekday, time and length: they become a new
+    series (a new UID) and the original one ends just before (UNTIL). Every moved session is checked for
+    overlaps; all move or none. Returns the new series."""
+    original = _locked(appointment, version)
+    zone = original.zone
+    moving = _following(appointment)
+    old_starts = [moment for moment in starts(original) if moment >= appointment.recurrence_id]
+    first_local = booking.to_local(when.starts_at, zone).replace(tzinfo=None)
+    minutes = int((when.ends_at - when.starts_at).total_seconds() // 60)
+    step = timedelta(weeks=interval(original))
+    by_start = {a.recurrence_id: a for a in moving}
+    new_plan = Plan(original.therapist, original.client, first_local, minutes, interval(original), None, None)
+    pairs = []
+    for index, old in enumerate(old_starts):
+        local = first_local + step * index
+        starts_at, _ = booking.local_to_utc(local.date(), local.time(), zone)
+        occurrence = Occurrence(index + 1, local, starts_at, starts_at + timedelta(minutes=minutes))
+        occurrence.skipped = old not in by_start
+        new_plan.occurrences.append(occurrence)
+        pairs.append((occurrence, by_start.get(old)))
+    find_conflicts(new_plan, ignore={a.id for a in moving})
+    if new_plan.unresolved:
+        db.session.rollback()
+        names = "; ".join(_overlap(o, zone.key) for o in new_plan.unresolved[:5])
+        raise Invalid(f"The new time overlaps other sessions ({names}). Choose another time.")
+    new_plan.count = len(new_plan.occurrences)
+    successor = Series(
+        therapist_id=original.therapist_id,
+        client_id=original.client_id,
+        uid=booking.new_uid(),
+        rule=new_plan.rule(),
+        starts_local=first_local,
+        timezone=original.timezone,
+        minutes=minutes,
+        organizer=original.organizer,
+    )
+    db.session.add(successor)
+    moves = [(occurrence, row) for occurrence, row in pairs if row is not None]
+    if moves and moves[0][0].starts_at > moves[0][1].starts_at:
+        moves.reverse()  # moving later: the last one first, so no session lands on one not yet moved
+    for occurrence, row in moves:
+        row.series = successor
+        row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
+        row.sequence += 1
+        reminders.rearm(row)
+        db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
+    _split_rule(original, appointment.recurrence_id)
+    original.sequence += 1
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
+    return successor

@@ -255,3 +255,110 @@ def test_bad_series_input_gets_a_message_and_books_nothing(logged_in, jordan, ch
     response = logged_in.post("/sessions/book", series_form(jordan.id, **changes), htmx=True)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert count_rows() == 0
+
+
+# Changing one session, the rest, or the whole series
+
+
+def calendars(inbox, address):
+    """Every calendar sent to `address`, parsed by both parsers (the strict one must accept each)."""
+    found = []
+    for message in inbox.to(address):
+        data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
+        IcsCalendarStream.from_ics(data.decode())
+        found.append(icalendar.Calendar.from_ical(data))
+    return found
+
+
+@pytest.fixture
+def six(therapist, jordan, smtp):
+    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
+    invites.send_series(booked)
+    return booked
+
+
+def test_session_page_and_list_name_the_series(logged_in, six):
+    third = six.appointments[2]
+    page = logged_in.get(f"/sessions/{third.id}").get_data(as_text=True)
+    assert "3 of 6, weekly" in page and "This and following sessions" in page and "The whole series" in page
+    assert "1 of 6, weekly" in logged_in.get("/sessions/").get_data(as_text=True)
+    reschedule = logged_in.get(f"/sessions/{third.id}/reschedule").get_data(as_text=True)
+    assert "This and following sessions" in reschedule
+
+
+def test_cancel_this_session_sends_a_cancel_with_its_recurrence_id(logged_in, six, smtp):
+    third = six.appointments[2]
+    response = logged_in.post(f"/sessions/{third.id}/cancel", {"version": "0", "scope": "this"}, htmx=True)
+    assert response.status_code == 200 and "Session cancelled." in response.get_data(as_text=True)
+    last = calendars(smtp, "jordan@example.com")[-1]
+    assert last["METHOD"] == "CANCEL"
+    (event,) = last.walk("VEVENT")
+    assert str(event["UID"]) == six.uid
+    assert event.decoded("RECURRENCE-ID").astimezone(timezone.utc).replace(tzinfo=None) == third.recurrence_id
+    assert [a.status for a in six.appointments].count(Appointment.CANCELLED) == 1
+
+
+def test_cancel_the_whole_series_is_a_cancel_of_its_uid(logged_in, six, smtp):
+    response = logged_in.post(f"/sessions/{six.appointments[1].id}/cancel", {"version": "0", "scope": "series"})
+    assert response.status_code == 303
+    last = calendars(smtp, "jordan@example.com")[-1]
+    (event,) = last.walk("VEVENT")
+    assert last["METHOD"] == "CANCEL" and str(event["UID"]) == six.uid and "RECURRENCE-ID" not in event
+    assert "RRULE" in event and event["SEQUENCE"] == 1
+    db.session.expire_all()
+    assert {a.status for a in six.appointments} == {Appointment.CANCELLED}
+
+
+def test_cancel_this_and_following_resends_the_series_ending_before_it(logged_in, six, smtp):
+    fourth = six.appointments[3]
+    response = logged_in.post(f"/sessions/{fourth.id}/cancel", {"version": "0", "scope": "following"})
+    assert response.status_code == 303
+    last = calendars(smtp, "jordan@example.com")[-1]
+    assert last["METHOD"] == "REQUEST"
+    events = recurring_ical_events.of(last).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    db.session.expire_all()
+    kept = [a.starts_at for a in six.appointments if a.status == Appointment.SCHEDULED]
+    assert sorted(e.decoded("DTSTART").astimezone(timezone.utc).replace(tzinfo=None) for e in events) == kept
+    assert len(kept) == 3
+
+
+def test_reschedule_this_and_following_makes_a_new_series(logged_in, therapist, six, smtp):
+    fifth = six.appointments[4]
+    new_day = PLAIN_TUESDAY + timedelta(weeks=4, days=1)  # Wednesdays from the 5th on
+    form = {"date": new_day.isoformat(), "start_time": "11:00", "length": "50", "version": "0", "scope": "following"}
+    response = logged_in.post(f"/sessions/{fifth.id}/reschedule", form, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    db.session.expire_all()
+    (original, successor) = db.session.scalars(select(Series).order_by(Series.id)).all()
+    assert successor.uid != original.uid and len(successor.appointments) == 2
+    sent = calendars(smtp, "jordan@example.com")
+    first_half, second_half = sent[-2], sent[-1]
+    everything = []
+    for cal, uid in ((first_half, original.uid), (second_half, successor.uid)):
+        assert str(cal.walk("VEVENT")[0]["UID"]) == uid
+        everything += recurring_ical_events.of(cal).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    starts = sorted(e.decoded("DTSTART").astimezone(PRAGUE).replace(tzinfo=None) for e in everything)
+    assert starts == [datetime.combine(PLAIN_TUESDAY + timedelta(weeks=k), time(9)) for k in range(4)] + [
+        datetime.combine(new_day + timedelta(weeks=k), time(11)) for k in range(2)
+    ]
+    rows = sorted(a.starts_at for a in original.appointments + successor.appointments)
+    assert rows == sorted(
+        datetime.combine(s.date(), s.time(), PRAGUE).astimezone(timezone.utc).replace(tzinfo=None) for s in starts
+    )
+
+
+def test_reschedule_this_and_following_onto_another_session_is_refused(logged_in, therapist, six, smtp):
+    other = clients.add(therapist, name="Sam Rivera", email="sam@example.com")
+    sixth_day = PLAIN_TUESDAY + timedelta(weeks=5, days=1)
+    booking.book(therapist, other, booking.slot(therapist, sixth_day, time(11), 50))
+    fifth = six.appointments[4]
+    form = {
+        "date": (sixth_day - timedelta(weeks=1)).isoformat(),
+        "start_time": "11:00",
+        "length": "50",
+        "version": "0",
+        "scope": "following",
+    }
+    response = logged_in.post(f"/sessions/{fifth.id}/reschedule", form, htmx=True)
+    assert response.status_code == 422 and "Sam R." in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Series)) == 1

@@ -197,12 +197,19 @@ class ResendForm(FlaskForm):
     )
 
 
+SCOPE_THIS = SelectChoice("this", "This session")
+SCOPE_FOLLOWING = SelectChoice("following", "This and following sessions")
+SCOPE_SERIES = SelectChoice("series", "The whole series")
+
+
 class RescheduleForm(BookingForm):
     """The booking form for a session that exists: the client is fixed, the version guards against stale forms."""
 
     client = None
     repeats = ends = count = until = skip = None  # one session is moved, not a series booked
     version = HiddenField()
+    # For a session of a series: move this one, or this one and the rest (a new series from here).
+    scope = RadioField("Change", filters=[strip], choices=[SCOPE_THIS, SCOPE_FOLLOWING], default="this")
 
     def __init__(self, therapist, appointment, *args, **kwargs):
         super().__init__(therapist, *args, ignore=appointment.id, **kwargs)
@@ -235,6 +242,8 @@ def cancel_message_field() -> TextAreaField:
 class CancelForm(FlaskForm):
     message = cancel_message_field()
     version = HiddenField()
+    # For a session of a series (ignored otherwise).
+    scope = RadioField("Cancel", filters=[strip], choices=[SCOPE_THIS, SCOPE_FOLLOWING, SCOPE_SERIES], default="this")
 
     def version_seen(self) -> int | None:
         return _int_or_none(self.version.data)
