@@ -87,7 +87,7 @@ class BookingForm(FlaskForm):
     ends = RadioField(
         "Ends",
         filters=[strip],
-        choices=[SelectChoice("count", "After a number of sessions"), SelectChoice("until", "On a date")],
+        choices=[SelectChoice("count", "After N sessions"), SelectChoice("until", "On a chosen day")],
         default="count",
     )
     count = NumberField(
@@ -96,7 +96,7 @@ class BookingForm(FlaskForm):
         message=f"Enter the number of sessions, from 2 to {series.MAX_SESSIONS}.",
         validators=[Optional()],
     )
-    until = DateField("Last date", validators=[Optional()])
+    until = DateField("Last day", validators=[Optional()])
     # Overlapping sessions of a series the therapist chose to leave out (local dates, YYYY-MM-DD).
     skip = SelectMultipleField("Skip", choices=[], validate_choice=False)
     booking_key = HiddenField()
