@@ -310,6 +310,7 @@ def email(
         title = subject(appointment, role, method, updated=moved_from is not None or reason is not None)
         if series is not None:
             context["series_text"] = f"{series_module.describe(series)} ({series.timezone} time)"
+            context["whole_series"] = True
             title = (
                 f"{SUBJECT_PREFIX[method]}{'Updated: ' if reason else ''}{summary(appointment, role)}: "
                 + (context["series_text"])

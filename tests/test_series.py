@@ -138,6 +138,7 @@ def test_sent_series_expands_to_the_rows_across_the_clock_change(therapist, jord
     address = "jordan@example.com" if role == invites.CLIENT else "dana@example.com"
     (message,) = smtp.to(address)
     assert "Weekly on Tuesdays at 10:00, 11 sessions" in message["Subject"]
+    assert "A series of sessions has been booked." in message.get_body(("plain",)).get_content()
     data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
     strict = IcsCalendarStream.from_ics(data.decode()).calendars[0]
     assert strict.method == "REQUEST"
@@ -282,6 +283,7 @@ def test_session_page_and_list_name_the_series(logged_in, six):
     page = logged_in.get(f"/sessions/{third.id}").get_data(as_text=True)
     assert "3 of 6, weekly" in page and "This and following sessions" in page and "The whole series" in page
     assert "1 of 6, weekly" in logged_in.get("/sessions/").get_data(as_text=True)
+    assert "1 of 6, weekly" in logged_in.get(f"/clients/{six.client_id}").get_data(as_text=True)
     reschedule = logged_in.get(f"/sessions/{third.id}/reschedule").get_data(as_text=True)
     assert "This and following sessions" in reschedule
 
