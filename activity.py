@@ -38,6 +38,7 @@ ACTIONS = {
     "client_restored": "Client restored",
     "room_link_replaced": "Room link replaced",
     "session_booked": "Booked a session with",
+    "series_booked": "Booked a series:",
     "session_rescheduled": "Moved a session with",
     "session_cancelled": "Cancelled a session with",
     "invites_sent": "Sent",

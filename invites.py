@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from urllib.parse import quote
 
 from flask import current_app
-from icalendar import Alarm, Calendar, Event, vCalAddress, vText
+from icalendar import Alarm, Calendar, Event, vCalAddress, vRecur, vText
 
 import accounts
 import formats
 import mail
+import series as series_module
 from booking import AddressChange, clock_changes, local_time
 from clients import room_url
 from extensions import db
-from models import Appointment, InviteDelivery, first_name
+from models import Appointment, InviteDelivery, Series, first_name
 from validation import Invalid, ascii_email
 
 PRODID = "-//Hearth//Hearth sessions//EN"
@@ -69,8 +70,15 @@ def event(
     people: bool = True,
     cancelled: bool | None = None,
     address: str | None = None,
+    master: bool = False,
+    standalone: bool = False,
 ) -> Event:
     """The VEVENT for one recipient's copy, as the session stands now.
+
+    A session of a series is that series' event for its RECURRENCE-ID (unless `standalone`, as in the
+    feed); with `master`, the VEVENT is the whole series (RRULE, EXDATE), built around this session's
+    people and room link. A series' times are in the therapist's zone with TZID, so the local time
+    holds across clock changes; single sessions stay in UTC.
 
     Without `people` (the subscription feed) it names no organizer or attendees: a feed is not an
     invitation, and its address should not carry anyone's email; a cancelled session says so in
@@ -83,11 +91,30 @@ def event(
     link = room_url(client)
     utc = timezone.utc
     vevent = Event()
-    vevent.add("uid", appointment.uid)
-    vevent.add("dtstamp", stamp or datetime.now(utc))
-    vevent.add("sequence", appointment.sequence)
-    vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc))
-    vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc))
+    series = None if standalone else appointment.series
+    if series is None:
+        vevent.add("uid", appointment.uid)
+        vevent.add("dtstamp", stamp or datetime.now(utc))
+        vevent.add("sequence", appointment.sequence)
+        vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc))
+        vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc))
+    else:
+        zone = series.zone
+        vevent.add("uid", series.uid)
+        vevent.add("dtstamp", stamp or datetime.now(utc))
+        if master:
+            start = series.starts_local.replace(tzinfo=zone)
+            vevent.add("sequence", series.sequence)
+            vevent.add("dtstart", start)
+            vevent.add("dtend", start + timedelta(minutes=series.minutes))
+            vevent.add("rrule", vRecur.from_ical(series.rule))
+            if skipped := series_module.exdates(series):
+                vevent.add("exdate", [moment.replace(tzinfo=utc).astimezone(zone) for moment in skipped])
+        else:
+            vevent.add("sequence", appointment.sequence)
+            vevent.add("recurrence-id", appointment.recurrence_id.replace(tzinfo=utc).astimezone(zone))
+            vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc).astimezone(zone))
+            vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc).astimezone(zone))
     title = summary(appointment, role)
     vevent.add("summary", f"Cancelled: {title}" if cancelled and not people else title)
     vevent.add("description", f"Join: {link}\n{ROOM_SENTENCE}")
@@ -114,15 +141,46 @@ def event(
     return vevent
 
 
-def calendar(appointment: Appointment, role: str, method: str | None = REQUEST, *, address: str | None = None) -> bytes:
-    """A whole iCalendar object for one recipient; method None makes a plain (feed or download) object."""
+def _calendar(method: str | None) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     if method:
         cal.add("method", method)
-    cal.add_component(event(appointment, role, cancelled=method == CANCEL or appointment.is_cancelled, address=address))
+    return cal
+
+
+def _with_zones(cal: Calendar) -> bytes:
+    """The calendar with a VTIMEZONE, built from the zone rules by icalendar, for every TZID it uses."""
+    cal.add_missing_timezones(
+        first_date=date.today() - timedelta(days=366), last_date=date.today() + timedelta(days=366 * 6)
+    )
     return cal.to_ical()
+
+
+def calendar(appointment: Appointment, role: str, method: str | None = REQUEST, *, address: str | None = None) -> bytes:
+    """A whole iCalendar object for one recipient; method None makes a plain (feed or download) object.
+
+    For a session of a series this is that one occurrence (RECURRENCE-ID): how a change to one session goes out.
+    """
+    cal = _calendar(method)
+    cal.add_component(event(appointment, role, cancelled=method == CANCEL or appointment.is_cancelled, address=address))
+    return _with_zones(cal)
+
+
+def series_calendar(series: Series, role: str, method: str | None = REQUEST, *, address: str | None = None) -> bytes:
+    """The whole series for one recipient: the RRULE event, and (unless cancelling it) every moved session."""
+    rows = series.appointments
+    scheduled = [a for a in rows if a.status == Appointment.SCHEDULED]
+    cal = _calendar(method)
+    cal.add_component(
+        event((scheduled or rows)[0], role, master=True, cancelled=method == CANCEL or not scheduled, address=address)
+    )
+    if method != CANCEL:
+        for moved in scheduled:
+            if moved.starts_at != moved.recurrence_id or moved.minutes != series.minutes:
+                cal.add_component(event(moved, role, address=address))
+    return _with_zones(cal)
 
 
 def feed(appointments: list[Appointment]) -> bytes:
@@ -136,7 +194,8 @@ def feed(appointments: list[Appointment]) -> bytes:
     cal.add("x-published-ttl", f"PT{FEED_REFRESH_MINUTES}M")
     for appointment in appointments:
         stamp = appointment.updated_at.replace(tzinfo=timezone.utc)
-        cal.add_component(event(appointment, THERAPIST, stamp=stamp, people=False))
+        # A series' sessions stand alone here (their own UIDs): each is a row, and the feed is rebuilt whole.
+        cal.add_component(event(appointment, THERAPIST, stamp=stamp, people=False, standalone=True))
     return cal.to_ical()
 
 
@@ -236,24 +295,40 @@ def email(
     note: str | None = None,
     address: str | None = None,
     reason: str | None = None,
+    series: Series | None = None,
 ) -> EmailMessage:
     """One invite email for one person, shaped the way calendar apps expect (RFC 6047).
 
     `address` sends this role's copy somewhere other than their current address (an old one);
-    `reason` says why an update went out when the time did not change.
+    `reason` says why an update went out when the time did not change. With `series`, the email
+    is about the whole series (its first session is `appointment`) and carries the series' event.
     """
     name, to_address, _ = _recipient(appointment, role, address)
     therapist = appointment.therapist
     with formats.writing_for(recipient_locale(appointment, role)):
+        context = email_context(appointment, role, method, moved_from=moved_from, note=note, reason=reason)
+        title = subject(appointment, role, method, updated=moved_from is not None or reason is not None)
+        if series is not None:
+            context["series_text"] = f"{series_module.describe(series)} ({series.timezone} time)"
+            context["whole_series"] = True
+            title = (
+                f"{SUBJECT_PREFIX[method]}{'Updated: ' if reason else ''}{summary(appointment, role)}: "
+                + (context["series_text"])
+            )
+        elif appointment.series is not None:
+            context["series_text"] = "One session of a series: " + series_module.label(appointment)
         message = mail.compose(
             sender_name=accounts.sender_name(therapist),
             to=(name, to_address),
             reply_to=(therapist.name, therapist.email) if role == CLIENT else None,
-            subject=subject(appointment, role, method, updated=moved_from is not None or reason is not None),
+            subject=title,
             template="invite",
-            context=email_context(appointment, role, method, moved_from=moved_from, note=note, reason=reason),
+            context=context,
         )
-    ics = calendar(appointment, role, method, address=address)
+    if series is not None:
+        ics = series_calendar(series, role, method, address=address)
+    else:
+        ics = calendar(appointment, role, method, address=address)
     # As bytes, so the CRLF line endings RFC 5545 requires survive (text would be re-wrapped to LF).
     message.add_alternative(
         ics, maintype="text", subtype="calendar", cte="base64", params={"method": method, "charset": "UTF-8"}
@@ -299,11 +374,14 @@ def send(
     address: str | None = None,
     reason: str | None = None,
     built: dict[str, EmailMessage] | None = None,
+    series: Series | None = None,
 ) -> list[InviteDelivery]:
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
     `note` is a message from the therapist to the client; only the client's email carries it. `built` holds
-    messages made before the commit (see build); any role without one is built here.
+    messages made before the commit (see build); any role without one is built here. With `series`, one
+    message carries the whole series, and the send is logged on each of its sessions (`appointment` is the
+    one whose details the email shows).
     """
     roles = default_roles(appointment) if roles is None else roles
     built, unbuilt = {role: message for role, message in (built or {}).items() if role in roles}, {}
@@ -319,6 +397,7 @@ def send(
                 note=note if role == CLIENT else None,
                 address=address,
                 reason=reason,
+                series=series,
             )
         except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
             current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
@@ -331,21 +410,36 @@ def send(
         results = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
         outcomes = dict(zip(built, results, strict=True))
     deliveries = []
+    logged = _logged_on(series, method) if series is not None else [appointment]
     for role in roles:
         status, error = outcomes.get(role) or unbuilt[role]
-        delivery = InviteDelivery(
-            appointment=appointment,
-            role=role,
-            recipient=_recipient(appointment, role, address)[1],
-            method=method,
-            sequence=appointment.sequence,
-            status=status,
-            error=error,
-        )
-        db.session.add(delivery)
-        deliveries.append(delivery)
+        for each in logged:
+            delivery = InviteDelivery(
+                appointment=each,
+                role=role,
+                recipient=_recipient(appointment, role, address)[1],
+                method=method,
+                sequence=each.sequence,
+                status=status,
+                error=error,
+            )
+            db.session.add(delivery)
+            if each is appointment:
+                deliveries.append(delivery)
     db.session.commit()
     return deliveries
+
+
+def _logged_on(series: Series, method: str) -> list[Appointment]:
+    """The sessions a series send is logged on: those it schedules, or (a cancel) those it cancelled now."""
+    wanted = Appointment.CANCELLED if method == CANCEL else Appointment.SCHEDULED
+    return [a for a in series.appointments if a.status == wanted] or list(series.appointments)
+
+
+def send_series(series: Series, method: str = REQUEST, **kwargs) -> list[InviteDelivery]:
+    """Email the whole series (one VEVENT with its RRULE) to each side, logged on every session it holds."""
+    rows = _logged_on(series, method)
+    return send(rows[0], method, series=series, **kwargs)
 
 
 def log(appointment: Appointment) -> list[tuple[InviteDelivery, str]]:

@@ -338,9 +338,14 @@ class Appointment(db.Model):
     # The client pressed "Confirm I'll be there" for the current time (cleared by a reschedule).
     confirmed_at: Mapped[datetime | None]
     attendance: Mapped[Attendance | None] = mapped_column(enum_type(Attendance, "attendance", length=20))
+    # A session of a weekly series: the series, and the start the series' rule gave it (its RECURRENCE-ID,
+    # naive UTC), which stays when this one session is moved.
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
+    recurrence_id: Mapped[datetime | None]
 
     therapist: Mapped[Therapist] = relationship()
     client: Mapped[Client] = relationship(foreign_keys=[client_id])
+    series: Mapped[Series | None] = relationship(back_populates="appointments")
     deliveries: Mapped[list[InviteDelivery]] = relationship(
         back_populates="appointment", order_by="InviteDelivery.id", cascade="all, delete-orphan"
     )
@@ -363,6 +368,46 @@ class Appointment(db.Model):
         for delivery in self.deliveries:
             latest[delivery.role] = delivery
         return list(latest.values())
+
+
+class Series(db.Model):
+    """Sessions booked together, weekly or every 2 weeks: one iCalendar event with an RRULE.
+
+    Every occurrence is an Appointment row (so overlaps are refused for each); the series keeps what the
+    invite needs: its UID and SEQUENCE, the rule, and the first start as a wall-clock time in the
+    therapist's zone, so the local time stays the same across clock changes.
+    """
+
+    __tablename__ = "series"
+    __table_args__ = (
+        ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
+        CheckConstraint("minutes > 0", name="positive_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"), index=True)
+    client_id: Mapped[int] = mapped_column(index=True)
+    uid: Mapped[str] = mapped_column(String(120), unique=True)
+    sequence: Mapped[int] = mapped_column(default=0)
+    # The RRULE value, e.g. "FREQ=WEEKLY;INTERVAL=2;COUNT=12" (UNTIL in UTC, as RFC 5545 asks with a TZID).
+    rule: Mapped[str] = mapped_column(String(200))
+    starts_local: Mapped[datetime]  # DTSTART: the first session's wall-clock start in `timezone`
+    timezone: Mapped[str] = mapped_column(String(64))
+    minutes: Mapped[int]
+    organizer: Mapped[str | None] = mapped_column(String(254))
+    booking_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    therapist: Mapped[Therapist] = relationship()
+    client: Mapped[Client] = relationship(foreign_keys=[client_id])
+    appointments: Mapped[list[Appointment]] = relationship(
+        back_populates="series", order_by="Appointment.recurrence_id"
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return parse_zone(self.timezone) or UTC
 
 
 class InviteDelivery(db.Model):

@@ -11,6 +11,7 @@ import clients
 import invites
 import reminders
 import schedule
+import series
 from blueprints import delivery_summary, note, number_arg, owned, render, saved
 from blueprints.clients import bp
 from blueprints.clients.forms import ArchiveForm, ClientForm
@@ -56,6 +57,7 @@ def _context(client: Client | None = None, **context) -> dict:
         "client": client,
         "upcoming": upcoming,
         "past": past,
+        "series_labels": series.labels(upcoming + past),
         "booked": booked,
         **context,
     }

@@ -1,11 +1,21 @@
 from flask import abort
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, RadioField, SelectField, TextAreaField, TimeField, ValidationError
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    TextAreaField,
+    TimeField,
+    ValidationError,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 import booking
 import clients
+import series
 from blueprints import NumberField, checked, strip
 from extensions import db
 from models import Client
@@ -64,6 +74,31 @@ class BookingForm(FlaskForm):
             ),
         ],
     )
+    repeats = SelectField(
+        "Repeats",
+        filters=[strip],
+        choices=[
+            SelectChoice("", "Does not repeat"),
+            SelectChoice("weekly", "Weekly"),
+            SelectChoice("biweekly", "Every 2 weeks"),
+        ],
+        default="",
+    )
+    ends = RadioField(
+        "Ends",
+        filters=[strip],
+        choices=[SelectChoice("count", "After N sessions"), SelectChoice("until", "On a chosen day")],
+        default="count",
+    )
+    count = NumberField(
+        "Number of sessions",
+        default=12,
+        message=f"Enter the number of sessions, from 2 to {series.MAX_SESSIONS}.",
+        validators=[Optional()],
+    )
+    until = DateField("Last day", validators=[Optional()])
+    # Overlapping sessions of a series the therapist chose to leave out (local dates, YYYY-MM-DD).
+    skip = SelectMultipleField("Skip", choices=[], validate_choice=False)
     booking_key = HiddenField()
 
     def __init__(self, therapist, *args, ignore: int | None = None, **kwargs):
@@ -73,6 +108,8 @@ class BookingForm(FlaskForm):
         self.client_row: Client | None = None
         self.slot: booking.Slot | None = None
         self.conflict = None
+        self.series_plan: series.Plan | None = None
+        self.series_error: str | None = None
         if self.client is not None:
             self.client.therapist = therapist
         if not self.booking_key.data:
@@ -98,6 +135,8 @@ class BookingForm(FlaskForm):
         except Invalid as error:
             self.start_time.errors.append(str(error))
             return False
+        if self.repeating:
+            return self._validate_series()
         self.conflict = booking.find_conflict(
             self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore
         )
@@ -111,6 +150,37 @@ class BookingForm(FlaskForm):
             self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
             return False
         return True
+
+    @property
+    def repeating(self) -> bool:
+        return self.repeats is not None and self.repeats.data in series.REPEATS
+
+    def _validate_series(self) -> bool:
+        """Expand the series; any reason it cannot be booked as entered becomes `series_error`."""
+        by_count = self.ends.data != "until"
+        if by_count and self.count.data is None:
+            self.series_error = "Enter the number of sessions."
+            return False
+        if not by_count and self.until.data is None:
+            self.series_error = "Enter the date of the last session."
+            return False
+        try:
+            self.series_plan = series.plan(
+                self.therapist,
+                self.client_row,
+                self.date.data,
+                self.start_time.data,
+                self.length.data,
+                series.REPEATS[self.repeats.data],
+                count=self.count.data if by_count else None,
+                until=None if by_count else self.until.data,
+                skip=self.skip.data,
+            )
+        except Invalid as error:
+            self.series_error = str(error)
+            return False
+        self.series_error = series.conflict_message(self.series_plan)
+        return self.series_error is None
 
 
 class ResendForm(FlaskForm):
@@ -127,11 +197,19 @@ class ResendForm(FlaskForm):
     )
 
 
+SCOPE_THIS = SelectChoice("this", "This session")
+SCOPE_FOLLOWING = SelectChoice("following", "This and following sessions")
+SCOPE_SERIES = SelectChoice("series", "The whole series")
+
+
 class RescheduleForm(BookingForm):
     """The booking form for a session that exists: the client is fixed, the version guards against stale forms."""
 
     client = None
+    repeats = ends = count = until = skip = None  # one session is moved, not a series booked
     version = HiddenField()
+    # For a session of a series: move this one, or this one and the rest (a new series from here).
+    scope = RadioField("Change", filters=[strip], choices=[SCOPE_THIS, SCOPE_FOLLOWING], default="this")
 
     def __init__(self, therapist, appointment, *args, **kwargs):
         super().__init__(therapist, *args, ignore=appointment.id, **kwargs)
@@ -164,6 +242,8 @@ def cancel_message_field() -> TextAreaField:
 class CancelForm(FlaskForm):
     message = cancel_message_field()
     version = HiddenField()
+    # For a session of a series (ignored otherwise).
+    scope = RadioField("Cancel", filters=[strip], choices=[SCOPE_THIS, SCOPE_FOLLOWING, SCOPE_SERIES], default="this")
 
     def version_seen(self) -> int | None:
         return _int_or_none(self.version.data)

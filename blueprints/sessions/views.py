@@ -14,6 +14,7 @@ import mail
 import quota
 import reminders
 import schedule
+import series
 from blueprints import attachment, delivery_summary, local_time, note, number_arg, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
@@ -116,6 +117,7 @@ def _index_screen(status: int = 200, **context):
         show_cancelled=show_cancelled,
         first_run=not (upcoming or past or show_cancelled) and not _has_sessions(),
         has_clients=upcoming or past or clients.has_active(current_user),
+        series_labels=series.labels(upcoming + past),
         **context,
     )
 
@@ -169,6 +171,9 @@ def _book_screen(block: str, status: int = 200, **context):
         status,
         delivery_on=mail.delivery_enabled(),
         length_choices=booking.LENGTH_CHOICES,
+        max_sessions=series.MAX_SESSIONS,
+        series_describe=series.describe,
+        series_label=series.label,
         has_clients=LocalProxy(lambda: clients.has_active(current_user)),
         min_minutes=booking.MIN_MINUTES,
         max_minutes=booking.MAX_MINUTES,
@@ -211,11 +216,15 @@ def create():
     # The same form arriving twice (double click, resubmission) shows the first booking again.
     if done := booking.existing_booking(current_user, request.form.get("booking_key", "")):
         return _book_screen("booking", booked=done, deliveries=[], already=True)
+    if done := series.existing(current_user, request.form.get("booking_key", "")):
+        return _book_screen("booking", booked=done.appointments[0], series=done, deliveries=[], already=True)
     form = BookingForm(current_user)
     if not form.validate():
         return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
     built = {}  # the invites, made before the commit: one that cannot be written books nothing
+    if form.series_plan is not None:
+        return _book_series(form, key)
     try:
         appointment, created = booking.book_once(
             current_user, form.client_row, form.slot, key, before_commit=lambda new: built.update(invites.build(new))
@@ -231,6 +240,21 @@ def create():
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     deliveries = _send(appointment, built=built)
     return _book_screen("booking", booked=appointment, deliveries=deliveries, ambiguous=form.slot.ambiguous)
+
+
+def _book_series(form: BookingForm, key: str | None):
+    """Book every session of the series in one commit, then send one invite for the whole series."""
+    try:
+        booked, created = series.book(form.series_plan, key)
+    except Invalid as error:  # an overlap booked in another tab between validation and commit
+        form.series_error = str(error)
+        return _book_screen("booking", 422, form=form, checked=False)
+    first = next(a for a in booked.appointments if a.status == Appointment.SCHEDULED)
+    if not created:
+        return _book_screen("booking", booked=first, series=booked, deliveries=[], already=True)
+    note("series_booked", f"{series.describe(booked)}: {_describe(first)}", commit=False)
+    deliveries = invites.send_series(booked)
+    return _book_screen("booking", booked=first, series=booked, deliveries=deliveries)
 
 
 # Rescheduling
@@ -255,6 +279,8 @@ def reschedule(appointment_id: int):
     form = RescheduleForm(current_user, appointment)
     if form.validate():
         try:
+            if appointment.series is not None and form.scope.data == "following":
+                return _reschedule_following(appointment, form)
             moved_from = booking.reschedule(appointment, form.slot, form.version_seen())
         except booking.Conflict as error:
             form.start_time.errors.append(str(error))
@@ -267,6 +293,20 @@ def reschedule(appointment_id: int):
                 "booking", booked=appointment, deliveries=deliveries, moved=True, ambiguous=form.slot.ambiguous
             )
     return _book_screen("booking", 422, form=form, appointment=appointment, checked=False)
+
+
+def _reschedule_following(appointment: Appointment, form: RescheduleForm):
+    """Move this session and the rest of its series: the original re-sent ending before it, a new series after."""
+    original = appointment.series
+    successor = series.reschedule_following(appointment, form.slot, form.version_seen())
+    note("session_rescheduled", f"this and following: {_describe(appointment)}", commit=False)
+    deliveries = []
+    if any(a.status == Appointment.SCHEDULED for a in original.appointments):
+        deliveries += invites.send_series(original, invites.REQUEST, reason=series.ENDS_EARLIER)
+    else:
+        deliveries += invites.send_series(original, invites.CANCEL, reason=series.MOVED_AWAY)
+    deliveries += invites.send_series(successor, invites.REQUEST)
+    return _book_screen("booking", booked=appointment, series=successor, deliveries=deliveries, moved=True)
 
 
 # The session page and its tools
@@ -286,6 +326,8 @@ def _show(appointment: Appointment, status: int = 200, **context):
         reminder_log=reminders.for_session(appointment),
         reminder_labels=reminders.LABELS,
         attendance_choices=Appointment.ATTENDANCE,
+        series_label=series.label(appointment),
+        series_describe=series.describe,
         **context,
     )
 
@@ -306,13 +348,29 @@ def cancel(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
     form = CancelForm()
     if form.validate():
+        message = form.message.data or None
         try:
+            if appointment.series is not None and form.scope.data == "series":
+                whole = series.cancel_series(appointment.series, form.version_seen(), appointment)
+                note("session_cancelled", f"the whole series: {_describe(appointment)}", commit=False)
+                deliveries = invites.send_series(whole, invites.CANCEL, note=message)
+                return _done(appointment, "Series cancelled. " + delivery_summary(deliveries, "Cancellations"))
+            if appointment.series is not None and form.scope.data == "following":
+                cut, _ = series.cancel_following(appointment, form.version_seen())
+                note("session_cancelled", f"this and following: {_describe(appointment)}", commit=False)
+                if any(a.status == Appointment.SCHEDULED for a in cut.appointments):
+                    deliveries = invites.send_series(cut, invites.REQUEST, note=message)  # re-sent with UNTIL
+                else:  # nothing was left before it: the whole series is cancelled
+                    deliveries = invites.send_series(cut, invites.CANCEL, note=message)
+                return _done(
+                    appointment, "This and following sessions cancelled. " + delivery_summary(deliveries, "Updates")
+                )
             booking.cancel(appointment, form.version_seen())
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
             note("session_cancelled", _describe(appointment), commit=False)
-            deliveries = _send(appointment, invites.CANCEL, note=form.message.data or None)
+            deliveries = _send(appointment, invites.CANCEL, note=message)
             return _done(appointment, "Session cancelled. " + delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
 
@@ -369,6 +427,9 @@ def resend(appointment_id: int):
             "Wait an hour, or download the invite from this page and send it yourself."
         )
         return _show(appointment, 422, resend_form=form)
+    if appointment.series is not None and not appointment.is_cancelled:  # the whole series, with its changes
+        deliveries = invites.send_series(appointment.series, invites.REQUEST, roles=roles)
+        return _done(appointment, delivery_summary(deliveries, "Invites"))
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
     deliveries = _send(appointment, method, roles)
     return _done(appointment, delivery_summary(deliveries, "Invites"))
@@ -403,6 +464,8 @@ def _describe(appointment: Appointment) -> str:
 @bp.get("/<int:appointment_id>/invite.ics")
 def download_ics(appointment_id: int):
     appointment = owned(Appointment, appointment_id)
-    return attachment(
-        invites.calendar(appointment, invites.THERAPIST, method=None), "text/calendar", f"session-{appointment.id}.ics"
-    )
+    if appointment.series is not None:  # the whole series (its changed sessions included): one event to import
+        body = invites.series_calendar(appointment.series, invites.THERAPIST, method=None)
+    else:
+        body = invites.calendar(appointment, invites.THERAPIST, method=None)
+    return attachment(body, "text/calendar", f"session-{appointment.id}.ics")

@@ -1,0 +1,492 @@
+"""Weekly sessions: a series booked once, one Appointment row per occurrence. No request objects here.
+
+A series is one iCalendar event with an RRULE whose DTSTART is a wall-clock time in the therapist's zone,
+so every session keeps its local time across clock changes. Each occurrence is also a row, so the
+overlap checks (and PostgreSQL's exclusion constraint) cover every one of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+from flask import current_app
+from icalendar import vRecur
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+import booking
+import reminders
+from database import write_lock
+from extensions import db
+from models import Appointment, Client, Series, Therapist, utcnow
+from validation import Invalid
+
+MAX_SESSIONS = 52
+MAX_DAYS_AHEAD = 365 * 2  # an end date at most 2 years away
+REPEATS = {"weekly": 1, "biweekly": 2}  # form value: weeks between sessions
+REPEAT_WORDS = {1: "weekly", 2: "every 2 weeks"}
+# Why a series goes out again after "This and following" (the first sentence of its email).
+ENDS_EARLIER = "This series now ends earlier: the later sessions were moved or cancelled."
+MOVED_AWAY = "These sessions have moved; a new invite for their new time follows."
+
+
+@dataclass
+class Occurrence:
+    """One session of a planned series: its time, and what it overlaps (if anything)."""
+
+    index: int  # 1-based
+    local: datetime  # wall-clock start in the therapist's zone
+    starts_at: datetime  # naive UTC
+    ends_at: datetime
+    conflict: Appointment | None = None
+    skipped: bool = False
+
+    @property
+    def key(self) -> str:
+        """How the form names this occurrence (its local date): the skip checkboxes' value."""
+        return self.local.date().isoformat()
+
+
+@dataclass
+class Plan:
+    """A series as entered, expanded: every occurrence, with overlaps found and skips applied."""
+
+    therapist: Therapist
+    client: Client
+    first: datetime  # wall-clock start of the first session, therapist's zone
+    minutes: int
+    interval: int  # weeks
+    count: int | None
+    until: date | None
+    occurrences: list[Occurrence] = field(default_factory=list)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.therapist.zone
+
+    @property
+    def booked(self) -> list[Occurrence]:
+        return [o for o in self.occurrences if not o.skipped]
+
+    @property
+    def conflicts(self) -> list[Occurrence]:
+        return [o for o in self.occurrences if o.conflict is not None]
+
+    @property
+    def unresolved(self) -> list[Occurrence]:
+        """Overlapping occurrences the therapist has not chosen to skip."""
+        return [o for o in self.conflicts if not o.skipped]
+
+    def rule(self) -> str:
+        """The RRULE: COUNT for "after N sessions", UNTIL (the last start, in UTC) for "on a date"."""
+        parts = {"FREQ": "WEEKLY"}
+        if self.interval != 1:
+            parts["INTERVAL"] = self.interval
+        if self.count is not None:
+            parts["COUNT"] = self.count
+        else:
+            parts["UNTIL"] = self.occurrences[-1].starts_at.replace(tzinfo=timezone.utc)
+        return vRecur(parts).to_ical().decode()
+
+    def describe(self) -> str:
+        return describe_rule(
+            self.interval, self.first, len(self.booked), self.booked[-1].local if self.booked else None
+        )
+
+    def client_time_moves(self) -> list[str]:
+        """Where the client's local time differs from their usual one because the zones change clocks on
+        different dates: "15–29 Mar: 09:00 for Jordan instead of 10:00"."""
+        zone = self.client.zone
+        if zone.key == self.zone.key:
+            return []
+        times = [(o, booking.to_local(o.starts_at, zone).strftime("%H:%M")) for o in self.booked]
+        if not times:
+            return []
+        usual = Counter(t for _, t in times).most_common(1)[0][0]
+        runs: list[list] = []
+        for occurrence, at in times:
+            if at == usual:
+                continue
+            if runs and runs[-1][2] == at and runs[-1][1].index == occurrence.index - 1:
+                runs[-1][1] = occurrence
+            else:
+                runs.append([occurrence, occurrence, at])
+        name = self.client.name.split()[0]
+        lines = []
+        for first, last, at in runs:
+            if first is last:
+                days = f"{first.local:%-d %b}"
+            elif first.local.month == last.local.month:
+                days = f"{first.local:%-d}–{last.local:%-d %b}"
+            else:
+                days = f"{first.local:%-d %b}–{last.local:%-d %b}"
+            lines.append(f"{days}: {at} for {name} instead of {usual}")
+        return lines
+
+
+def describe_rule(interval: int, first: datetime, sessions: int, last: datetime | None) -> str:
+    """ "Weekly on Tuesdays at 10:00, 12 sessions, until 16 Feb" (times in the therapist's zone)."""
+    how = "Weekly" if interval == 1 else f"Every {interval} weeks"
+    text = f"{how} on {first:%A}s at {first:%H:%M}, {sessions} session{'s' if sessions != 1 else ''}"
+    if last is not None:
+        text += f", until {last:%-d %b}" + (f" {last:%Y}" if last.year != first.year else "")
+    return text
+
+
+def _skip_keys(raw) -> frozenset[str]:
+    return frozenset(str(value)[:10] for value in raw or ())
+
+
+def plan(
+    therapist: Therapist,
+    client: Client,
+    day: date,
+    at: time,
+    minutes: int,
+    interval: int,
+    *,
+    count: int | None = None,
+    until: date | None = None,
+    skip=(),
+) -> Plan:
+    """Validate a series and expand it into its sessions, each checked for overlaps; raise Invalid with a
+    message for the page when it cannot be booked as entered."""
+    if interval not in REPEAT_WORDS:
+        raise Invalid("Choose how often the session repeats.")
+    booking.slot(therapist, day, at, minutes)  # the first session: length, not in the past, within reach
+    step = timedelta(weeks=interval)
+    if count is None and until is None:
+        raise Invalid("Choose when the series ends: after a number of sessions, or on a date.")
+    if count is not None:
+        if count < 2:
+            raise Invalid("A series has at least 2 sessions. Choose Does not repeat for one session.")
+        if count > MAX_SESSIONS:
+            raise Invalid(f"A series can have at most {MAX_SESSIONS} sessions.")
+        days = [day + step * k for k in range(count)]
+    else:
+        if until < day:
+            raise Invalid("The series ends before it starts. Choose an end date after the first session.")
+        if until > utcnow().date() + timedelta(days=MAX_DAYS_AHEAD):
+            raise Invalid("Choose an end date within the next 2 years.")
+        weeks = (until - day).days // 7 // interval + 1
+        if weeks > MAX_SESSIONS:
+            raise Invalid(
+                f"That end date makes {weeks} sessions; a series can have at most {MAX_SESSIONS}. "
+                "Choose an earlier end date."
+            )
+        if weeks < 2:
+            raise Invalid("This end date leaves only one session. Choose a later date, or Does not repeat.")
+        days = [day + step * k for k in range(weeks)]
+    zone = therapist.zone
+    skipped = _skip_keys(skip)
+    result = Plan(therapist, client, datetime.combine(day, at), minutes, interval, count, until)
+    for index, each in enumerate(days, 1):
+        starts_at, _ = booking.local_to_utc(each, at, zone)  # a time in a spring-forward gap is refused, named
+        local = datetime.combine(each, at)
+        result.occurrences.append(
+            Occurrence(
+                index,
+                local,
+                starts_at,
+                starts_at + timedelta(minutes=minutes),
+                skipped=local.date().isoformat() in skipped,
+            )
+        )
+    find_conflicts(result)
+    return result
+
+
+def find_conflicts(series_plan: Plan, ignore: set[int] = frozenset()) -> None:
+    """Mark each occurrence that overlaps a scheduled session of the therapist (one query for all)."""
+    occurrences = series_plan.occurrences
+    if not occurrences:
+        return
+    others = db.session.scalars(
+        select(Appointment)
+        .where(
+            Appointment.therapist_id == series_plan.therapist.id,
+            Appointment.status == Appointment.SCHEDULED,
+            Appointment.starts_at < occurrences[-1].ends_at,
+            Appointment.ends_at > occurrences[0].starts_at,
+        )
+        .options(joinedload(Appointment.client))
+        .order_by(Appointment.starts_at)
+    ).all()
+    others = [other for other in others if other.id not in ignore]
+    for occurrence in occurrences:
+        occurrence.conflict = next(
+            (o for o in others if o.starts_at < occurrence.ends_at and o.ends_at > occurrence.starts_at), None
+        )
+
+
+def conflict_message(series_plan: Plan) -> str | None:
+    """Why this plan cannot be booked as it stands (overlaps not skipped, or nothing left), else None."""
+    zone = series_plan.zone.key
+    if series_plan.conflicts and len(series_plan.conflicts) == len(series_plan.occurrences):
+        names = "; ".join(_overlap(o, zone) for o in series_plan.conflicts[:5])
+        return f"Every session of this series overlaps another session ({names}). Choose another time."
+    if not series_plan.booked:
+        return "Every session is skipped. Keep at least one, or choose another time."
+    if unresolved := series_plan.unresolved:
+        names = "; ".join(_overlap(o, zone) for o in unresolved[:5])
+        more = f" and {len(unresolved) - 5} more" if len(unresolved) > 5 else ""
+        return (
+            f"{len(unresolved)} of these sessions overlap other sessions ({names}{more}). "
+            "Skip them below, or choose another time."
+        )
+    return None
+
+
+def _overlap(occurrence: Occurrence, zone: str) -> str:
+    other = occurrence.conflict
+    return f"{occurrence.local:%a %-d %b} with {other.client.short_name}, " + booking.time_range(
+        other.starts_at, other.ends_at, zone, ""
+    )
+
+
+def existing(therapist: Therapist, booking_key: str) -> Series | None:
+    """The series this form already booked, when the same form arrives again."""
+    if not booking_key or not booking.BOOKING_KEY.fullmatch(booking_key):
+        return None
+    return db.session.scalar(select(Series).filter_by(therapist_id=therapist.id, booking_key=booking_key))
+
+
+def book(series_plan: Plan, booking_key: str | None = None) -> tuple[Series, bool]:
+    """Store the series and a row for every session not skipped, all in one commit or none.
+
+    Overlaps are checked again under the therapist's write lock (and, on PostgreSQL, by the exclusion
+    constraint for each row). Returns the series and whether this call made it.
+    """
+    therapist, client = series_plan.therapist, series_plan.client
+    booking.check_client(client)
+    write_lock(therapist.id)
+    if booked := existing(therapist, booking_key or ""):
+        db.session.commit()
+        return booked, False
+    find_conflicts(series_plan)
+    if problem := conflict_message(series_plan):
+        db.session.rollback()
+        raise Invalid(problem)
+    organizer = current_app.config["MAIL_DEFAULT_SENDER"]
+    series = Series(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        uid=booking.new_uid(),
+        rule=series_plan.rule(),
+        starts_local=series_plan.first,
+        timezone=series_plan.zone.key,
+        minutes=series_plan.minutes,
+        organizer=organizer,
+        booking_key=booking_key or None,
+    )
+    db.session.add(series)
+    for occurrence in series_plan.booked:
+        db.session.add(
+            Appointment(
+                therapist_id=therapist.id,
+                client_id=client.id,
+                starts_at=occurrence.starts_at,
+                ends_at=occurrence.ends_at,
+                recurrence_id=occurrence.starts_at,
+                series=series,
+                uid=booking.new_uid(),
+                organizer=organizer,
+            )
+        )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if booked := existing(therapist, booking_key or ""):
+            return booked, False
+        find_conflicts(series_plan)
+        raise Invalid(conflict_message(series_plan) or "Another session was booked at one of these times.") from None
+    return series, True
+
+
+# A series as stored
+
+
+def interval(series: Series) -> int:
+    return int(vRecur.from_ical(series.rule).get("INTERVAL", [1])[0])
+
+
+def starts(series: Series) -> list[datetime]:
+    """Every start the series' rule gives (naive UTC), including those skipped or cancelled."""
+    zone = series.zone
+    rule = rrulestr(series.rule, dtstart=series.starts_local.replace(tzinfo=zone))
+    return [moment.astimezone(timezone.utc).replace(tzinfo=None) for moment in rule]
+
+
+def exdates(series: Series) -> list[datetime]:
+    """Starts of the rule that are not a scheduled session of this series (skipped or cancelled): EXDATEs."""
+    kept = {a.recurrence_id for a in series.appointments if a.status == Appointment.SCHEDULED}
+    return [moment for moment in starts(series) if moment not in kept]
+
+
+def label(appointment: Appointment) -> str:
+    """ "3 of 12, weekly": where this session stands in its series."""
+    series = appointment.series
+    if series is None:
+        return ""
+    rows = series.appointments
+    position = next((i for i, a in enumerate(rows, 1) if a.id == appointment.id), 0)
+    return f"{position} of {len(rows)}, {REPEAT_WORDS.get(interval(series), 'weekly')}"
+
+
+def labels(appointments: list[Appointment]) -> dict[int, str]:
+    """label() for many sessions of a list at once (one query for all their series)."""
+    ids = {a.series_id for a in appointments if a.series_id}
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Appointment.id, Appointment.series_id, Appointment.recurrence_id)
+        .where(Appointment.series_id.in_(ids))
+        .order_by(Appointment.series_id, Appointment.recurrence_id)
+    ).all()
+    rules = dict(db.session.execute(select(Series.id, Series.rule).where(Series.id.in_(ids))).all())
+    by_series: dict[int, list[int]] = {}
+    for row_id, series_id, _ in rows:
+        by_series.setdefault(series_id, []).append(row_id)
+    result = {}
+    for series_id, row_ids in by_series.items():
+        words = REPEAT_WORDS.get(int(vRecur.from_ical(rules[series_id]).get("INTERVAL", [1])[0]), "weekly")
+        for position, row_id in enumerate(row_ids, 1):
+            result[row_id] = f"{position} of {len(row_ids)}, {words}"
+    return result
+
+
+def describe(series: Series) -> str:
+    """The series in words, as booked: "Weekly on Tuesdays at 10:00, 12 sessions, until 16 Feb"."""
+    rows = [a for a in series.appointments if a.status == Appointment.SCHEDULED] or series.appointments
+    last = booking.to_local(rows[-1].recurrence_id, series.zone).replace(tzinfo=None) if rows else None
+    return describe_rule(interval(series), series.starts_local, len(rows), last)
+
+
+def cancel_series(series: Series, version: int | None = None, appointment: Appointment | None = None) -> Series:
+    """Cancel every session of the series still ahead; the next series version is a cancellation.
+    `appointment` is the session whose page asked (its version guards against a stale form)."""
+    if appointment is not None:
+        _locked(appointment, version)
+    else:
+        write_lock(series.therapist_id)
+    db.session.refresh(series)
+    now = utcnow()
+    ahead = [a for a in series.appointments if a.status == Appointment.SCHEDULED and a.ends_at > now]
+    if not ahead:
+        db.session.rollback()
+        raise Invalid("No session of this series is still ahead to cancel.")
+    for each in ahead:
+        each.status = Appointment.CANCELLED
+        each.sequence += 1
+        reminders.disarm(each)
+    series.sequence += 1
+    db.session.commit()
+    return series
+
+
+def _split_rule(series: Series, before: datetime) -> None:
+    """End the series' rule just before `before` (naive UTC): UNTIL one second earlier, in UTC."""
+    parts = vRecur.from_ical(series.rule)
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = [(before - timedelta(seconds=1)).replace(tzinfo=timezone.utc)]
+    series.rule = vRecur(parts).to_ical().decode()
+
+
+def _following(appointment: Appointment) -> list[Appointment]:
+    """This session and the later ones of its series that are still scheduled."""
+    return [
+        a
+        for a in appointment.series.appointments
+        if a.recurrence_id >= appointment.recurrence_id and a.status == Appointment.SCHEDULED
+    ]
+
+
+def _locked(appointment: Appointment, version: int | None) -> Series:
+    """Take the therapist's write lock and check, again under it, that the session can still change."""
+    booking._changeable(appointment, version)
+    write_lock(appointment.therapist_id)
+    db.session.refresh(appointment)
+    try:
+        booking._changeable(appointment, version)
+    except Invalid:
+        db.session.rollback()
+        raise
+    return appointment.series
+
+
+def cancel_following(appointment: Appointment, version: int | None = None) -> tuple[Series, list[Appointment]]:
+    """Cancel this session and the rest of its series: the series now ends before it (UNTIL). Returns the
+    series and the sessions cancelled. From the first session still ahead, that is the whole series."""
+    series = _locked(appointment, version)
+    ending = _following(appointment)
+    for each in ending:
+        each.status = Appointment.CANCELLED
+        each.sequence += 1
+        reminders.disarm(each)
+    _split_rule(series, appointment.recurrence_id)
+    series.sequence += 1
+    db.session.commit()
+    return series, ending
+
+
+def reschedule_following(appointment: Appointment, when: booking.Slot, version: int | None = None) -> Series:
+    """Move this session and the rest of its series to the new weekday, time and length: they become a new
+    series (a new UID) and the original one ends just before (UNTIL). Every moved session is checked for
+    overlaps; all move or none. Returns the new series."""
+    original = _locked(appointment, version)
+    zone = original.zone
+    moving = _following(appointment)
+    old_starts = [moment for moment in starts(original) if moment >= appointment.recurrence_id]
+    first_local = booking.to_local(when.starts_at, zone).replace(tzinfo=None)
+    minutes = int((when.ends_at - when.starts_at).total_seconds() // 60)
+    step = timedelta(weeks=interval(original))
+    by_start = {a.recurrence_id: a for a in moving}
+    new_plan = Plan(original.therapist, original.client, first_local, minutes, interval(original), None, None)
+    pairs = []
+    for index, old in enumerate(old_starts):
+        local = first_local + step * index
+        starts_at, _ = booking.local_to_utc(local.date(), local.time(), zone)
+        occurrence = Occurrence(index + 1, local, starts_at, starts_at + timedelta(minutes=minutes))
+        occurrence.skipped = old not in by_start
+        new_plan.occurrences.append(occurrence)
+        pairs.append((occurrence, by_start.get(old)))
+    find_conflicts(new_plan, ignore={a.id for a in moving})
+    if new_plan.unresolved:
+        db.session.rollback()
+        names = "; ".join(_overlap(o, zone.key) for o in new_plan.unresolved[:5])
+        raise Invalid(f"The new time overlaps other sessions ({names}). Choose another time.")
+    new_plan.count = len(new_plan.occurrences)
+    successor = Series(
+        therapist_id=original.therapist_id,
+        client_id=original.client_id,
+        uid=booking.new_uid(),
+        rule=new_plan.rule(),
+        starts_local=first_local,
+        timezone=original.timezone,
+        minutes=minutes,
+        organizer=original.organizer,
+    )
+    db.session.add(successor)
+    moves = [(occurrence, row) for occurrence, row in pairs if row is not None]
+    if moves and moves[0][0].starts_at > moves[0][1].starts_at:
+        moves.reverse()  # moving later: the last one first, so no session lands on one not yet moved
+    for occurrence, row in moves:
+        row.series = successor
+        row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
+        row.sequence += 1
+        reminders.rearm(row)
+        db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
+    _split_rule(original, appointment.recurrence_id)
+    original.sequence += 1
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
+    return successor
