@@ -437,8 +437,9 @@ def cancel_following(appointment: Appointment, version: int | None = None) -> tu
 
 def reschedule_following(appointment: Appointment, when: booking.Slot, version: int | None = None) -> Series:
     """Move this session and the rest of its series to the new weekday, time and length: they become a new
-    series (a new UID) and the original one ends just before (UNTIL). Every moved session is checked for
-    overlaps; all move or none. Returns the new series."""
+    series (a new UID) and the original one ends just before (UNTIL). From the series' first session, the
+    whole series moves instead and keeps its UID. Every moved session is checked for overlaps; all move or
+    none. Returns the series that now holds the moved sessions."""
     original = _locked(appointment, version)
     zone = original.zone
     moving = _following(appointment)
@@ -451,7 +452,11 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
     pairs = []
     for index, old in enumerate(old_starts):
         local = first_local + step * index
-        starts_at, _ = booking.local_to_utc(local.date(), local.time(), zone)
+        try:
+            starts_at, _ = booking.local_to_utc(local.date(), local.time(), zone)
+        except Invalid:  # a moved session would fall in a clock change's gap: nothing moves, the lock goes
+            db.session.rollback()
+            raise
         occurrence = Occurrence(index + 1, local, starts_at, starts_at + timedelta(minutes=minutes))
         occurrence.skipped = old not in by_start
         new_plan.occurrences.append(occurrence)
@@ -462,17 +467,21 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
         names = "; ".join(_overlap(o, zone.key) for o in new_plan.unresolved[:5])
         raise Invalid(f"The new time overlaps other sessions ({names}). Choose another time.")
     new_plan.count = len(new_plan.occurrences)
-    successor = Series(
-        therapist_id=original.therapist_id,
-        client_id=original.client_id,
-        uid=booking.new_uid(),
-        rule=new_plan.rule(),
-        starts_local=first_local,
-        timezone=original.timezone,
-        minutes=minutes,
-        organizer=original.organizer,
-    )
-    db.session.add(successor)
+    if any(a.recurrence_id < appointment.recurrence_id for a in original.appointments):
+        successor = Series(
+            therapist_id=original.therapist_id,
+            client_id=original.client_id,
+            uid=booking.new_uid(),
+            rule=new_plan.rule(),
+            starts_local=first_local,
+            timezone=original.timezone,
+            minutes=minutes,
+            organizer=original.organizer,
+        )
+        db.session.add(successor)
+    else:  # nothing of the series comes before it: the whole series moves, under its own UID (a new version)
+        successor = original
+        original.rule, original.starts_local, original.minutes = new_plan.rule(), first_local, minutes
     moves = [(occurrence, row) for occurrence, row in pairs if row is not None]
     if moves and moves[0][0].starts_at > moves[0][1].starts_at:
         moves.reverse()  # moving later: the last one first, so no session lands on one not yet moved
@@ -482,7 +491,8 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
         row.sequence += 1
         reminders.rearm(row)
         db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
-    _split_rule(original, appointment.recurrence_id)
+    if successor is not original:
+        _split_rule(original, appointment.recurrence_id)
     original.sequence += 1
     try:
         db.session.commit()

@@ -349,6 +349,41 @@ def test_reschedule_this_and_following_makes_a_new_series(logged_in, therapist, 
     )
 
 
+def test_reschedule_this_and_following_from_the_first_session_moves_the_whole_series(logged_in, six, smtp):
+    """Nothing stays before the split: the series itself moves and keeps its UID (no empty series, no CANCEL)."""
+    first = six.appointments[0]
+    new_day = PLAIN_TUESDAY + timedelta(days=1)  # Wednesdays from the start
+    form = {"date": new_day.isoformat(), "start_time": "11:00", "length": "50", "version": "0", "scope": "following"}
+    response = logged_in.post(f"/sessions/{first.id}/reschedule", form, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    db.session.expire_all()
+    (only,) = db.session.scalars(select(Series)).all()
+    assert only.uid == six.uid and only.sequence == 1 and len(only.appointments) == 6
+    (last,) = calendars(smtp, "jordan@example.com")[-1:]
+    (event,) = last.walk("VEVENT")
+    assert last["METHOD"] == "REQUEST" and str(event["UID"]) == six.uid and event["SEQUENCE"] == 1
+    assert all(c["METHOD"] != "CANCEL" for c in calendars(smtp, "jordan@example.com"))
+    events = recurring_ical_events.of(last).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    starts = sorted(e.decoded("DTSTART").astimezone(PRAGUE).replace(tzinfo=None) for e in events)
+    assert starts == [datetime.combine(new_day + timedelta(weeks=k), time(11)) for k in range(6)]
+    assert sorted(a.starts_at for a in only.appointments) == [
+        datetime.combine(s.date(), s.time(), PRAGUE).astimezone(timezone.utc).replace(tzinfo=None) for s in starts
+    ]
+
+
+def test_this_and_following_may_move_onto_where_its_own_later_sessions_were(logged_in, six, smtp):
+    """A week later from the 3rd on: the 3rd lands where the 4th was, which moves too, so nothing overlaps."""
+    third = six.appointments[2]
+    later = PLAIN_TUESDAY + timedelta(weeks=3)
+    form = {"date": later.isoformat(), "start_time": "09:00", "length": "50", "version": "0", "scope": "following"}
+    response = logged_in.post(f"/sessions/{third.id}/reschedule", form, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    db.session.expire_all()
+    starts = sorted(a.starts_at for a in db.session.scalars(select(Appointment)))
+    weeks = [0, 1, 3, 4, 5, 6]
+    assert starts == [booking.local_to_utc(PLAIN_TUESDAY + timedelta(weeks=k), time(9), PRAGUE)[0] for k in weeks]
+
+
 def test_reschedule_this_and_following_onto_another_session_is_refused(logged_in, therapist, six, smtp):
     other = clients.add(therapist, name="Sam Rivera", email="sam@example.com")
     sixth_day = PLAIN_TUESDAY + timedelta(weeks=5, days=1)

@@ -137,6 +137,8 @@ class BookingForm(FlaskForm):
             return False
         if self.repeating:
             return self._validate_series()
+        if not self.checks_one_slot:
+            return True
         self.conflict = booking.find_conflict(
             self.therapist, self.slot.starts_at, self.slot.ends_at, ignore=self.ignore
         )
@@ -150,6 +152,9 @@ class BookingForm(FlaskForm):
             self.start_time.errors.append(str(booking.Conflict(self.conflict, self.therapist.zone)))
             return False
         return True
+
+    # Whether the one slot entered must be free; moving a series' sessions checks each of them instead.
+    checks_one_slot = True
 
     @property
     def repeating(self) -> bool:
@@ -214,6 +219,9 @@ class RescheduleForm(BookingForm):
     def __init__(self, therapist, appointment, *args, **kwargs):
         super().__init__(therapist, *args, ignore=appointment.id, **kwargs)
         self.client_row = appointment.client
+        # This and following: the sessions that move may land where later ones of the series are now;
+        # series.reschedule_following checks every moved session against the rest.
+        self.checks_one_slot = not (appointment.series_id is not None and self.scope.data == SCOPE_FOLLOWING.value)
 
     @classmethod
     def prefilled(cls, therapist, appointment):

@@ -301,10 +301,11 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
     successor = series.reschedule_following(appointment, form.slot, form.version_seen())
     note("session_rescheduled", f"this and following: {_describe(appointment)}", commit=False)
     deliveries = []
-    if any(a.status == Appointment.SCHEDULED for a in original.appointments):
-        deliveries += invites.send_series(original, invites.REQUEST, reason=series.ENDS_EARLIER)
-    else:
-        deliveries += invites.send_series(original, invites.CANCEL, reason=series.MOVED_AWAY)
+    if successor is not original:  # from its first session the whole series moves: one new version, sent below
+        if any(a.status == Appointment.SCHEDULED for a in original.appointments):
+            deliveries += invites.send_series(original, invites.REQUEST, reason=series.ENDS_EARLIER)
+        else:
+            deliveries += invites.send_series(original, invites.CANCEL, reason=series.MOVED_AWAY)
     deliveries += invites.send_series(successor, invites.REQUEST)
     return _book_screen("booking", booked=appointment, series=successor, deliveries=deliveries, moved=True)
 
