@@ -1,4 +1,5 @@
-"""Background jobs on Huey: the reminder sweep, every minute, and the emails sent after an answer
+"""Background jobs on Huey: the reminder sweep, every minute; closing room visits whose browsers went away, every
+5 minutes (their signalling data holds IP addresses); and the emails sent after an answer
 (background.later: signup, confirmation and reset links, whose cost must not show in the answer's time).
 
 Storage: Redis when REDIS_URL is set (every instance and worker on that Redis shares one queue), else a
@@ -14,6 +15,7 @@ from huey import RedisHuey, SqliteHuey, crontab
 
 import accounts
 import reminders
+import rooms
 
 QUEUE = "hearth"
 
@@ -32,7 +34,12 @@ def register(huey, app: Flask) -> dict:
         with app.app_context():
             return reminders.send_due()
 
-    tasks = {"send_due_reminders": send_due_reminders}
+    @huey.periodic_task(crontab(minute="*/5"), name="close_stale_visits")
+    def close_stale_visits() -> int:
+        with app.app_context():
+            return rooms.sweep()
+
+    tasks = {"send_due_reminders": send_due_reminders, "close_stale_visits": close_stale_visits}
     for function in (accounts.send_confirmation, accounts.send_reset_link, accounts.send_signup_attempt):
         tasks[function.__name__] = huey.task(name=function.__name__)(_in_app(app, function))
     return tasks

@@ -151,7 +151,7 @@
   function signedOut() {
     if (message.querySelector("a")) return;
     const link = document.createElement("a");
-    link.href = "/login";
+    link.href = root.dataset.loginUrl || "/login";
     link.target = "_blank";
     link.textContent = "Sign in again to keep using Hearth";
     message.replaceChildren(link, " (in a new tab). Your call goes on.");

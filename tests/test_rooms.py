@@ -1,5 +1,6 @@
 """Rooms: who may enter, the lobby, presence, and signalling that refuses anything out of place."""
 
+import io
 import json
 import re
 import time
@@ -378,6 +379,22 @@ def test_signals_are_deleted_at_leave_and_at_expiry(logged_in, guest, call, jane
     assert signals() == 0
 
 
+def test_the_worker_forgets_a_call_whose_tabs_both_died(app, logged_in, guest, call):
+    """Nobody polls that room again: the periodic sweep still closes both visits and deletes their messages."""
+    therapist_visit, client_visit = call
+    signal(guest, client_visit, seq=1)
+    signal(logged_in, therapist_visit, seq=1)
+    for visit in (therapist_visit, client_visit):
+        rooms.participant(visit["peer"]).last_seen -= timedelta(seconds=31)
+    db.session.commit()
+    assert signals() == 2
+    assert app.extensions["huey_tasks"]["close_stale_visits"].call_local() == 2
+    assert signals() == 0
+    db.session.expire_all()
+    assert {rooms.participant(v["peer"]).status for v in call} == {"left"}
+    assert app.extensions["huey_tasks"]["close_stale_visits"].call_local() == 0
+
+
 def test_present_only_reads(call, jane):
     _, client_visit = call
     visit = rooms.participant(client_visit["peer"])
@@ -520,8 +537,33 @@ def test_a_stored_nan_cannot_break_a_poll(logged_in, guest, call):
     """Even a message stored before strict parsing is sent as valid JSON or not at all."""
     therapist_visit, client_visit = call
     signal(guest, client_visit, seq=1)
+    signal(guest, client_visit, seq=2, data={"audio": False})
+    first = db.session.scalars(select(RoomSignal).order_by(RoomSignal.id)).first()
+    first.payload = '{"audio": NaN}'  # as an older version could store it
+    db.session.commit()
     response = logged_in.get(therapist_visit["poll"])
-    json.loads(response.get_data(as_text=True), parse_constant=lambda c: pytest.fail(c))
+    answer = json.loads(response.get_data(as_text=True), parse_constant=lambda c: pytest.fail(c))
+    assert [m["data"] for m in answer["messages"]] == [{"audio": False}]
+
+
+def test_a_chunked_signal_counts_its_bytes(logged_in, guest, call):
+    """A body sent without Content-Length (chunked, as gunicorn passes it on) is charged what it holds."""
+    therapist_visit, client_visit = call
+    big = {"type": "offer", "sdp": "x" * (60 * 1024)}
+    for seq in range(1, 200):
+        body = json.dumps({"kind": "description", "data": big, "seq": seq}).encode()
+        response = guest.open(
+            client_visit["signal"],
+            method="POST",
+            input_stream=io.BytesIO(body),
+            content_type="application/json",
+            environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+        )
+        assert response.status_code in (201, 429), response.get_data(as_text=True)
+        if response.status_code != 201:
+            break
+        logged_in.get(therapist_visit["poll"] + "?after=" + str(response.get_json()["id"]))
+    assert response.status_code == 429 and 30 <= seq <= 35
 
 
 def test_the_room_shows_when_the_session_in_progress_ends_in_each_ones_zone(logged_in, guest, jane, therapist):

@@ -93,6 +93,7 @@ def test_recovery_codes_are_ten_hashed_shown_once_and_downloadable(logged_in):
     download = logged_in.post("/account/security/recovery-codes.txt", {"code": codes})
     assert download.mimetype == "text/plain" and "attachment" in download.headers["Content-Disposition"]
     assert all(code in download.get_data(as_text=True) for code in codes)
+    assert db.session.scalar(select(Activity).filter_by(action="recovery_codes_downloaded")) is not None
     # The download only echoes the therapist's own unused codes, never made-up text.
     assert (
         logged_in.post("/account/security/recovery-codes.txt", {"code": ["aaaaa-bbbbb", "<script>"]}).status_code == 404
@@ -133,6 +134,8 @@ def test_recovery_code_works_once_then_is_refused(app, logged_in):
     response = logged_in.post("/login/code", {"code": codes[3].upper().replace("-", " ")})  # typed loosely
     assert response.status_code == 303
     assert "9 are left" in logged_in.get("/sessions/today").get_data(as_text=True)
+    login_entry = db.session.scalars(select(Activity).filter_by(action="login").order_by(Activity.id.desc())).first()
+    assert login_entry.detail == "with a recovery code"
     logged_in.forget_csrf()
     logged_in.post("/logout", {})
 
@@ -179,6 +182,20 @@ def test_eleventh_wrong_code_answers_429_from_any_address(app, logged_in):
     assert response.status_code == 429 and "Too many attempts" in response.get_data(as_text=True)
     assert "an hour" in response.get_data(as_text=True)
     assert actions().count("two_factor_failed") == 10
+
+
+def test_wrong_codes_at_setup_and_at_turning_off_count_against_the_same_limit(logged_in):
+    start_setup(logged_in)
+    for _ in range(5):
+        assert logged_in.post("/account/security/two-factor", {"code": "000000"}).status_code == 422
+    secret, _ = enable(logged_in)  # a right code costs nothing
+    for _ in range(5):
+        wrong = logged_in.post("/account/security/two-factor/off", {"password": PASSWORD, "code": "123456"})
+        assert wrong.status_code == 422
+    code = pyotp.TOTP(secret).now()
+    response = logged_in.post("/account/security/two-factor/off", {"password": PASSWORD, "code": code})
+    assert response.status_code == 429 and "Too many attempts" in response.get_data(as_text=True)
+    assert dana().two_factor  # still on: the eleventh try is refused whatever it holds
 
 
 def test_wrong_recovery_codes_count_against_the_same_limit(app, logged_in):

@@ -364,12 +364,13 @@ def poll(peer_id: str):
     SIGNAL_BYTES_PER_VISIT,
     key_func=_peer_key,
     scope="signal-bytes",
-    cost=lambda: request.content_length or 0,
+    # The body as read, not its Content-Length: a chunked request has none, and would otherwise cost nothing.
+    cost=lambda: len(request.get_data()),
     error_message="Too much data in a short time. Wait a moment and try again.",
 )
 def signal(peer_id: str):
     me = _me(peer_id)
-    stored = rooms.signal(me, request.get_data(cache=False))
+    stored = rooms.signal(me, request.get_data())
     return jsonify(id=stored.id), 201
 
 

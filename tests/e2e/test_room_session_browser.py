@@ -63,7 +63,9 @@ def test_after_the_login_ends_the_call_goes_on_and_asks_to_sign_in_again(new_pag
     other_tab.goto(gunicorn_server + "/sessions/")
     other_tab.get_by_role("button", name="Dana Whitfield").click()
     other_tab.get_by_role("button", name="Log out").click()
-    expect(dana.get_by_role("link", name="Sign in again to keep using Hearth")).to_be_visible(timeout=10_000)
+    sign_in = dana.get_by_role("link", name="Sign in again to keep using Hearth")
+    expect(sign_in).to_be_visible(timeout=10_000)
+    expect(sign_in).to_have_attribute("href", "/login")  # from the URL map, via the page (a prefix would show here)
     expect_call(dana)
     expect_call(client)
 
@@ -202,6 +204,9 @@ def test_the_call_screen_fits_with_its_controls_in_view(new_page, jane, gunicorn
     session_now(jane)
     dana, client = in_room(new_page, gunicorn_server, jane)
     expect(dana.get_by_text("Ends at")).to_be_visible()
+    for page in (dana, client):  # the call's own clock runs on both sides
+        expect(page.locator("#elapsed")).to_have_text(re.compile(r"^\d+:\d\d elapsed$"), timeout=10_000)
+        expect(page.locator("#elapsed")).not_to_have_text(page.locator("#elapsed").inner_text(), timeout=3_000)
     client.get_by_role("button", name="Mute").click()
     expect(dana.locator("#remote-state")).to_have_text("Jane’s microphone is off.")
     for who, page in (("therapist", dana), ("client", client)):
