@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 
 import formats
 import reminders
-from database import write_lock
+from database import commit, write_lock
 from extensions import db
 from models import UTC, Appointment, Client, Therapist, parse_zone, utcnow
 from validation import Invalid
@@ -229,18 +229,11 @@ def book_once(
     )
     db.session.add(appointment)
     try:
-        db.session.flush()
-        if before_commit is not None:
-            before_commit(appointment)
-        db.session.commit()
+        commit(before_commit and (lambda: before_commit(appointment)))
     except IntegrityError:
-        db.session.rollback()
         if booked := existing_booking(therapist, booking_key or ""):
             return booked, False  # the same form was submitted twice at once; the first one booked
         _refuse_overlap(therapist, when)  # the database refused it: the same friendly message
-        raise
-    except Exception:
-        db.session.rollback()
         raise
     return appointment, True
 
@@ -249,7 +242,7 @@ def new_booking_key() -> str:
     return secrets.token_urlsafe(18)
 
 
-def _changeable(appointment: Appointment, version: int | None) -> None:
+def changeable(appointment: Appointment, version: int | None) -> None:
     """Refuse changes to a cancelled or past session, or from a form opened before the last change."""
     if appointment.is_cancelled:
         raise Invalid("This session is cancelled and can no longer be changed.")
@@ -259,16 +252,24 @@ def _changeable(appointment: Appointment, version: int | None) -> None:
         raise Invalid("This session was changed after you opened this form. Reload the page to see it as it is now.")
 
 
-def reschedule(appointment: Appointment, when: Slot, version: int | None = None) -> datetime:
+def reschedule(
+    appointment: Appointment,
+    when: Slot,
+    version: int | None = None,
+    *,
+    before_commit: Callable[[datetime], object] | None = None,
+) -> datetime:
     """Move a session (refusing overlaps with other sessions) and count a new invite version.
 
-    Returns the old start time, naive UTC, for the "moved from" line of the update.
+    Returns the old start time, naive UTC, for the "moved from" line of the update. `before_commit(old start)`
+    runs with the session moved but not yet stored (the view builds the updates there): if it raises,
+    nothing moves.
     """
-    _changeable(appointment, version)
+    changeable(appointment, version)
     therapist, appointment_id = appointment.therapist, appointment.id
     write_lock(therapist.id)
     db.session.refresh(appointment)
-    _changeable(appointment, version)  # again, under the lock: another request may have moved it
+    changeable(appointment, version)  # again, under the lock: another request may have moved it
     _refuse_overlap(therapist, when, ignore=appointment_id)
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
@@ -276,25 +277,27 @@ def reschedule(appointment: Appointment, when: Slot, version: int | None = None)
     appointment.updated_at = utcnow()
     reminders.rearm(appointment)
     try:
-        db.session.commit()
+        commit(before_commit and (lambda: before_commit(previous)))
     except IntegrityError:
-        db.session.rollback()
         _refuse_overlap(therapist, when, ignore=appointment_id)  # the database refused it
         raise
     return previous
 
 
-def cancel(appointment: Appointment, version: int | None = None) -> None:
+def cancel(
+    appointment: Appointment, version: int | None = None, *, before_commit: Callable[[], object] | None = None
+) -> None:
     """Cancel a session: its time frees up, and the next invite version is a cancellation.
 
     Under the same lock and version check as reschedule, so a concurrent reschedule and cancel can
-    never both go out with the same SEQUENCE.
+    never both go out with the same SEQUENCE. `before_commit` runs with the session cancelled but not
+    yet stored (the view builds the cancellations there): if it raises, nothing changes.
     """
-    _changeable(appointment, version)
+    changeable(appointment, version)
     write_lock(appointment.therapist_id)
     db.session.refresh(appointment)
     try:
-        _changeable(appointment, version)  # again, under the lock
+        changeable(appointment, version)  # again, under the lock
     except Invalid:
         db.session.rollback()
         raise
@@ -302,7 +305,7 @@ def cancel(appointment: Appointment, version: int | None = None) -> None:
     appointment.sequence += 1
     appointment.updated_at = utcnow()
     reminders.disarm(appointment)
-    db.session.commit()
+    commit(before_commit)
 
 
 def upcoming(
@@ -324,7 +327,8 @@ def upcoming(
 
 
 def new_version(appointments: list[Appointment], *, cancel: bool = False) -> None:
-    """Count a new invite version of each session (cancelled, with `cancel`); the caller commits."""
+    """Count a new invite version of each session (cancelled, with `cancel`), and of each series they belong
+    to (the series goes out as one invite); the caller commits."""
     now = utcnow()
     for appointment in appointments:
         if cancel:
@@ -332,6 +336,8 @@ def new_version(appointments: list[Appointment], *, cancel: bool = False) -> Non
             reminders.disarm(appointment)
         appointment.sequence += 1
         appointment.updated_at = now
+    for series in {a.series_id: a.series for a in appointments if a.series_id is not None}.values():
+        series.new_version()
 
 
 @dataclass(frozen=True)

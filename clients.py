@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -9,7 +11,7 @@ from sqlalchemy.orm import selectinload
 import booking
 import links
 import rooms
-from database import write_lock
+from database import commit, write_lock
 from extensions import db
 from models import Appointment, Client, RoomLink, Therapist, utcnow
 from validation import Invalid
@@ -105,9 +107,12 @@ class HasUpcoming(Invalid):
         self.sessions = sessions
 
 
-def update(client: Client, **fields) -> booking.AddressChange | None:
+def update(
+    client: Client, *, before_commit: Callable[[booking.AddressChange], object] | None = None, **fields
+) -> booking.AddressChange | None:
     """Save the client's details. A new email with sessions booked counts a new version of each
-    (the caller sends the CANCEL to the old address and the invites to the new one)."""
+    (the caller sends the CANCEL to the old address and the invites to the new one, built in
+    `before_commit(change)`: if that raises, nothing is saved)."""
     old_email = client.email
     moving = fields.get("email", old_email) != old_email and old_email
     if moving:
@@ -123,15 +128,22 @@ def update(client: Client, **fields) -> booking.AddressChange | None:
     for name, value in fields.items():
         setattr(client, name, value)
     booking.new_version(sessions)
-    db.session.commit()
-    return booking.AddressChange("client", old_email, sessions) if sessions else None
+    change = booking.AddressChange("client", old_email, sessions) if sessions else None
+    commit((lambda: before_commit(change)) if before_commit and change else None)
+    return change
 
 
-def archive(client: Client, *, cancel_sessions: bool = False) -> list[Appointment]:
+def archive(
+    client: Client,
+    *,
+    cancel_sessions: bool = False,
+    before_commit: Callable[[list[Appointment]], object] | None = None,
+) -> list[Appointment]:
     """Take a client off the list; their room link stops opening until they are restored.
 
     A client with upcoming sessions is archived only with `cancel_sessions` (else HasUpcoming), so a
-    scheduled session never points at a dead link. Returns the sessions cancelled, to send CANCELs for.
+    scheduled session never points at a dead link. Returns the sessions cancelled, to send CANCELs for
+    (built in `before_commit(sessions)`: if that raises, nothing changes).
     """
     if client.archived_at is not None:
         return []
@@ -143,7 +155,7 @@ def archive(client: Client, *, cancel_sessions: bool = False) -> list[Appointmen
     booking.new_version(sessions, cancel=True)
     client.archived_at = utcnow()
     rooms.end_visits(rooms.client_room(client))
-    db.session.commit()
+    commit((lambda: before_commit(sessions)) if before_commit and sessions else None)
     return sessions
 
 
@@ -166,17 +178,20 @@ def _new_room_link(client: Client) -> RoomLink:
     return new_link
 
 
-def replace_room_link(client: Client) -> tuple[RoomLink, list[Appointment]]:
+def replace_room_link(
+    client: Client, *, before_commit: Callable[[list[Appointment]], object] | None = None
+) -> tuple[RoomLink, list[Appointment]]:
     """Issue a new room link; the old one stops working at once but stays on record.
 
     Each upcoming session counts a new version in the same commit, whose invite carries the new
-    link: returns them, for the caller to send the updates.
+    link: returns them, for the caller to send the updates (built in `before_commit(sessions)`: if
+    that raises, the old link stays).
     """
     write_lock(client.therapist_id)
     sessions = booking.upcoming(client)
     new_link = _new_room_link(client)
     booking.new_version(sessions)
-    db.session.commit()
+    commit((lambda: before_commit(sessions)) if before_commit and sessions else None)
     return new_link, sessions
 
 

@@ -1,6 +1,7 @@
 """Database helpers the ORM does not provide."""
 
 import sqlite3
+from collections.abc import Callable
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -27,6 +28,20 @@ def write_lock(therapist_id: int) -> None:
         db.session.execute(
             text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": BOOKING_LOCKS, "key": therapist_id}
         )
+
+
+def commit(before_commit: Callable[[], object] | None = None) -> None:
+    """Store the session's changes, running `before_commit` between the flush and the commit: the last step
+    that may still refuse the change (building the emails that announce it). If anything raises, the
+    transaction rolls back and nothing is stored, so nothing can fail after the commit."""
+    try:
+        db.session.flush()
+        if before_commit is not None:
+            before_commit()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
 
 
 @event.listens_for(Engine, "connect")

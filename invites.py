@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from urllib.parse import quote
@@ -346,22 +347,114 @@ class Unbuildable(Invalid):
     """An invite that cannot be written from what is stored (e.g. an address saved before today's checks)."""
 
 
-def build(appointment: Appointment, method: str = REQUEST) -> dict[str, EmailMessage]:
-    """Each default role's message, built before the change they announce is committed, so that nothing can
-    fail after it: Unbuildable says which one cannot be written, and the caller commits nothing."""
-    messages = {}
-    for role in default_roles(appointment):
+# What an Unbuildable message tells the therapist to do, and what it left undone.
+BOOKING = ("book again", "Nothing was booked.")
+CHANGE = ("try again", "Nothing was changed.")
+
+
+@dataclass
+class Outgoing:
+    """One send, its messages built before the change it announces is committed (see prepare)."""
+
+    appointment: Appointment
+    method: str
+    roles: tuple[str, ...]
+    details: dict = field(default_factory=dict)  # email()'s keywords: moved_from, note, address, reason, series
+    built: dict[str, EmailMessage] = field(default_factory=dict)
+
+
+def prepare(
+    appointment: Appointment,
+    method: str = REQUEST,
+    roles: tuple[str, ...] | None = None,
+    *,
+    undone: tuple[str, str] = CHANGE,
+    strict: bool = True,
+    **details,
+) -> Outgoing:
+    """Build each role's message for the change being made, before it is committed, so nothing can fail after
+    it: a message that cannot be written raises Unbuildable, naming who and why, and the caller commits
+    nothing. Without `strict` (a CANCEL to an address that is being replaced) such a message is left to
+    send(), which logs it as failed instead. The note in `details` goes to the client only."""
+    roles = default_roles(appointment) if roles is None else roles
+    outgoing = Outgoing(appointment, method, roles, details)
+    for role in roles:
         try:
-            messages[role] = email(appointment, role, method)
+            outgoing.built[role] = email(appointment, role, method, **_details_for(role, details))
         except Exception as error:
-            name, address, _ = _recipient(appointment, role)
+            if not strict:
+                continue
+            name, address, _ = _recipient(appointment, role, details.get("address"))
             current_app.logger.warning("Invite for %s could not be built: %r", address, error)
             why = str(error) if isinstance(error, (Invalid, mail.BuildError)) else "it could not be written"
+            again, nothing = undone
             raise Unbuildable(
                 f"The invite to {name} ({address}) cannot be sent. {why.rstrip('.')}. "
-                "Correct the address or name, then book again. Nothing was booked."
+                f"Correct the address or name, then {again}. {nothing}"
             ) from None
-    return messages
+    return outgoing
+
+
+def _details_for(role: str, details: dict) -> dict:
+    return {**details, "note": details.get("note") if role == CLIENT else None}
+
+
+def prepare_series(series: Series, method: str = REQUEST, roles: tuple[str, ...] | None = None, **kwargs) -> Outgoing:
+    """prepare() for one message carrying the whole series (its RRULE event), logged on every session it holds."""
+    return prepare(_logged_on(series, method)[0], method, roles, series=series, **kwargs)
+
+
+def _one_each(appointments: list[Appointment]) -> list[tuple[Appointment, Series | None]]:
+    """What a change to many sessions sends: one message per single session, one per series (which carries
+    all its sessions), in the order given."""
+    units, seen = [], set()
+    for appointment in appointments:
+        if appointment.series_id is None:
+            units.append((appointment, None))
+        elif appointment.series_id not in seen:
+            seen.add(appointment.series_id)
+            units.append((appointment, appointment.series))
+    return units
+
+
+def prepare_updates(appointments: list[Appointment], method: str = REQUEST, **kwargs) -> list[Outgoing]:
+    """The current version of each session after a change that touched several at once (a new room link, an
+    archive): one message per single session, one per series."""
+    return [
+        prepare_series(series, method, **kwargs) if series is not None else prepare(appointment, method, **kwargs)
+        for appointment, series in _one_each(appointments)
+    ]
+
+
+def prepare_address_change(change: AddressChange, **kwargs) -> list[Outgoing]:
+    """After an email change: a CANCEL to the old address and the invite to the new one, per session or series
+    (RFC 5546: a removed attendee gets a CANCEL). Nothing for a therapist whose calendar takes the feed. The old
+    address may be one that can no longer be written to (stored before today's checks): its CANCEL is then
+    logged as failed rather than stopping the change that replaces it."""
+    outgoing = []
+    for appointment, series in _one_each(change.sessions):
+        if change.role == THERAPIST and not appointment.therapist.emails_own_copy:
+            continue
+        if series is not None:
+            outgoing.append(
+                prepare_series(series, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY, strict=False)
+            )
+            outgoing.append(prepare_series(series, REQUEST, (change.role,), reason=MOVED_HERE, **kwargs))
+        else:
+            outgoing.append(
+                prepare(appointment, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY, strict=False)
+            )
+            outgoing.append(prepare(appointment, REQUEST, (change.role,), reason=MOVED_HERE, **kwargs))
+    return outgoing
+
+
+def deliver(outgoing: list[Outgoing]) -> list[InviteDelivery]:
+    """Send what prepare() built (after the commit), logging every attempt; see send()."""
+    return [
+        delivery
+        for each in outgoing
+        for delivery in send(each.appointment, each.method, each.roles, built=each.built, **each.details)
+    ]
 
 
 def send(
@@ -379,7 +472,7 @@ def send(
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
     `note` is a message from the therapist to the client; only the client's email carries it. `built` holds
-    messages made before the commit (see build); any role without one is built here. With `series`, one
+    messages made before the commit (see prepare); any role without one is built here. With `series`, one
     message carries the whole series, and the send is logged on each of its sessions (`appointment` is the
     one whose details the email shows).
     """
@@ -462,22 +555,13 @@ def log(appointment: Appointment) -> list[tuple[InviteDelivery, str]]:
 def send_updates(
     appointments: list[Appointment], method: str = REQUEST, *, note: str | None = None, reason: str | None = None
 ) -> list[InviteDelivery]:
-    """Send the current version of each session (after a change that touched several at once)."""
-    return [
-        delivery for appointment in appointments for delivery in send(appointment, method, note=note, reason=reason)
-    ]
+    """Send the current version of each session or series (after a change that touched several at once)."""
+    return deliver(prepare_updates(appointments, method, note=note, reason=reason, strict=False))
 
 
 def send_address_change(change: AddressChange) -> list[InviteDelivery]:
-    """After an email change: a CANCEL to the old address and the invite to the new one, per session
-    (RFC 5546: a removed attendee gets a CANCEL). Nothing for a therapist whose calendar takes the feed."""
-    deliveries = []
-    for appointment in change.sessions:
-        if change.role == THERAPIST and not appointment.therapist.emails_own_copy:
-            continue
-        deliveries += send(appointment, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY)
-        deliveries += send(appointment, REQUEST, (change.role,), reason=MOVED_HERE)
-    return deliveries
+    """Send what prepare_address_change() names, built now (for a change already committed)."""
+    return deliver(prepare_address_change(change, strict=False))
 
 
 def failed(appointments: list[Appointment]) -> list[tuple[Appointment, tuple[str, ...]]]:

@@ -409,6 +409,11 @@ class Series(db.Model):
     def zone(self) -> ZoneInfo:
         return parse_zone(self.timezone) or UTC
 
+    def new_version(self) -> None:
+        """Count a new version of the whole series, above every session's own SEQUENCE: a calendar that
+        keeps a changed session (its RECURRENCE-ID) at SEQUENCE n ignores a series update numbered n or lower."""
+        self.sequence = max([self.sequence, *(a.sequence for a in self.appointments)]) + 1
+
 
 class InviteDelivery(db.Model):
     """One invite email to one person: what was sent, and whether it arrived at the mail server."""

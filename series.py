@@ -8,6 +8,7 @@ overlap checks (and PostgreSQL's exclusion constraint) cover every one of them.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -21,7 +22,7 @@ from sqlalchemy.orm import joinedload
 
 import booking
 import reminders
-from database import write_lock
+from database import commit, write_lock
 from extensions import db
 from models import Appointment, Client, Series, Therapist, utcnow
 from validation import Invalid
@@ -45,11 +46,12 @@ class Occurrence:
     ends_at: datetime
     conflict: Appointment | None = None
     skipped: bool = False
+    shifted_from: datetime | None = None  # the rule's wall-clock time, when the clocks skip it (see wall_to_utc)
 
     @property
     def key(self) -> str:
-        """How the form names this occurrence (its local date): the skip checkboxes' value."""
-        return self.local.date().isoformat()
+        """How the form names this occurrence (its date in the rule): the skip checkboxes' value."""
+        return (self.shifted_from or self.local).date().isoformat()
 
 
 @dataclass
@@ -98,6 +100,15 @@ class Plan:
             self.interval, self.first, len(self.booked), self.booked[-1].local if self.booked else None
         )
 
+    def clock_jumps(self) -> list[str]:
+        """Sessions whose time the clocks skip, at the time calendars will show them (RFC 5545: the offset before
+        the jump): "Sun 28 Mar: 03:30 instead of 02:30 (the clocks go forward)"."""
+        return [
+            f"{o.local:%a %-d %b}: {o.local:%H:%M} instead of {o.shifted_from:%H:%M} (the clocks go forward)"
+            for o in self.booked
+            if o.shifted_from is not None
+        ]
+
     def client_time_moves(self) -> list[str]:
         """Where the client's local time differs from their usual one because the zones change clocks on
         different dates: "15–29 Mar: 09:00 for Jordan instead of 10:00"."""
@@ -136,6 +147,20 @@ def describe_rule(interval: int, first: datetime, sessions: int, last: datetime 
     if last is not None:
         text += f", until {last:%-d %b}" + (f" {last:%Y}" if last.year != first.year else "")
     return text
+
+
+def wall_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
+    """A wall-clock time of a series' rule as every calendar reads it (RFC 5545, 3.3.5): of a time that happens
+    twice, the first; a time the clocks skip, with the offset before the jump (02:30 becomes 03:30). Naive UTC."""
+    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _occurrence(index: int, wall: datetime, zone: ZoneInfo, minutes: int) -> Occurrence:
+    starts_at = wall_to_utc(wall, zone)
+    local = booking.to_local(starts_at, zone).replace(tzinfo=None)
+    return Occurrence(
+        index, local, starts_at, starts_at + timedelta(minutes=minutes), shifted_from=wall if local != wall else None
+    )
 
 
 def _skip_keys(raw) -> frozenset[str]:
@@ -185,18 +210,10 @@ def plan(
     zone = therapist.zone
     skipped = _skip_keys(skip)
     result = Plan(therapist, client, datetime.combine(day, at), minutes, interval, count, until)
-    for index, each in enumerate(days, 1):
-        starts_at, _ = booking.local_to_utc(each, at, zone)  # a time in a spring-forward gap is refused, named
-        local = datetime.combine(each, at)
-        result.occurrences.append(
-            Occurrence(
-                index,
-                local,
-                starts_at,
-                starts_at + timedelta(minutes=minutes),
-                skipped=local.date().isoformat() in skipped,
-            )
-        )
+    for index, each in enumerate(days, 1):  # the first was checked above: a time the clocks skip is refused there
+        occurrence = _occurrence(index, datetime.combine(each, at), zone, minutes)
+        occurrence.skipped = occurrence.key in skipped
+        result.occurrences.append(occurrence)
     find_conflicts(result)
     return result
 
@@ -256,11 +273,15 @@ def existing(therapist: Therapist, booking_key: str) -> Series | None:
     return db.session.scalar(select(Series).filter_by(therapist_id=therapist.id, booking_key=booking_key))
 
 
-def book(series_plan: Plan, booking_key: str | None = None) -> tuple[Series, bool]:
+def book(
+    series_plan: Plan, booking_key: str | None = None, *, before_commit: Callable[[Series], object] | None = None
+) -> tuple[Series, bool]:
     """Store the series and a row for every session not skipped, all in one commit or none.
 
     Overlaps are checked again under the therapist's write lock (and, on PostgreSQL, by the exclusion
-    constraint for each row). Returns the series and whether this call made it.
+    constraint for each row). Returns the series and whether this call made it. `before_commit(series)`
+    runs with every row written but not committed (the view builds the invite there): if it raises,
+    nothing is booked.
     """
     therapist, client = series_plan.therapist, series_plan.client
     booking.check_client(client)
@@ -299,9 +320,8 @@ def book(series_plan: Plan, booking_key: str | None = None) -> tuple[Series, boo
             )
         )
     try:
-        db.session.commit()
+        commit(before_commit and (lambda: before_commit(series)))
     except IntegrityError:
-        db.session.rollback()
         if booked := existing(therapist, booking_key or ""):
             return booked, False
         find_conflicts(series_plan)
@@ -368,9 +388,16 @@ def describe(series: Series) -> str:
     return describe_rule(interval(series), series.starts_local, len(rows), last)
 
 
-def cancel_series(series: Series, version: int | None = None, appointment: Appointment | None = None) -> Series:
+def cancel_series(
+    series: Series,
+    version: int | None = None,
+    appointment: Appointment | None = None,
+    *,
+    before_commit: Callable[[Series], object] | None = None,
+) -> Series:
     """Cancel every session of the series still ahead; the next series version is a cancellation.
-    `appointment` is the session whose page asked (its version guards against a stale form)."""
+    `appointment` is the session whose page asked (its version guards against a stale form);
+    `before_commit(series)` runs before the change is stored, and if it raises nothing changes."""
     if appointment is not None:
         _locked(appointment, version)
     else:
@@ -385,8 +412,8 @@ def cancel_series(series: Series, version: int | None = None, appointment: Appoi
         each.status = Appointment.CANCELLED
         each.sequence += 1
         reminders.disarm(each)
-    series.sequence += 1
-    db.session.commit()
+    series.new_version()
+    commit(before_commit and (lambda: before_commit(series)))
     return series
 
 
@@ -409,20 +436,23 @@ def _following(appointment: Appointment) -> list[Appointment]:
 
 def _locked(appointment: Appointment, version: int | None) -> Series:
     """Take the therapist's write lock and check, again under it, that the session can still change."""
-    booking._changeable(appointment, version)
+    booking.changeable(appointment, version)
     write_lock(appointment.therapist_id)
     db.session.refresh(appointment)
     try:
-        booking._changeable(appointment, version)
+        booking.changeable(appointment, version)
     except Invalid:
         db.session.rollback()
         raise
     return appointment.series
 
 
-def cancel_following(appointment: Appointment, version: int | None = None) -> tuple[Series, list[Appointment]]:
+def cancel_following(
+    appointment: Appointment, version: int | None = None, *, before_commit: Callable[[Series], object] | None = None
+) -> tuple[Series, list[Appointment]]:
     """Cancel this session and the rest of its series: the series now ends before it (UNTIL). Returns the
-    series and the sessions cancelled. From the first session still ahead, that is the whole series."""
+    series and the sessions cancelled. From the first session still ahead, that is the whole series.
+    `before_commit(series)` runs before the change is stored, and if it raises nothing changes."""
     series = _locked(appointment, version)
     ending = _following(appointment)
     for each in ending:
@@ -430,16 +460,23 @@ def cancel_following(appointment: Appointment, version: int | None = None) -> tu
         each.sequence += 1
         reminders.disarm(each)
     _split_rule(series, appointment.recurrence_id)
-    series.sequence += 1
-    db.session.commit()
+    series.new_version()
+    commit(before_commit and (lambda: before_commit(series)))
     return series, ending
 
 
-def reschedule_following(appointment: Appointment, when: booking.Slot, version: int | None = None) -> Series:
+def reschedule_following(
+    appointment: Appointment,
+    when: booking.Slot,
+    version: int | None = None,
+    *,
+    before_commit: Callable[[Series, Series], object] | None = None,
+) -> Series:
     """Move this session and the rest of its series to the new weekday, time and length: they become a new
     series (a new UID) and the original one ends just before (UNTIL). From the series' first session, the
     whole series moves instead and keeps its UID. Every moved session is checked for overlaps; all move or
-    none. Returns the series that now holds the moved sessions."""
+    none. Returns the series that now holds the moved sessions. `before_commit(original, successor)` runs before
+    the change is stored (the two are the same series when the whole series moved); if it raises, nothing moves."""
     original = _locked(appointment, version)
     zone = original.zone
     moving = _following(appointment)
@@ -450,14 +487,8 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
     by_start = {a.recurrence_id: a for a in moving}
     new_plan = Plan(original.therapist, original.client, first_local, minutes, interval(original), None, None)
     pairs = []
-    for index, old in enumerate(old_starts):
-        local = first_local + step * index
-        try:
-            starts_at, _ = booking.local_to_utc(local.date(), local.time(), zone)
-        except Invalid:  # a moved session would fall in a clock change's gap: nothing moves, the lock goes
-            db.session.rollback()
-            raise
-        occurrence = Occurrence(index + 1, local, starts_at, starts_at + timedelta(minutes=minutes))
+    for index, old in enumerate(old_starts):  # a later time the clocks skip moves on as calendars move it
+        occurrence = _occurrence(index + 1, first_local + step * index, zone, minutes)
         occurrence.skipped = old not in by_start
         new_plan.occurrences.append(occurrence)
         pairs.append((occurrence, by_start.get(old)))
@@ -493,10 +524,9 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
         db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
     if successor is not original:
         _split_rule(original, appointment.recurrence_id)
-    original.sequence += 1
+    original.new_version()
     try:
-        db.session.commit()
+        commit(before_commit and (lambda: before_commit(original, successor)))
     except IntegrityError:
-        db.session.rollback()
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
     return successor

@@ -150,7 +150,7 @@ def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_ove
 
 def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cookie, monkeypatch):
     cookie, token = session_cookie
-    original = booking._changeable
+    original = booking.changeable
     cancel_checks = []
 
     def cancel_checks_slowly(appointment, version):
@@ -160,7 +160,7 @@ def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cooki
             cancel_checks.append(1)
             time_module.sleep(0.4)
 
-    monkeypatch.setattr(booking, "_changeable", cancel_checks_slowly)
+    monkeypatch.setattr(booking, "changeable", cancel_checks_slowly)
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     appointment = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(14, 0), 50))

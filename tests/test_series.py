@@ -14,7 +14,7 @@ import booking
 import clients
 import invites
 import series
-from dates import PLAIN_TUESDAY, US_SPRING
+from dates import EU_SPRING, PLAIN_TUESDAY, US_SPRING
 from extensions import db
 from models import Appointment, Series
 from validation import Invalid
@@ -153,6 +153,26 @@ def test_sent_series_expands_to_the_rows_across_the_clock_change(therapist, jord
     assert new_york.count(time(5)) == 2 and new_york.count(time(4)) == 9  # the 2 weeks between the two changes
     # Every session's invite log names the send.
     assert all(a.deliveries for a in rows)
+
+
+def test_a_session_the_clocks_skip_is_booked_when_calendars_show_it(logged_in, therapist, jordan):
+    """Sundays at 02:30 from a week before the spring change: that night has no 02:30. RFC 5545 reads it with the
+    offset before the jump (03:30), so the row, the preview and every calendar agree on 03:30 instead of refusing."""
+    first = EU_SPRING - timedelta(weeks=1)
+    form = series_form(jordan.id, date=first.isoformat(), start_time="02:30", count="3", booking_key="gap-key")
+    preview = logged_in.get("/sessions/book/preview", query_string=form, htmx=True).get_data(as_text=True)
+    assert f"Sun {EU_SPRING.day} Mar: 03:30 instead of 02:30 (the clocks go forward)" in preview
+    assert logged_in.post("/sessions/book", form, htmx=True).status_code == 200
+    booked = db.session.scalar(select(Series))
+    local = [booking.to_local(a.starts_at, PRAGUE).replace(tzinfo=None) for a in booked.appointments]
+    assert [t.time() for t in local] == [time(2, 30), time(3, 30), time(2, 30)]
+    data = invites.series_calendar(booked, invites.CLIENT)
+    events = expand(data, datetime(2000, 1, 1), datetime(2100, 1, 1))
+    assert [e.decoded("DTSTART").astimezone(timezone.utc).replace(tzinfo=None) for e in events] == [
+        a.starts_at for a in booked.appointments
+    ]
+    assert series.exdates(booked) == []  # the shifted session is the rule's own instance, not an exception
+    IcsCalendarStream.from_ics(data.decode())
 
 
 def test_one_session_of_a_series_goes_out_with_its_recurrence_id(therapist, jordan, smtp):
@@ -306,7 +326,8 @@ def test_cancel_the_whole_series_is_a_cancel_of_its_uid(logged_in, six, smtp):
     last = calendars(smtp, "jordan@example.com")[-1]
     (event,) = last.walk("VEVENT")
     assert last["METHOD"] == "CANCEL" and str(event["UID"]) == six.uid and "RECURRENCE-ID" not in event
-    assert "RRULE" in event and event["SEQUENCE"] == 1
+    # Above each cancelled session's own SEQUENCE (1), so no calendar keeps one of them as newer.
+    assert "RRULE" in event and event["SEQUENCE"] == 2
     db.session.expire_all()
     assert {a.status for a in six.appointments} == {Appointment.CANCELLED}
 
@@ -358,10 +379,10 @@ def test_reschedule_this_and_following_from_the_first_session_moves_the_whole_se
     assert response.status_code == 200, response.get_data(as_text=True)
     db.session.expire_all()
     (only,) = db.session.scalars(select(Series)).all()
-    assert only.uid == six.uid and only.sequence == 1 and len(only.appointments) == 6
+    assert only.uid == six.uid and only.sequence == 2 and len(only.appointments) == 6  # above the moved rows' 1
     (last,) = calendars(smtp, "jordan@example.com")[-1:]
     (event,) = last.walk("VEVENT")
-    assert last["METHOD"] == "REQUEST" and str(event["UID"]) == six.uid and event["SEQUENCE"] == 1
+    assert last["METHOD"] == "REQUEST" and str(event["UID"]) == six.uid and event["SEQUENCE"] == 2
     assert all(c["METHOD"] != "CANCEL" for c in calendars(smtp, "jordan@example.com"))
     events = recurring_ical_events.of(last).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
     starts = sorted(e.decoded("DTSTART").astimezone(PRAGUE).replace(tzinfo=None) for e in events)

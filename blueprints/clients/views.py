@@ -117,15 +117,20 @@ def update(client_id: int):
     client = owned(Client, client_id)
     form = _client_form(client)
     if form.validate():
+        ready = []  # the messages, made before the commit: one that cannot be written saves nothing
         try:
-            change = clients.update(client, **form.client_data())
-        except Invalid as error:
+            change = clients.update(
+                client,
+                before_commit=lambda moved: ready.extend(invites.prepare_address_change(moved)),
+                **form.client_data(),
+            )
+        except Invalid as error:  # no address for booked sessions, or an invite that cannot be written
             form.email.errors.append(str(error))
         else:
             note("client_changed", client.name)
             message = "Changes saved."
             if change:
-                deliveries = _sent(invites.send_address_change(change))
+                deliveries = _sent(invites.deliver(ready))
                 message += (
                     f" {_count(change.sessions)} moved to {client.email}: a cancellation went to {change.old}"
                     f" and the invites to the new address. " + delivery_summary(deliveries, "Invites")
@@ -152,9 +157,17 @@ def archive(client_id: int):
     cancel_sessions = request.form.get("cancel_sessions") == "1"
     if not form.validate():
         return render(SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True))
+    ready = []  # the cancellations, made before the commit: one that cannot be written archives nothing
+    message = form.message.data or None
     try:
-        cancelled = clients.archive(client, cancel_sessions=cancel_sessions)
-    except clients.HasUpcoming as error:  # a session was booked since the page was drawn, or no choice was made
+        cancelled = clients.archive(
+            client,
+            cancel_sessions=cancel_sessions,
+            before_commit=lambda sessions: ready.extend(
+                invites.prepare_updates(sessions, invites.CANCEL, note=message)
+            ),
+        )
+    except (clients.HasUpcoming, invites.Unbuildable) as error:  # booked since the page was drawn, or no choice
         return render(
             SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True, problem=str(error))
         )
@@ -167,7 +180,7 @@ def archive(client_id: int):
                 f"{client.name}, {booking.local_time(appointment.starts_at, current_user.timezone)}",
                 commit=False,
             )
-        deliveries = _sent(invites.send_updates(cancelled, invites.CANCEL, note=form.message.data or None))
+        deliveries = _sent(invites.deliver(ready))
         message += f" {_count(cancelled)} cancelled. " + delivery_summary(deliveries, "Cancellations")
     return _after_change(client, message)
 
@@ -183,11 +196,18 @@ def restore(client_id: int):
 @bp.post("/<int:client_id>/room-link")
 def replace_room_link(client_id: int):
     client = owned(Client, client_id)
-    _, updated = clients.replace_room_link(client)
+    ready = []  # the updates, made before the commit: one that cannot be written keeps the old link
+    try:
+        _, updated = clients.replace_room_link(
+            client,
+            before_commit=lambda sessions: ready.extend(invites.prepare_updates(sessions, reason=invites.NEW_LINK)),
+        )
+    except invites.Unbuildable as error:
+        return render(SCREEN, "details", 422, **_context(client, link_problem=str(error)))
     note("room_link_replaced", client.name)
     message = "New room link issued. The old link no longer works."
     if updated:
-        deliveries = _sent(invites.send_updates(updated, reason=invites.NEW_LINK))
+        deliveries = _sent(invites.deliver(ready))
         message += f" {_count(updated)} updated with the new link. " + delivery_summary(deliveries, "Updates")
     return _after_change(client, message)
 

@@ -222,12 +222,16 @@ def create():
     if not form.validate():
         return _book_screen("booking", 422, form=form, checked=False)
     key = form.booking_key.data if booking.BOOKING_KEY.fullmatch(form.booking_key.data or "") else None
-    built = {}  # the invites, made before the commit: one that cannot be written books nothing
     if form.series_plan is not None:
         return _book_series(form, key)
+    ready = []  # the invites, made before the commit: one that cannot be written books nothing
     try:
         appointment, created = booking.book_once(
-            current_user, form.client_row, form.slot, key, before_commit=lambda new: built.update(invites.build(new))
+            current_user,
+            form.client_row,
+            form.slot,
+            key,
+            before_commit=lambda new: ready.append(invites.prepare(new, undone=invites.BOOKING)),
         )
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
@@ -238,14 +242,22 @@ def create():
     if not created:  # the same form, submitted twice at once: the first request booked and sends
         return _book_screen("booking", booked=appointment, deliveries=[], already=True)
     note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
-    deliveries = _send(appointment, built=built)
+    deliveries = _send(appointment, ready)
     return _book_screen("booking", booked=appointment, deliveries=deliveries, ambiguous=form.slot.ambiguous)
 
 
 def _book_series(form: BookingForm, key: str | None):
     """Book every session of the series in one commit, then send one invite for the whole series."""
+    ready = []  # the invite, made before the commit: one that cannot be written books nothing
     try:
-        booked, created = series.book(form.series_plan, key)
+        booked, created = series.book(
+            form.series_plan,
+            key,
+            before_commit=lambda new: ready.append(invites.prepare_series(new, undone=invites.BOOKING)),
+        )
+    except invites.Unbuildable as error:
+        form.form_errors.append(str(error))
+        return _book_screen("booking", 422, form=form, checked=False)
     except Invalid as error:  # an overlap booked in another tab between validation and commit
         form.series_error = str(error)
         return _book_screen("booking", 422, form=form, checked=False)
@@ -253,7 +265,7 @@ def _book_series(form: BookingForm, key: str | None):
     if not created:
         return _book_screen("booking", booked=first, series=booked, deliveries=[], already=True)
     note("series_booked", f"{series.describe(booked)}: {_describe(first)}", commit=False)
-    deliveries = invites.send_series(booked)
+    deliveries = invites.deliver(ready)
     return _book_screen("booking", booked=first, series=booked, deliveries=deliveries)
 
 
@@ -281,14 +293,20 @@ def reschedule(appointment_id: int):
         try:
             if appointment.series is not None and form.scope.data == "following":
                 return _reschedule_following(appointment, form)
-            moved_from = booking.reschedule(appointment, form.slot, form.version_seen())
+            ready = []  # the updates, made before the commit: one that cannot be written moves nothing
+            booking.reschedule(
+                appointment,
+                form.slot,
+                form.version_seen(),
+                before_commit=lambda old: ready.append(invites.prepare(appointment, moved_from=old)),
+            )
         except booking.Conflict as error:
             form.start_time.errors.append(str(error))
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
             note("session_rescheduled", _describe(appointment), commit=False)
-            deliveries = _send(appointment, moved_from=moved_from)
+            deliveries = _send(appointment, ready)
             return _book_screen(
                 "booking", booked=appointment, deliveries=deliveries, moved=True, ambiguous=form.slot.ambiguous
             )
@@ -297,17 +315,24 @@ def reschedule(appointment_id: int):
 
 def _reschedule_following(appointment: Appointment, form: RescheduleForm):
     """Move this session and the rest of its series: the original re-sent ending before it, a new series after."""
-    original = appointment.series
-    successor = series.reschedule_following(appointment, form.slot, form.version_seen())
+    ready = []  # made before the commit: a message that cannot be written moves nothing
+
+    def announce(original, successor):
+        if successor is not original:  # from its first session the whole series moves: one new version, below
+            if _has_scheduled(original):
+                ready.append(invites.prepare_series(original, invites.REQUEST, reason=series.ENDS_EARLIER))
+            else:
+                ready.append(invites.prepare_series(original, invites.CANCEL, reason=series.MOVED_AWAY))
+        ready.append(invites.prepare_series(successor, invites.REQUEST))
+
+    successor = series.reschedule_following(appointment, form.slot, form.version_seen(), before_commit=announce)
     note("session_rescheduled", f"this and following: {_describe(appointment)}", commit=False)
-    deliveries = []
-    if successor is not original:  # from its first session the whole series moves: one new version, sent below
-        if any(a.status == Appointment.SCHEDULED for a in original.appointments):
-            deliveries += invites.send_series(original, invites.REQUEST, reason=series.ENDS_EARLIER)
-        else:
-            deliveries += invites.send_series(original, invites.CANCEL, reason=series.MOVED_AWAY)
-    deliveries += invites.send_series(successor, invites.REQUEST)
+    deliveries = invites.deliver(ready)
     return _book_screen("booking", booked=appointment, series=successor, deliveries=deliveries, moved=True)
+
+
+def _has_scheduled(whole: series.Series) -> bool:
+    return any(a.status == Appointment.SCHEDULED for a in whole.appointments)
 
 
 # The session page and its tools
@@ -350,28 +375,46 @@ def cancel(appointment_id: int):
     form = CancelForm()
     if form.validate():
         message = form.message.data or None
+        ready = []  # the messages, made before the commit: one that cannot be written cancels nothing
         try:
             if appointment.series is not None and form.scope.data == "series":
-                whole = series.cancel_series(appointment.series, form.version_seen(), appointment)
+                series.cancel_series(
+                    appointment.series,
+                    form.version_seen(),
+                    appointment,
+                    before_commit=lambda whole: ready.append(
+                        invites.prepare_series(whole, invites.CANCEL, note=message)
+                    ),
+                )
                 note("session_cancelled", f"the whole series: {_describe(appointment)}", commit=False)
-                deliveries = invites.send_series(whole, invites.CANCEL, note=message)
+                deliveries = invites.deliver(ready)
                 return _done(appointment, "Series cancelled. " + delivery_summary(deliveries, "Cancellations"))
             if appointment.series is not None and form.scope.data == "following":
-                cut, _ = series.cancel_following(appointment, form.version_seen())
+                series.cancel_following(
+                    appointment,
+                    form.version_seen(),
+                    # Re-sent ending before this session (UNTIL), or cancelled when nothing was left before it.
+                    before_commit=lambda cut: ready.append(
+                        invites.prepare_series(
+                            cut, invites.REQUEST if _has_scheduled(cut) else invites.CANCEL, note=message
+                        )
+                    ),
+                )
                 note("session_cancelled", f"this and following: {_describe(appointment)}", commit=False)
-                if any(a.status == Appointment.SCHEDULED for a in cut.appointments):
-                    deliveries = invites.send_series(cut, invites.REQUEST, note=message)  # re-sent with UNTIL
-                else:  # nothing was left before it: the whole series is cancelled
-                    deliveries = invites.send_series(cut, invites.CANCEL, note=message)
+                deliveries = invites.deliver(ready)
                 return _done(
                     appointment, "This and following sessions cancelled. " + delivery_summary(deliveries, "Updates")
                 )
-            booking.cancel(appointment, form.version_seen())
+            booking.cancel(
+                appointment,
+                form.version_seen(),
+                before_commit=lambda: ready.append(invites.prepare(appointment, invites.CANCEL, note=message)),
+            )
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
             note("session_cancelled", _describe(appointment), commit=False)
-            deliveries = _send(appointment, invites.CANCEL, note=message)
+            deliveries = _send(appointment, ready)
             return _done(appointment, "Session cancelled. " + delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
 
@@ -432,13 +475,13 @@ def resend(appointment_id: int):
         deliveries = invites.send_series(appointment.series, invites.REQUEST, roles=roles)
         return _done(appointment, delivery_summary(deliveries, "Invites"))
     method = invites.CANCEL if appointment.is_cancelled else invites.REQUEST
-    deliveries = _send(appointment, method, roles)
+    deliveries = _send(appointment, [invites.Outgoing(appointment, method, roles)])  # built as it is sent
     return _done(appointment, delivery_summary(deliveries, "Invites"))
 
 
-def _send(appointment: Appointment, *args, **kwargs):
-    """Send invites and log who they went to, and how that went."""
-    deliveries = invites.send(appointment, *args, **kwargs)
+def _send(appointment: Appointment, outgoing: list[invites.Outgoing]):
+    """Send the invites (see invites.prepare) and log who they went to, and how that went."""
+    deliveries = invites.deliver(outgoing)
     if deliveries:
         sent = ", ".join(f"{d.recipient} ({STATUS_WORDS[d.status]})" for d in deliveries)
         kind = (

@@ -1,0 +1,167 @@
+"""Changes keep both calendars true and never fail half-way: every change builds its messages before it is
+committed (one that cannot be written changes nothing), and a change to many sessions sends one message per
+series (its RRULE event, with a SEQUENCE above every session's own) and one per single session."""
+
+from datetime import time, timedelta
+
+import icalendar
+import pytest
+from ical.calendar_stream import IcsCalendarStream
+
+import booking
+import clients
+import invites
+import series
+from conftest import dump
+from dates import PLAIN_TUESDAY
+from extensions import db
+
+BAD = "žofie@example.cz"  # stored before non-ASCII local parts were refused: no invite can be written to it
+
+
+@pytest.fixture
+def jordan(therapist):
+    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
+
+
+@pytest.fixture
+def weekly(therapist, jordan, smtp):
+    """Six weekly sessions from PLAIN_TUESDAY at 09:00, invited; and one single session that Friday."""
+    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
+    invites.send_series(booked)
+    single = booking.book(therapist, jordan, booking.slot(therapist, PLAIN_TUESDAY + timedelta(days=3), time(15), 50))
+    invites.send(single)
+    smtp.messages.clear()
+    return booked, single
+
+
+def calendars(inbox, address):
+    """Every calendar sent to `address`, each accepted by the strict parser too."""
+    found = []
+    for message in inbox.to(address):
+        data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
+        IcsCalendarStream.from_ics(data.decode())
+        found.append(icalendar.Calendar.from_ical(data))
+    return found
+
+
+def events(cal):
+    return cal.walk("VEVENT")
+
+
+def spoil_address(client):
+    client.email = BAD
+    db.session.commit()
+
+
+# One message per series, one per single session
+
+
+def test_replace_link_sends_the_series_once_with_the_new_link_and_the_single_session_once(logged_in, weekly, smtp):
+    whole, single = weekly
+    response = logged_in.post(f"/clients/{whole.client_id}/room-link", htmx=True)
+    assert response.status_code == 200
+    assert "7 upcoming sessions updated with the new link" in response.get_data(as_text=True)
+    link = clients.room_url(whole.client)
+    sent = calendars(smtp, "jordan@example.com")
+    assert len(sent) == 2  # the series as one event, and the single session: not seven messages
+    by_uid = {str(events(cal)[0]["UID"]): cal for cal in sent}
+    assert set(by_uid) == {whole.uid, single.uid}
+    master = events(by_uid[whole.uid])[0]
+    assert "RRULE" in master and "RECURRENCE-ID" not in master and by_uid[whole.uid]["METHOD"] == "REQUEST"
+    assert str(master["LOCATION"]) == link and link in str(master["DESCRIPTION"])
+    assert master["SEQUENCE"] > max(a.sequence - 1 for a in whole.appointments)
+    assert str(events(by_uid[single.uid])[0]["LOCATION"]) == link
+    assert len(calendars(smtp, "dana@example.com")) == 2
+
+
+def test_archive_cancels_the_series_by_its_uid(logged_in, weekly, smtp):
+    whole, single = weekly
+    response = logged_in.post(
+        f"/clients/{whole.client_id}/archive", {"cancel_sessions": "1", "message": "Take care"}, htmx=True
+    )
+    assert response.status_code == 200 and "7 upcoming sessions cancelled" in response.get_data(as_text=True)
+    sent = calendars(smtp, "jordan@example.com")
+    assert {cal["METHOD"] for cal in sent} == {"CANCEL"} and len(sent) == 2
+    (series_cancel,) = [cal for cal in sent if str(events(cal)[0]["UID"]) == whole.uid]
+    (event,) = events(series_cancel)
+    assert "RECURRENCE-ID" not in event and "RRULE" in event and str(event["STATUS"]) == "CANCELLED"
+
+
+def test_an_email_change_moves_the_series_as_one_cancel_and_one_invite(logged_in, weekly, smtp):
+    whole, _ = weekly
+    form = {"edit-name": "Jordan Ellis", "edit-email": "jordan.new@example.com", "edit-timezone": "America/New_York"}
+    assert logged_in.post(f"/clients/{whole.client_id}/edit", form).status_code == 303
+    old = calendars(smtp, "jordan@example.com")
+    new = calendars(smtp, "jordan.new@example.com")
+    assert len(old) == 2 and len(new) == 2
+    (old_series,) = [cal for cal in old if str(events(cal)[0]["UID"]) == whole.uid]
+    (new_series,) = [cal for cal in new if str(events(cal)[0]["UID"]) == whole.uid]
+    assert old_series["METHOD"] == "CANCEL" and "RECURRENCE-ID" not in events(old_series)[0]
+    assert new_series["METHOD"] == "REQUEST" and "RRULE" in events(new_series)[0]
+    assert events(new_series)[0]["SEQUENCE"] > events(old_series)[0]["SEQUENCE"] - 1
+
+
+def test_a_series_update_is_numbered_above_a_session_moved_on_its_own(logged_in, weekly, smtp):
+    """A calendar that keeps the third session's own version n ignores a series update numbered n or lower."""
+    whole, _ = weekly
+    third = whole.appointments[2]
+    for version, hour in ((0, "10:00"), (1, "11:00")):
+        moved = {"date": third.starts_at.date().isoformat(), "start_time": hour, "length": "50"}
+        moved |= {"version": str(version), "scope": "this"}
+        assert logged_in.post(f"/sessions/{third.id}/reschedule", moved, htmx=True).status_code == 200
+    assert third.sequence == 2 and whole.sequence == 0
+    smtp.messages.clear()
+    assert logged_in.post(f"/clients/{whole.client_id}/room-link", htmx=True).status_code == 200
+    (sent,) = [cal for cal in calendars(smtp, "jordan@example.com") if str(events(cal)[0]["UID"]) == whole.uid]
+    master, *overrides = events(sent)
+    assert [o.decoded("RECURRENCE-ID").hour for o in overrides] and overrides[0]["SEQUENCE"] == 3
+    assert master["SEQUENCE"] > max(o["SEQUENCE"] for o in overrides)
+
+
+# A message that cannot be written changes nothing
+
+
+def refused(response, nothing="Nothing was changed."):
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422, page
+    assert f"The invite to Jordan Ellis ({BAD}) cannot be sent." in page and nothing in page
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_change_whose_message_cannot_be_written_changes_nothing(logged_in, therapist, jordan, smtp, htmx):
+    appointment = booking.book(therapist, jordan, booking.slot(therapist, PLAIN_TUESDAY, time(14), 50))
+    spoil_address(jordan)
+    before = dump()
+    moved = {"date": PLAIN_TUESDAY.isoformat(), "start_time": "16:00", "length": "50", "version": "0"}
+    refused(logged_in.post(f"/sessions/{appointment.id}/reschedule", moved, htmx=htmx))
+    refused(logged_in.post(f"/sessions/{appointment.id}/cancel", {"version": "0"}, htmx=htmx))
+    refused(logged_in.post(f"/clients/{jordan.id}/room-link", htmx=htmx))
+    refused(logged_in.post(f"/clients/{jordan.id}/archive", {"cancel_sessions": "1"}, htmx=htmx))
+    assert dump() == before  # the old link, the time, the status and every SEQUENCE stay as they were
+    assert smtp.messages == []
+    jordan.email = "jordan@example.com"  # corrected: the same reschedule goes through, and both updates go
+    db.session.commit()
+    assert logged_in.post(f"/sessions/{appointment.id}/reschedule", moved, htmx=True).status_code == 200
+    assert smtp.to("jordan@example.com") and smtp.to("dana@example.com")
+
+
+def test_a_series_change_whose_message_cannot_be_written_changes_nothing(logged_in, weekly, smtp):
+    whole, _ = weekly
+    spoil_address(whole.client)
+    before = dump()
+    third = whole.appointments[2]
+    for scope in ("following", "series"):
+        refused(logged_in.post(f"/sessions/{third.id}/cancel", {"version": "0", "scope": scope}, htmx=True))
+    moved = {"date": third.starts_at.date().isoformat(), "start_time": "11:00", "length": "50", "version": "0"}
+    refused(logged_in.post(f"/sessions/{third.id}/reschedule", moved | {"scope": "following"}, htmx=True))
+    assert dump() == before and smtp.messages == []
+
+
+def test_a_series_whose_invite_cannot_be_written_is_not_booked(logged_in, jordan, smtp):
+    spoil_address(jordan)
+    before = dump()
+    form = {"client": str(jordan.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "09:00", "length": "50"}
+    form |= {"repeats": "weekly", "ends": "count", "count": "6", "booking_key": "series-key-1"}
+    refused(logged_in.post("/sessions/book", form, htmx=True), "Nothing was booked.")
+    assert dump() == before and smtp.messages == []
