@@ -500,3 +500,16 @@ def reschedule_following(appointment: Appointment, when: booking.Slot, version: 
         db.session.rollback()
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
     return successor
+
+
+def covering(series: Series) -> tuple[str, list[datetime]]:
+    """A rule that gives every session the series holds, whatever their state, and the starts it gives that are
+    none of them (naive UTC): how a series cancelled whole can still show each session. Its own rule may end
+    before them (cancelled "this and following" from its first session)."""
+    held = {a.recurrence_id for a in series.appointments}
+    parts = vRecur.from_ical(series.rule)
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = [max(held).replace(tzinfo=timezone.utc)]
+    rule = vRecur(parts).to_ical().decode()
+    moments = rrulestr(rule, dtstart=series.starts_local.replace(tzinfo=series.zone))
+    return rule, [m for m in (m.astimezone(timezone.utc).replace(tzinfo=None) for m in moments) if m not in held]
