@@ -201,7 +201,7 @@ def feed(appointments: list[Appointment]) -> bytes:
     for appointment in appointments:
         if appointment.series is None:
             cal.add_component(event(appointment, THERAPIST, stamp=_stamp(appointment.updated_at), people=False))
-        elif all(appointment.series is not done for done in written):
+        elif appointment.series not in written:
             written.append(appointment.series)
             for vevent in _feed_series(appointment.series):
                 cal.add_component(vevent)
