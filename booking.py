@@ -355,7 +355,12 @@ FEED_CANCELLED_DAYS = 7
 
 def feed_sessions(therapist: Therapist) -> list[Appointment]:
     """What the calendar feed holds: the last 90 days and everything ahead; a cancelled session stays
-    (marked cancelled) for 7 days after its cancellation, long enough for every subscriber to see it."""
+    (marked cancelled) for 7 days after its cancellation, long enough for every subscriber to see it.
+    Each session's series comes loaded with all its sessions, which the feed writes as one event."""
+    from sqlalchemy.orm import selectinload
+
+    from models import Series
+
     now = utcnow()
     return list(
         db.session.scalars(
@@ -369,5 +374,7 @@ def feed_sessions(therapist: Therapist) -> list[Appointment]:
                 ),
             )
             .order_by(Appointment.starts_at)
+            # A series is one event there, written from all its sessions (those before the window too).
+            .options(selectinload(Appointment.series).selectinload(Series.appointments))
         )
     )

@@ -185,7 +185,12 @@ def series_calendar(series: Series, role: str, method: str | None = REQUEST, *, 
 
 
 def feed(appointments: list[Appointment]) -> bytes:
-    """The therapist's subscription feed: no METHOD, the invites' UIDs, stable stamps so ETags hold."""
+    """The therapist's subscription feed: no METHOD, the invites' UIDs, stable stamps so ETags hold.
+
+    A single session is one event in UTC. A series is carried as its invite carries it: one event with
+    its RRULE in the therapist's zone (TZID, VTIMEZONE), written once from all its sessions, plus an
+    event (RECURRENCE-ID) for each session moved. Nothing here depends on the hour it is built at.
+    """
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -193,11 +198,50 @@ def feed(appointments: list[Appointment]) -> bytes:
     # How often subscribers should look again (RFC 7986, and the older name Outlook and Google read).
     cal.add("refresh-interval", timedelta(minutes=FEED_REFRESH_MINUTES), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", f"PT{FEED_REFRESH_MINUTES}M")
+    written: list[Series] = []
     for appointment in appointments:
-        stamp = appointment.updated_at.replace(tzinfo=timezone.utc)
-        # A series' sessions stand alone here (their own UIDs): each is a row, and the feed is rebuilt whole.
-        cal.add_component(event(appointment, THERAPIST, stamp=stamp, people=False, standalone=True))
+        if appointment.series is None:
+            cal.add_component(event(appointment, THERAPIST, stamp=_stamp(appointment.updated_at), people=False))
+        elif appointment.series not in written:
+            written.append(appointment.series)
+            for vevent in _feed_series(appointment.series):
+                cal.add_component(vevent)
+    if written:
+        # Zone rules around the series' own dates (not today's), so the body changes only when they do.
+        first = min(s.starts_local.date() for s in written) - timedelta(days=366)
+        last = max(a.starts_at.date() for s in written for a in s.appointments) + timedelta(days=366)
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return cal.to_ical()
+
+
+def _stamp(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc)
+
+
+def _feed_series(series: Series) -> list[Event]:
+    """One series in the feed: the RRULE event, no people, then each moved session as its own instance.
+
+    While any session is scheduled, cancelled and skipped ones are EXDATEs, as in the invite. A series
+    with none scheduled (cancelled whole) shows every session as cancelled, as a cancelled single session
+    does, for as long as the feed keeps its sessions: the rule is stretched over them, since a series
+    cancelled from its first session has a rule that ends before it.
+    """
+    rows = series.appointments
+    scheduled = [a for a in rows if a.status == Appointment.SCHEDULED]
+    stamp = _stamp(max([series.updated_at, *(a.updated_at for a in rows)]))
+    master = event((scheduled or rows)[0], THERAPIST, stamp=stamp, people=False, master=True, cancelled=not scheduled)
+    if not scheduled:
+        rule, skipped = series_module.covering(series)
+        master.pop("RRULE")
+        master.pop("EXDATE", None)
+        master.add("rrule", vRecur.from_ical(rule))
+        if skipped:
+            master.add("exdate", [moment.replace(tzinfo=timezone.utc).astimezone(series.zone) for moment in skipped])
+    events = [master]
+    for row in scheduled or rows:
+        if row.starts_at != row.recurrence_id or row.minutes != series.minutes:
+            events.append(event(row, THERAPIST, stamp=_stamp(row.updated_at), people=False))
+    return events
 
 
 # The emails that carry the invite (iMIP, RFC 6047)

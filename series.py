@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from dateutil.rrule import rrulestr
 from flask import current_app
 from icalendar import vRecur
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 import booking
 import reminders
@@ -530,3 +530,48 @@ def reschedule_following(
     except IntegrityError:
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
     return successor
+
+
+def covering(series: Series) -> tuple[str, list[datetime]]:
+    """A rule that gives every session the series holds, whatever their state, and the starts it gives that are
+    none of them (naive UTC): how a series cancelled whole can still show each session. Its own rule may end
+    before them (cancelled "this and following" from its first session)."""
+    held = {a.recurrence_id for a in series.appointments}
+    parts = vRecur.from_ical(series.rule)
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = [max(held).replace(tzinfo=timezone.utc)]
+    rule = vRecur(parts).to_ical().decode()
+    moments = rrulestr(rule, dtstart=series.starts_local.replace(tzinfo=series.zone))
+    return rule, [m for m in (m.astimezone(timezone.utc).replace(tzinfo=None) for m in moments) if m not in held]
+
+
+def cadence(interval_weeks: int, usual: datetime) -> str:
+    """ "Weekly on Tuesdays at 10:00": how often, and the weekday and time of `usual` (a wall-clock start)."""
+    how = "Weekly" if interval_weeks == 1 else f"Every {interval_weeks} weeks"
+    return f"{how} on {usual:%A}s at {usual:%H:%M}"
+
+
+def ongoing(client: Client, zone: ZoneInfo) -> list[tuple[str, Appointment]]:
+    """Each series of the client with a session still ahead, soonest first: its cadence in `zone` (the rule's
+    time, which a one-session move leaves as it was) and its next session. One query, however many series."""
+    now = utcnow()
+    ahead = (
+        Appointment.client_id == client.id,
+        Appointment.status == Appointment.SCHEDULED,
+        Appointment.ends_at > now,
+    )
+    nearest = (
+        select(Appointment.series_id, func.min(Appointment.starts_at).label("starts_at"))
+        .where(*ahead, Appointment.series_id.is_not(None))
+        .group_by(Appointment.series_id)
+        .subquery()
+    )
+    rows = db.session.scalars(
+        select(Appointment)
+        .join(nearest, and_(Appointment.series_id == nearest.c.series_id, Appointment.starts_at == nearest.c.starts_at))
+        .join(Appointment.series)
+        .where(*ahead)
+        .options(contains_eager(Appointment.series))
+        .order_by(Appointment.starts_at)
+    ).all()
+    return [(cadence(interval(a.series), booking.to_local(a.recurrence_id, zone)), a) for a in rows]

@@ -1,7 +1,7 @@
 """Query discipline: each page and fragment runs the same number of SQL statements at 10 rows as at 1,000."""
 
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 
 from sqlalchemy import event, select
 
@@ -9,6 +9,7 @@ import booking
 import clients
 import schedule
 import seed
+import series
 from conftest import at_midday, login, make_therapist
 from extensions import db
 from models import Appointment, Client, utcnow
@@ -76,10 +77,25 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
             select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc()).limit(1)
         ).status = Appointment.CANCELLED
     db.session.commit()
+    # Client details names each series of the client with its next session: 1 series, or 4, in as many statements.
+    add_series(small, 1)
+    add_series(large, 4)
     small_counts = statement_counts(client, small)
     large_counts = statement_counts(client.__class__(app.test_client()), large)
     assert large_counts == small_counts
     assert all(count <= 12 for count in small_counts.values()), small_counts
+
+
+def add_series(therapist, how_many: int) -> None:
+    """Weekly series for the therapist's first client, from tomorrow, each on its own weekday (seeded sessions
+    in the way are skipped)."""
+    first = db.session.scalar(select(Client).filter_by(therapist_id=therapist.id).order_by(Client.id))
+    tomorrow = (utcnow() + timedelta(days=1)).date()
+    for n in range(how_many):
+        day = tomorrow + timedelta(days=n)
+        plan = series.plan(therapist, first, day, time(7, 5), 20, 1, count=4)
+        plan = series.plan(therapist, first, day, time(7, 5), 20, 1, count=4, skip=[o.key for o in plan.conflicts])
+        series.book(plan)
 
 
 def a_day_of(therapist, sessions: int) -> None:

@@ -58,6 +58,8 @@ def _context(client: Client | None = None, **context) -> dict:
         "upcoming": upcoming,
         "past": past,
         "series_labels": series.labels(upcoming + past),
+        # Each series still going on, with its next session: "Weekly on Tuesdays at 10:00 · next Tue 8 Dec".
+        "ongoing_series": series.ongoing(client, current_user.zone) if client else [],
         "booked": booked,
         **context,
     }

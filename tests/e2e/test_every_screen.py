@@ -5,6 +5,7 @@ The list of screens comes from the URL map: a new GET route must be added here a
 """
 
 from datetime import time as clock
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import clients
 import invites
 import reminders
 import rooms
+import series
 from conftest import ROOT
 from dates import PLAIN_TUESDAY
 from extensions import db
@@ -66,7 +68,7 @@ PUBLIC = {
 @pytest.fixture
 def practice(app, therapist):
     """A practice with what every screen can show: a client with a long name in another zone, a booked session
-    with its invites in the Outbox, a personal link, a visitor waiting, a password reset under way."""
+    with its invites in the Outbox, a weekly series, a personal link, a visitor waiting, a password reset under way."""
     jane = clients.add(
         therapist,
         name=LONG_NAME,
@@ -77,6 +79,8 @@ def practice(app, therapist):
     clients.add(therapist, name="Jordan Ellis", email="jordan@example.com")
     appointment = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, clock(14, 0), 50))
     invites.send(appointment)
+    # A weekly series too: Client details names it with its next session, the lists label its sessions.
+    series.book(series.plan(therapist, jane, PLAIN_TUESDAY + timedelta(days=1), clock(9, 0), 50, 1, count=4))
     clients.change_slug(therapist, "dana-whitfield")
     rooms.knock(therapist, "Sam")
     _, reset_token = accounts.start_reset(therapist.email)
