@@ -164,6 +164,50 @@ def logged_in(client, therapist):
     return client
 
 
+@pytest.fixture
+def post_at_once(app, logged_in, monkeypatch):
+    """Race requests: a function that posts each (url, form) as the logged-in therapist, from its own thread and
+    test client, all released together by a barrier, and returns the responses in the order given.
+
+    Booking's conflict check is slowed, widening the gap between checking a time and writing it, so that a race
+    the write lock did not prevent would surely be lost (tests/test_concurrency.py, test_series_concurrency.py).
+    """
+    import time
+
+    import booking
+
+    check = booking.find_conflict
+
+    def find_conflict_slowly(*args, **kwargs):
+        found = check(*args, **kwargs)
+        time.sleep(0.05)
+        return found
+
+    monkeypatch.setattr(booking, "find_conflict", find_conflict_slowly)
+    token = logged_in.csrf_token()  # first: fetching it stores the CSRF secret in the session cookie
+    cookie = logged_in.client.get_cookie("session")
+
+    def post(requests: list[tuple[str, dict]]) -> list:
+        barrier = threading.Barrier(len(requests))
+        responses = [None] * len(requests)
+
+        def send(index, url, form):
+            browser = app.test_client()
+            browser.set_cookie(cookie.key, cookie.value)
+            barrier.wait()
+            with app.app_context():
+                responses[index] = browser.post(url, data={**form, "csrf_token": token}, headers={"HX-Request": "true"})
+
+        threads = [threading.Thread(target=send, args=(i, url, form)) for i, (url, form) in enumerate(requests)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        return responses
+
+    return post
+
+
 # Browser fixtures: a live server in a thread, Debian's Chromium through Playwright.
 
 CHROMIUM_ARGS = [

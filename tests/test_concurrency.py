@@ -1,7 +1,6 @@
 """Double booking is impossible: twenty requests at once for overlapping times book exactly one session."""
 
 import sys
-import threading
 import time as time_module
 from datetime import time
 
@@ -17,47 +16,7 @@ from models import Appointment, Therapist
 REQUESTS = 20
 
 
-def run_at_once(app, cookie, token, requests):
-    """Send each (url, form) from its own thread and client, released together; return the responses."""
-    barrier = threading.Barrier(len(requests))
-    responses = [None] * len(requests)
-
-    def worker(index, url, form):
-        browser = app.test_client()
-        browser.set_cookie(cookie.key, cookie.value)
-        barrier.wait()
-        with app.app_context():
-            responses[index] = browser.post(url, data={**form, "csrf_token": token}, headers={"HX-Request": "true"})
-
-    threads = [threading.Thread(target=worker, args=(i, url, form)) for i, (url, form) in enumerate(requests)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return responses
-
-
-@pytest.fixture(autouse=True)
-def slow_check(monkeypatch):
-    """Widen the gap between checking a time and writing it, so that a race would surely be lost."""
-    original = booking.find_conflict
-
-    def find_conflict_slowly(*args, **kwargs):
-        found = original(*args, **kwargs)
-        time_module.sleep(0.05)
-        return found
-
-    monkeypatch.setattr(booking, "find_conflict", find_conflict_slowly)
-
-
-@pytest.fixture
-def session_cookie(app, logged_in):
-    token = logged_in.csrf_token()  # first: fetching it stores the CSRF secret in the session cookie
-    return logged_in.client.get_cookie("session"), token
-
-
-def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, session_cookie):
-    cookie, token = session_cookie
+def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, post_at_once):
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     requests = [
@@ -73,7 +32,7 @@ def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, session_cooki
         )
         for minute in range(REQUESTS)
     ]
-    responses = run_at_once(app, cookie, token, requests)
+    responses = post_at_once(requests)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [422] * (REQUESTS - 1)
     refused = [r.get_data(as_text=True) for r in responses if r.status_code == 422]
@@ -82,8 +41,7 @@ def test_twenty_overlapping_bookings_at_once_book_exactly_one(app, session_cooki
     assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
 
 
-def test_twenty_reschedules_into_one_free_slot_at_once_move_exactly_one(app, session_cookie):
-    cookie, token = session_cookie
+def test_twenty_reschedules_into_one_free_slot_at_once_move_exactly_one(app, post_at_once):
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     sessions = [
@@ -95,7 +53,7 @@ def test_twenty_reschedules_into_one_free_slot_at_once_move_exactly_one(app, ses
         (f"/sessions/{s.id}/reschedule", {"date": target, "start_time": "16:00", "length": "50", "version": "0"})
         for s in sessions
     ]
-    responses = run_at_once(app, cookie, token, requests)
+    responses = post_at_once(requests)
     assert sorted(r.status_code for r in responses) == [200] + [422] * (REQUESTS - 1)
     db.session.expire_all()
     moved = db.session.scalars(select(Appointment).filter_by(sequence=1)).all()
@@ -124,8 +82,7 @@ def test_postgresql_refuses_an_overlap_written_past_the_app(app, therapist):
     db.session.rollback()
 
 
-def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_overlap(app, session_cookie):
-    cookie, token = session_cookie
+def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_overlap(app, post_at_once):
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     form = {
@@ -135,7 +92,7 @@ def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_ove
         "length": "50",
         "booking_key": "same-form-key",
     }
-    responses = run_at_once(app, cookie, token, [("/sessions/book", form)] * 10)
+    responses = post_at_once([("/sessions/book", form)] * 10)
     pages = [r.get_data(as_text=True) for r in responses]
     assert [r.status_code for r in responses] == [200] * 10
     assert not any("Overlaps" in page for page in pages)
@@ -148,8 +105,7 @@ def test_the_same_form_submitted_ten_times_at_once_books_once_and_never_says_ove
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # one invite each, once
 
 
-def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cookie, monkeypatch):
-    cookie, token = session_cookie
+def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, post_at_once, monkeypatch):
     original = booking.changeable
     cancel_checks = []
 
@@ -172,7 +128,7 @@ def test_reschedule_and_cancel_at_once_never_share_a_sequence(app, session_cooki
         ),
         (f"/sessions/{appointment.id}/cancel", {"version": "0"}),
     ]
-    responses = run_at_once(app, cookie, token, requests)
+    responses = post_at_once(requests)
     assert sorted(r.status_code for r in responses) == [200, 422]
     db.session.expire_all()
     from models import InviteDelivery

@@ -5,12 +5,14 @@ import re
 from datetime import time, timedelta
 
 import pytest
+from jinja2 import nodes
 from sqlalchemy import func, select
 
 import booking
 import clients
+import invites
 import reminders
-from conftest import make_therapist
+from conftest import ROOT, make_therapist
 from dates import EU_AUTUMN, PLAIN_TUESDAY
 from extensions import db
 from models import Appointment, Reminder
@@ -175,6 +177,41 @@ def test_the_email_goes_to_the_client_only_with_join_and_confirm_and_reply_to_th
     assert f"{PLAIN_TUESDAY:%a, %-d %b %Y}, 08:00–08:50, Eastern Time (New York)" in text
     assert "Eastern Time (New York)" in html and "America/New_York" not in text + html
     assert message["Subject"].endswith(", 08:00 (New York time)")
+
+
+EMAIL_TEMPLATES = sorted((ROOT / "templates" / "email").glob("*.*"))
+
+
+@pytest.mark.parametrize("path", [p for p in EMAIL_TEMPLATES if p.stem != "base"], ids=lambda p: p.name)
+def test_every_email_extends_the_one_layout(app, path):
+    tree = app.jinja_env.parse(path.read_text())
+    assert [node.template.value for node in tree.find_all(nodes.Extends)] == [f"email/base{path.suffix}"]
+
+
+def layout(app, suffix: str) -> re.Pattern:
+    """What email/base<suffix> writes around its blocks, whatever fills them."""
+    base = app.jinja_env.get_template(f"email/base{suffix}")
+    names = "".join(f"{{% block {name} %}}\0{{% endblock %}}" for name in base.blocks)
+    pieces = app.jinja_env.from_string(f'{{% extends "email/base{suffix}" %}}' + names).render().split("\0")
+    return re.compile(".+?".join(map(re.escape, pieces)) + "\n?", re.DOTALL)  # MIME ends a body with a newline
+
+
+def test_the_invite_and_the_reminder_are_drawn_in_the_one_layout(app, dana, jane):
+    session = book(dana, jane)
+    reminder = Reminder(appointment=session, kind="24h", starts_at=session.starts_at, status="sending")
+    with app.test_request_context():
+        sent = [invites.email(session, invites.CLIENT), reminders.email(reminder, "t" * 30)]
+    for subtype, suffix in (("html", ".html"), ("plain", ".txt")):
+        bodies = [message.get_body((subtype,)).get_content() for message in sent]
+        assert all(layout(app, suffix).fullmatch(body.replace("\r\n", "\n")) for body in bodies), suffix
+    html = [message.get_body(("html",)).get_content() for message in sent]
+    # The same box for the session and the same Join session button, from the layout's macros.
+    for piece in (
+        '<div style="background:#ffffff;border:1px solid #e3ddd5;',
+        "Join session</a>",
+        "word-break:break-all",
+    ):
+        assert all(piece in body for body in html), piece
 
 
 # Retries and Send now

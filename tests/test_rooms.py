@@ -170,6 +170,18 @@ def test_a_waiting_visitor_learns_nothing_until_admitted(logged_in, guest, thera
     assert sam_browser.get(sam["poll"]).get_json() == {"status": "declined"}
 
 
+@pytest.mark.parametrize("action", ["visitors/{}/admit", "visitors/{}/decline", "participants/{}/remove"])
+def test_acting_on_a_visitor_no_longer_there_is_the_404_page_and_changes_nothing(logged_in, guest, therapist, action):
+    alex = rooms.participant(knock(guest, therapist).get_json()["peer"])
+    assert logged_in.post(f"/room/visitors/{alex.id}/decline", {}).status_code == 200
+    before = dump()
+    response = logged_in.post("/room/" + action.format(alex.id), {})
+    # The app's page, not the room API's JSON error: the view answers the refusal, not the blueprint's handler.
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert "Page not found" in response.get_data(as_text=True)
+    assert dump() == before
+
+
 @pytest.mark.parametrize(
     "body, message",
     [

@@ -3,7 +3,6 @@
 from datetime import timedelta
 
 from sqlalchemy import select
-from test_concurrency import run_at_once, session_cookie, slow_check  # noqa: F401 (fixtures)
 
 import clients
 from dates import PLAIN_TUESDAY
@@ -13,8 +12,7 @@ from models import Appointment, Therapist
 REQUESTS = 10
 
 
-def test_ten_overlapping_series_at_once_leave_no_overlap(app, session_cookie):  # noqa: F811
-    cookie, token = session_cookie
+def test_ten_overlapping_series_at_once_leave_no_overlap(app, post_at_once):
     dana = db.session.scalar(select(Therapist))
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     requests = [
@@ -34,7 +32,7 @@ def test_ten_overlapping_series_at_once_leave_no_overlap(app, session_cookie):  
         )
         for index in range(REQUESTS)
     ]
-    responses = run_at_once(app, cookie, token, requests)
+    responses = post_at_once(requests)
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [422] * (REQUESTS - 1), statuses
     db.session.expire_all()

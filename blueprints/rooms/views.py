@@ -22,7 +22,7 @@ URL map
   POST /room/peer/<peer>/signal|leave     signal, leave
 """
 
-from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask import abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 import clients
@@ -271,15 +271,24 @@ def lobby():
     return _lobby()
 
 
+def _guest(action, participant_id: int, refused=None):
+    """Do `action` (rooms.admit, decline or remove) to one of the therapist's guests, and return the guest.
+
+    Someone no longer there (or not this therapist's) is the 404 page; any other refusal is answered by
+    `refused(message)`, or is the 404 page too when the view gives none.
+    """
+    try:
+        return action(current_user, participant_id)
+    except rooms.RoomError as error:
+        if refused is not None and error.status != 404:
+            abort(make_response(refused(str(error))))
+        abort(404)
+
+
 @bp.post("/room/visitors/<int:participant_id>/admit")
 @login_required
 def admit(participant_id: int):
-    try:
-        visitor = rooms.admit(current_user, participant_id)
-    except rooms.RoomError as error:
-        if error.status == 404:
-            abort(404)
-        return _lobby(409, str(error))
+    visitor = _guest(rooms.admit, participant_id, refused=lambda message: _lobby(409, message))
     note("visitor_admitted", visitor.name)
     if request.headers.get("HX-Request"):
         return "", 204, {"HX-Redirect": url_for("rooms.personal_room", join=1)}
@@ -289,10 +298,7 @@ def admit(participant_id: int):
 @bp.post("/room/visitors/<int:participant_id>/decline")
 @login_required
 def decline(participant_id: int):
-    try:
-        visitor = rooms.decline(current_user, participant_id)
-    except rooms.RoomError:
-        abort(404)
+    visitor = _guest(rooms.decline, participant_id)
     note("visitor_declined", visitor.name)
     return _lobby()
 
@@ -300,10 +306,7 @@ def decline(participant_id: int):
 @bp.post("/room/participants/<int:participant_id>/remove")
 @login_required
 def remove(participant_id: int):
-    try:
-        guest = rooms.remove(current_user, participant_id)
-    except rooms.RoomError:
-        abort(404)
+    guest = _guest(rooms.remove, participant_id)
     note("removed_from_room", guest.name)  # commits the removal and its record together
     return jsonify(removed=guest.name)
 
