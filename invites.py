@@ -72,12 +72,10 @@ def event(
     cancelled: bool | None = None,
     address: str | None = None,
     master: bool = False,
-    standalone: bool = False,
 ) -> Event:
     """The VEVENT for one recipient's copy, as the session stands now.
 
-    A session of a series is that series' event for its RECURRENCE-ID (unless `standalone`, as in the
-    feed); with `master`, the VEVENT is the whole series (RRULE, EXDATE), built around this session's
+    A session of a series is that series' event for its RECURRENCE-ID; with `master`, the VEVENT is the whole series (RRULE, EXDATE), built around this session's
     people and room link. A series' times are in the therapist's zone with TZID, so the local time
     holds across clock changes; single sessions stay in UTC.
 
@@ -92,7 +90,7 @@ def event(
     link = room_url(client)
     utc = timezone.utc
     vevent = Event()
-    series = None if standalone else appointment.series
+    series = appointment.series
     if series is None:
         vevent.add("uid", appointment.uid)
         vevent.add("dtstamp", stamp or datetime.now(utc))
