@@ -614,3 +614,22 @@ def failed(appointments: list[Appointment]) -> list[tuple[Appointment, tuple[str
         if roles:
             result.append((appointment, roles))
     return result
+
+
+def resend_failed(appointments: list[Appointment]) -> tuple[int, list[InviteDelivery]]:
+    """Send the current version again to whoever's last send failed: once per single session, and once per series
+    (the whole series, to everyone one of its sessions did not reach). Returns how many sessions had failed, and
+    the new sends."""
+    found = failed(appointments)
+    outgoing: list[Outgoing] = []
+    by_series: dict[int, set[str]] = {}
+    for appointment, roles in found:
+        if appointment.series_id is None:
+            outgoing.append(Outgoing(appointment, CANCEL if appointment.is_cancelled else REQUEST, roles))
+        else:
+            by_series.setdefault(appointment.series_id, set()).update(roles)
+    for _, whole in _one_each([a for a, _ in found]):
+        if whole is not None:
+            roles = tuple(role for role in (CLIENT, THERAPIST) if role in by_series[whole.id])
+            outgoing.append(Outgoing(_logged_on(whole, REQUEST)[0], REQUEST, roles, {"series": whole}))
+    return len(found), deliver(outgoing)

@@ -119,6 +119,22 @@ def test_a_series_update_is_numbered_above_a_session_moved_on_its_own(logged_in,
     assert master["SEQUENCE"] > max(o["SEQUENCE"] for o in overrides)
 
 
+def test_resend_failed_sends_a_series_once_to_whom_it_failed(logged_in, weekly, smtp):
+    whole, single = weekly
+    smtp.fault = "refuse"
+    page = logged_in.post(f"/clients/{whole.client_id}/room-link", htmx=True).get_data(as_text=True)
+    assert "Resend failed invites" in page
+    smtp.fault = None
+    response = logged_in.post(f"/clients/{whole.client_id}/resend-failed", htmx=True)
+    assert "7 upcoming sessions sent again." in response.get_data(as_text=True)
+    for address in ("jordan@example.com", "dana@example.com"):
+        sent = calendars(smtp, address)
+        assert sorted(str(events(cal)[0]["UID"]) for cal in sent) == sorted([whole.uid, single.uid])
+    (again,) = [cal for cal in calendars(smtp, "jordan@example.com") if str(events(cal)[0]["UID"]) == whole.uid]
+    assert "RRULE" in events(again)[0] and str(events(again)[0]["LOCATION"]) == clients.room_url(whole.client)
+    assert "Resend failed invites" not in logged_in.get(f"/clients/{whole.client_id}").get_data(as_text=True)
+
+
 # A message that cannot be written changes nothing
 
 

@@ -218,12 +218,13 @@ def replace_room_link(client_id: int):
 def resend_failed(client_id: int):
     """Send again, to whoever did not get it, the current version of each upcoming session."""
     client = owned(Client, client_id)
-    failed = invites.failed(booking.upcoming(client, deliveries=True))
-    deliveries = _sent([d for appointment, roles in failed for d in invites.send(appointment, roles=roles)])
+    count, deliveries = invites.resend_failed(booking.upcoming(client, deliveries=True))
+    _sent(deliveries)
     if not deliveries:
         return _after_change(client, "Every invite reached the mail server already; nothing was sent again.")
     return _after_change(
-        client, f"{_count([a for a, _ in failed])} sent again. " + delivery_summary(deliveries, "Invites")
+        client,
+        f"{count} upcoming session{'' if count == 1 else 's'} sent again. " + delivery_summary(deliveries, "Invites"),
     )
 
 
