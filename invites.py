@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from urllib.parse import quote
 
@@ -17,7 +17,7 @@ import series as series_module
 from booking import AddressChange, clock_changes, local_time
 from clients import room_url
 from extensions import db
-from models import Appointment, InviteDelivery, Series, first_name
+from models import Appointment, InviteDelivery, Series, first_name, utcnow
 from validation import Invalid, ascii_email
 
 PRODID = "-//Hearth//Hearth sessions//EN"
@@ -151,9 +151,8 @@ def _calendar(method: str | None) -> Calendar:
 
 def _with_zones(cal: Calendar) -> bytes:
     """The calendar with a VTIMEZONE, built from the zone rules by icalendar, for every TZID it uses."""
-    cal.add_missing_timezones(
-        first_date=date.today() - timedelta(days=366), last_date=date.today() + timedelta(days=366 * 6)
-    )
+    today = utcnow().date()
+    cal.add_missing_timezones(first_date=today - timedelta(days=366), last_date=today + timedelta(days=366 * 6))
     return cal.to_ical()
 
 
