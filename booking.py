@@ -188,6 +188,28 @@ def _refuse_overlap(therapist: Therapist, when: Slot, ignore: int | None = None)
         raise Conflict(other, therapist.zone) from None
 
 
+def new_appointment(
+    therapist: Therapist,
+    client: Client,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    organizer: str | None = None,
+    **extra,
+) -> Appointment:
+    """A new scheduled session row, alone or in a series (`extra`: its series, recurrence id or booking key): its
+    own UID, and the organizer address every later version of it keeps."""
+    return Appointment(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        uid=new_uid(),
+        organizer=organizer or current_app.config["MAIL_DEFAULT_SENDER"],
+        **extra,
+    )
+
+
 def book(therapist: Therapist, client: Client, when: Slot, booking_key: str | None = None) -> Appointment:
     """Store a new session (or find the one this booking key already made); see book_once."""
     return book_once(therapist, client, when, booking_key)[0]
@@ -218,15 +240,7 @@ def book_once(
         db.session.commit()  # end the locked transaction
         return booked, False
     _refuse_overlap(therapist, when)
-    appointment = Appointment(
-        therapist_id=therapist.id,
-        client_id=client.id,
-        starts_at=when.starts_at,
-        ends_at=when.ends_at,
-        uid=new_uid(),
-        booking_key=booking_key or None,
-        organizer=current_app.config["MAIL_DEFAULT_SENDER"],
-    )
+    appointment = new_appointment(therapist, client, when.starts_at, when.ends_at, booking_key=booking_key or None)
     db.session.add(appointment)
     try:
         commit(before_commit and (lambda: before_commit(appointment)))

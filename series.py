@@ -308,14 +308,13 @@ def book(
     db.session.add(series)
     for occurrence in series_plan.booked:
         db.session.add(
-            Appointment(
-                therapist_id=therapist.id,
-                client_id=client.id,
-                starts_at=occurrence.starts_at,
-                ends_at=occurrence.ends_at,
+            booking.new_appointment(
+                therapist,
+                client,
+                occurrence.starts_at,
+                occurrence.ends_at,
                 recurrence_id=occurrence.starts_at,
                 series=series,
-                uid=booking.new_uid(),
                 organizer=organizer,
             )
         )
