@@ -86,12 +86,12 @@ def has_active(therapist: Therapist) -> bool:
     )
 
 
-def add(therapist: Therapist, **fields) -> Client:
-    """Create a client with its first room link."""
+def add(therapist: Therapist, *, before_commit: Callable[[Client], object] | None = None, **fields) -> Client:
+    """Create a client with its first room link (`before_commit(client)` runs before it is stored)."""
     client = Client(therapist_id=therapist.id, **fields)
     client.room_links.append(RoomLink())
     db.session.add(client)
-    db.session.commit()
+    commit((lambda: before_commit(client)) if before_commit else None)
     return client
 
 
@@ -129,7 +129,7 @@ def update(
         setattr(client, name, value)
     booking.new_version(sessions)
     change = booking.AddressChange("client", old_email, sessions) if sessions else None
-    commit((lambda: before_commit(change)) if before_commit and change else None)
+    commit((lambda: before_commit(change)) if before_commit else None)
     return change
 
 
@@ -155,15 +155,15 @@ def archive(
     booking.new_version(sessions, cancel=True)
     client.archived_at = utcnow()
     rooms.end_visits(rooms.client_room(client))
-    commit((lambda: before_commit(sessions)) if before_commit and sessions else None)
+    commit((lambda: before_commit(sessions)) if before_commit else None)
     return sessions
 
 
-def restore(client: Client) -> RoomLink:
+def restore(client: Client, *, before_commit: Callable[[], object] | None = None) -> RoomLink:
     """Bring an archived client back with a fresh room link (the old one stays dead)."""
     client.archived_at = None
     new_link = _new_room_link(client)
-    db.session.commit()
+    commit(before_commit)
     return new_link
 
 
@@ -191,7 +191,7 @@ def replace_room_link(
     sessions = booking.upcoming(client)
     new_link = _new_room_link(client)
     booking.new_version(sessions)
-    commit((lambda: before_commit(sessions)) if before_commit and sessions else None)
+    commit((lambda: before_commit(sessions)) if before_commit else None)
     return new_link, sessions
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
@@ -108,6 +109,19 @@ wrong_code_limit = limiter.shared_limit(
 def note(action: str, detail: str = "", *, commit: bool = True) -> None:
     """Add to the logged-in therapist's activity log, with the request's address."""
     activity.record(current_user.id, action, detail, request.remote_addr or "", commit=commit)
+
+
+def committing(ready: list, outgoing: Callable, action: str, detail: Callable[..., str]) -> Callable:
+    """A domain call's `before_commit` step: build the messages announcing the change (into `ready`, sent after the
+    commit), then add its activity entry, so the change and its entry are stored in one commit or not at all.
+    `outgoing` and `detail` get the step's arguments; `outgoing` returns an invites.Outgoing, a list, or None."""
+
+    def step(*args) -> None:
+        made = outgoing(*args)
+        ready.extend(made if isinstance(made, list) else [made] if made is not None else [])
+        note(action, detail(*args), commit=False)
+
+    return step
 
 
 class Notice(str):

@@ -7,6 +7,7 @@ from datetime import time, timedelta
 import icalendar
 import pytest
 from ical.calendar_stream import IcsCalendarStream
+from sqlalchemy import func, select
 
 import booking
 import clients
@@ -15,6 +16,7 @@ import series
 from conftest import dump
 from dates import PLAIN_TUESDAY
 from extensions import db
+from models import Activity, Appointment
 
 BAD = "žofie@example.cz"  # stored before non-ASCII local parts were refused: no invite can be written to it
 
@@ -181,3 +183,40 @@ def test_a_series_whose_invite_cannot_be_written_is_not_booked(logged_in, jordan
     form |= {"repeats": "weekly", "ends": "count", "count": "6", "booking_key": "series-key-1"}
     refused(logged_in.post("/sessions/book", form, htmx=True), "Nothing was booked.")
     assert dump() == before and smtp.messages == []
+
+
+# A change and its activity entry are stored in one commit
+
+
+@pytest.fixture
+def sending_breaks(monkeypatch):
+    """Sending fails outright after the commit (a bug, a dead process): what was committed must already be whole."""
+
+    def deliver(outgoing):
+        raise RuntimeError("the process died while sending")
+
+    monkeypatch.setattr(invites, "deliver", deliver)
+
+
+def entries(action):
+    db.session.expire_all()
+    return list(db.session.scalars(select(Activity.detail).filter_by(action=action)))
+
+
+def test_a_booking_and_its_entry_are_stored_together(logged_in, jordan, sending_breaks):
+    form = {"client": str(jordan.id), "date": PLAIN_TUESDAY.isoformat(), "start_time": "14:00", "length": "50"}
+    with pytest.raises(RuntimeError):
+        logged_in.post("/sessions/book", form | {"booking_key": "key-1"}, htmx=True)
+    assert db.session.scalar(select(func.count()).select_from(Appointment)) == 1
+    assert [detail.split(",")[0] for detail in entries("session_booked")] == ["Jordan Ellis"]
+
+
+def test_a_client_change_and_its_entry_are_stored_together(logged_in, weekly, sending_breaks):
+    whole, _ = weekly
+    old_link = clients.room_url(whole.client)
+    with pytest.raises(RuntimeError):
+        logged_in.post(f"/clients/{whole.client_id}/room-link", htmx=True)
+    assert clients.room_url(whole.client) != old_link and entries("room_link_replaced") == ["Jordan Ellis"]
+    with pytest.raises(RuntimeError):
+        logged_in.post(f"/clients/{whole.client_id}/archive", {"cancel_sessions": "1"}, htmx=True)
+    assert entries("client_archived") == ["Jordan Ellis"] and len(entries("session_cancelled")) == 7

@@ -12,7 +12,7 @@ import invites
 import reminders
 import schedule
 import series
-from blueprints import delivery_summary, note, number_arg, owned, render, saved
+from blueprints import committing, delivery_summary, note, number_arg, owned, render, saved
 from blueprints.clients import bp
 from blueprints.clients.forms import ArchiveForm, ClientForm
 from formats import zone_name
@@ -92,8 +92,9 @@ def create():
         response = render(SCREEN, "add_form", 422, **_context(add_form=form))
         response[2].update({"HX-Retarget": "#add-client", "HX-Reswap": "outerHTML"})
         return response
-    client = clients.add(current_user, **form.client_data())
-    note("client_added", client.name)
+    client = clients.add(
+        current_user, before_commit=lambda new: note("client_added", new.name, commit=False), **form.client_data()
+    )
     return _after_change(client, "Client added.")
 
 
@@ -123,13 +124,17 @@ def update(client_id: int):
         try:
             change = clients.update(
                 client,
-                before_commit=lambda moved: ready.extend(invites.prepare_address_change(moved)),
+                before_commit=committing(
+                    ready,
+                    lambda moved: invites.prepare_address_change(moved) if moved else None,
+                    "client_changed",
+                    lambda _: client.name,
+                ),
                 **form.client_data(),
             )
         except Invalid as error:  # no address for booked sessions, or an invite that cannot be written
             form.email.errors.append(str(error))
         else:
-            note("client_changed", client.name)
             message = "Changes saved."
             if change:
                 deliveries = _sent(invites.deliver(ready))
@@ -161,27 +166,23 @@ def archive(client_id: int):
         return render(SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True))
     ready = []  # the cancellations, made before the commit: one that cannot be written archives nothing
     message = form.message.data or None
+
+    def announce(sessions):
+        """The cancellations, built, and the log's entries, stored with the archive in one commit."""
+        ready.extend(invites.prepare_updates(sessions, invites.CANCEL, note=message))
+        note("client_archived", client.name, commit=False)
+        for appointment in sessions:
+            when = booking.local_time(appointment.starts_at, current_user.timezone)
+            note("session_cancelled", f"{client.name}, {when}", commit=False)
+
     try:
-        cancelled = clients.archive(
-            client,
-            cancel_sessions=cancel_sessions,
-            before_commit=lambda sessions: ready.extend(
-                invites.prepare_updates(sessions, invites.CANCEL, note=message)
-            ),
-        )
+        cancelled = clients.archive(client, cancel_sessions=cancel_sessions, before_commit=announce)
     except (clients.HasUpcoming, invites.Unbuildable) as error:  # booked since the page was drawn, or no choice
         return render(
             SCREEN, "details", 422, **_context(client, archive_form=form, confirm_archive=True, problem=str(error))
         )
-    note("client_archived", client.name)
     message = "Client archived. Their room link no longer opens."
     if cancelled:
-        for appointment in cancelled:
-            note(
-                "session_cancelled",
-                f"{client.name}, {booking.local_time(appointment.starts_at, current_user.timezone)}",
-                commit=False,
-            )
         deliveries = _sent(invites.deliver(ready))
         message += f" {_count(cancelled)} cancelled. " + delivery_summary(deliveries, "Cancellations")
     return _after_change(client, message)
@@ -190,8 +191,7 @@ def archive(client_id: int):
 @bp.post("/<int:client_id>/restore")
 def restore(client_id: int):
     client = owned(Client, client_id)
-    clients.restore(client)
-    note("client_restored", client.name)
+    clients.restore(client, before_commit=lambda: note("client_restored", client.name, commit=False))
     return _after_change(client, "Client restored, with a new room link.")
 
 
@@ -202,11 +202,15 @@ def replace_room_link(client_id: int):
     try:
         _, updated = clients.replace_room_link(
             client,
-            before_commit=lambda sessions: ready.extend(invites.prepare_updates(sessions, reason=invites.NEW_LINK)),
+            before_commit=committing(
+                ready,
+                lambda sessions: invites.prepare_updates(sessions, reason=invites.NEW_LINK),
+                "room_link_replaced",
+                lambda _: client.name,
+            ),
         )
     except invites.Unbuildable as error:
         return render(SCREEN, "details", 422, **_context(client, link_problem=str(error)))
-    note("room_link_replaced", client.name)
     message = "New room link issued. The old link no longer works."
     if updated:
         deliveries = _sent(invites.deliver(ready))

@@ -15,7 +15,7 @@ import quota
 import reminders
 import schedule
 import series
-from blueprints import attachment, delivery_summary, local_time, note, number_arg, owned, render, saved
+from blueprints import attachment, committing, delivery_summary, local_time, note, number_arg, owned, render, saved
 from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
@@ -231,7 +231,9 @@ def create():
             form.client_row,
             form.slot,
             key,
-            before_commit=lambda new: ready.append(invites.prepare(new, undone=invites.BOOKING)),
+            before_commit=committing(
+                ready, lambda new: invites.prepare(new, undone=invites.BOOKING), "session_booked", _describe
+            ),
         )
     except booking.Conflict as error:  # booked in another tab between validation and commit
         form.start_time.errors.append(str(error))
@@ -241,7 +243,6 @@ def create():
         return _book_screen("booking", 422, form=form, checked=False)
     if not created:  # the same form, submitted twice at once: the first request booked and sends
         return _book_screen("booking", booked=appointment, deliveries=[], already=True)
-    note("session_booked", _describe(appointment), commit=False)  # saved with the invite log
     deliveries = _send(appointment, ready)
     return _book_screen("booking", booked=appointment, deliveries=deliveries, ambiguous=form.slot.ambiguous)
 
@@ -253,7 +254,12 @@ def _book_series(form: BookingForm, key: str | None):
         booked, created = series.book(
             form.series_plan,
             key,
-            before_commit=lambda new: ready.append(invites.prepare_series(new, undone=invites.BOOKING)),
+            before_commit=committing(
+                ready,
+                lambda new: invites.prepare_series(new, undone=invites.BOOKING),
+                "series_booked",
+                lambda new: f"{series.describe(new)}: {_describe(_first_scheduled(new))}",
+            ),
         )
     except invites.Unbuildable as error:
         form.form_errors.append(str(error))
@@ -261,12 +267,15 @@ def _book_series(form: BookingForm, key: str | None):
     except Invalid as error:  # an overlap booked in another tab between validation and commit
         form.series_error = str(error)
         return _book_screen("booking", 422, form=form, checked=False)
-    first = next(a for a in booked.appointments if a.status == Appointment.SCHEDULED)
+    first = _first_scheduled(booked)
     if not created:
         return _book_screen("booking", booked=first, series=booked, deliveries=[], already=True)
-    note("series_booked", f"{series.describe(booked)}: {_describe(first)}", commit=False)
     deliveries = invites.deliver(ready)
     return _book_screen("booking", booked=first, series=booked, deliveries=deliveries)
+
+
+def _first_scheduled(whole: series.Series) -> Appointment:
+    return next(a for a in whole.appointments if a.status == Appointment.SCHEDULED)
 
 
 # Rescheduling
@@ -298,14 +307,18 @@ def reschedule(appointment_id: int):
                 appointment,
                 form.slot,
                 form.version_seen(),
-                before_commit=lambda old: ready.append(invites.prepare(appointment, moved_from=old)),
+                before_commit=committing(
+                    ready,
+                    lambda old: invites.prepare(appointment, moved_from=old),
+                    "session_rescheduled",
+                    lambda _: _describe(appointment),
+                ),
             )
         except booking.Conflict as error:
             form.start_time.errors.append(str(error))
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            note("session_rescheduled", _describe(appointment), commit=False)
             deliveries = _send(appointment, ready)
             return _book_screen(
                 "booking", booked=appointment, deliveries=deliveries, moved=True, ambiguous=form.slot.ambiguous
@@ -382,11 +395,13 @@ def cancel(appointment_id: int):
                     appointment.series,
                     form.version_seen(),
                     appointment,
-                    before_commit=lambda whole: ready.append(
-                        invites.prepare_series(whole, invites.CANCEL, note=message)
+                    before_commit=committing(
+                        ready,
+                        lambda whole: invites.prepare_series(whole, invites.CANCEL, note=message),
+                        "session_cancelled",
+                        lambda _: f"the whole series: {_describe(appointment)}",
                     ),
                 )
-                note("session_cancelled", f"the whole series: {_describe(appointment)}", commit=False)
                 deliveries = invites.deliver(ready)
                 return _done(appointment, "Series cancelled. " + delivery_summary(deliveries, "Cancellations"))
             if appointment.series is not None and form.scope.data == "following":
@@ -394,13 +409,15 @@ def cancel(appointment_id: int):
                     appointment,
                     form.version_seen(),
                     # Re-sent ending before this session (UNTIL), or cancelled when nothing was left before it.
-                    before_commit=lambda cut: ready.append(
-                        invites.prepare_series(
+                    before_commit=committing(
+                        ready,
+                        lambda cut: invites.prepare_series(
                             cut, invites.REQUEST if _has_scheduled(cut) else invites.CANCEL, note=message
-                        )
+                        ),
+                        "session_cancelled",
+                        lambda _: f"this and following: {_describe(appointment)}",
                     ),
                 )
-                note("session_cancelled", f"this and following: {_describe(appointment)}", commit=False)
                 deliveries = invites.deliver(ready)
                 return _done(
                     appointment, "This and following sessions cancelled. " + delivery_summary(deliveries, "Updates")
@@ -408,12 +425,16 @@ def cancel(appointment_id: int):
             booking.cancel(
                 appointment,
                 form.version_seen(),
-                before_commit=lambda: ready.append(invites.prepare(appointment, invites.CANCEL, note=message)),
+                before_commit=committing(
+                    ready,
+                    lambda: invites.prepare(appointment, invites.CANCEL, note=message),
+                    "session_cancelled",
+                    lambda: _describe(appointment),
+                ),
             )
         except Invalid as error:
             form.form_errors.append(str(error))
         else:
-            note("session_cancelled", _describe(appointment), commit=False)
             deliveries = _send(appointment, ready)
             return _done(appointment, "Session cancelled. " + delivery_summary(deliveries, "Cancellations"))
     return _show(appointment, 422, cancel_form=form)
