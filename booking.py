@@ -283,11 +283,15 @@ def reschedule(
     therapist, appointment_id = appointment.therapist, appointment.id
     write_lock(therapist.id)
     db.session.refresh(appointment)
-    changeable(appointment, version)  # again, under the lock: another request may have moved it
+    try:
+        changeable(appointment, version)  # again, under the lock: another request may have moved it
+    except Invalid:
+        db.session.rollback()  # the lock goes now, not after the page is drawn
+        raise
     _refuse_overlap(therapist, when, ignore=appointment_id)
     previous = appointment.starts_at
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
-    appointment.sequence += 1
+    appointment.new_version()
     appointment.updated_at = utcnow()
     reminders.rearm(appointment)
     try:
@@ -316,7 +320,7 @@ def cancel(
         db.session.rollback()
         raise
     appointment.status = Appointment.CANCELLED
-    appointment.sequence += 1
+    appointment.new_version()
     appointment.updated_at = utcnow()
     reminders.disarm(appointment)
     commit(before_commit)
@@ -348,7 +352,7 @@ def new_version(appointments: list[Appointment], *, cancel: bool = False) -> Non
         if cancel:
             appointment.status = Appointment.CANCELLED
             reminders.disarm(appointment)
-        appointment.sequence += 1
+        appointment.new_version()
         appointment.updated_at = now
     for series in {a.series_id: a.series for a in appointments if a.series_id is not None}.values():
         series.new_version()

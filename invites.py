@@ -354,8 +354,8 @@ def email(
             context["series_text"] = f"{series_module.describe(series)} ({series.timezone} time)"
             context["whole_series"] = True
             title = (
-                f"{SUBJECT_PREFIX[method]}{'Updated: ' if reason else ''}{summary(appointment, role)}: "
-                + (context["series_text"])
+                f"{SUBJECT_PREFIX[method]}{'Updated: ' if reason and method == REQUEST else ''}"
+                f"{summary(appointment, role)}: " + (context["series_text"])
             )
         elif appointment.series is not None:
             context["series_text"] = "One session of a series: " + series_module.label(appointment)
@@ -402,6 +402,7 @@ class Outgoing:
     roles: tuple[str, ...]
     details: dict = field(default_factory=dict)  # email()'s keywords: moved_from, note, address, reason, series
     built: dict[str, EmailMessage] = field(default_factory=dict)
+    logged_on: list[Appointment] | None = None  # a series message: the sessions its send is logged on
 
 
 def prepare(
@@ -440,9 +441,33 @@ def _details_for(role: str, details: dict) -> dict:
     return {**details, "note": details.get("note") if role == CLIENT else None}
 
 
-def prepare_series(series: Series, method: str = REQUEST, roles: tuple[str, ...] | None = None, **kwargs) -> Outgoing:
-    """prepare() for one message carrying the whole series (its RRULE event), logged on every session it holds."""
-    return prepare(_logged_on(series, method)[0], method, roles, series=series, **kwargs)
+def prepare_series(
+    series: Series,
+    method: str = REQUEST,
+    roles: tuple[str, ...] | None = None,
+    *,
+    rows: list[Appointment] | None = None,
+    **kwargs,
+) -> Outgoing:
+    """prepare() for one message carrying the whole series (its RRULE event), logged on `rows` (the sessions the
+    change is about; by default those it schedules, or for a cancel those cancelled), the first of which the
+    email shows."""
+    rows = rows or _logged_on(series, method)
+    # A series that goes on is shown by a session it still holds, not by one this change cancelled.
+    shown = rows[0] if method == CANCEL or rows[0].status == Appointment.SCHEDULED else _logged_on(series, method)[0]
+    outgoing = prepare(shown, method, roles, series=series, **kwargs)
+    outgoing.logged_on = rows
+    return outgoing
+
+
+def prepare_series_end(series: Series, **kwargs) -> Outgoing:
+    """After sessions of a series were cancelled: while sessions that took place (or are still booked) remain,
+    the series goes out again ending earlier (its rule now ends before the cancelled ones), so calendars keep
+    them; a CANCEL of the UID would remove every session, past ones too. Else the whole series is cancelled."""
+    if any(a.status == Appointment.SCHEDULED for a in series.appointments):
+        kwargs.setdefault("reason", series_module.ENDS_EARLIER)
+        return prepare_series(series, REQUEST, **kwargs)
+    return prepare_series(series, CANCEL, **kwargs)
 
 
 def _one_each(appointments: list[Appointment]) -> list[tuple[Appointment, Series | None]]:
@@ -461,10 +486,17 @@ def _one_each(appointments: list[Appointment]) -> list[tuple[Appointment, Series
 def prepare_updates(appointments: list[Appointment], method: str = REQUEST, **kwargs) -> list[Outgoing]:
     """The current version of each session after a change that touched several at once (a new room link, an
     archive): one message per single session, one per series."""
-    return [
-        prepare_series(series, method, **kwargs) if series is not None else prepare(appointment, method, **kwargs)
-        for appointment, series in _one_each(appointments)
-    ]
+    outgoing = []
+    for appointment, series in _one_each(appointments):
+        if series is None:
+            outgoing.append(prepare(appointment, method, **kwargs))
+        else:
+            rows = [a for a in appointments if a.series_id == series.id]
+            if method == CANCEL:
+                outgoing.append(prepare_series_end(series, rows=rows, **kwargs))
+            else:
+                outgoing.append(prepare_series(series, method, rows=rows, **kwargs))
+    return outgoing
 
 
 def prepare_address_change(change: AddressChange, **kwargs) -> list[Outgoing]:
@@ -477,10 +509,13 @@ def prepare_address_change(change: AddressChange, **kwargs) -> list[Outgoing]:
         if change.role == THERAPIST and not appointment.therapist.emails_own_copy:
             continue
         if series is not None:
+            rows = [a for a in change.sessions if a.series_id == series.id]  # the sessions that move address
             outgoing.append(
-                prepare_series(series, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY, strict=False)
+                prepare_series(
+                    series, CANCEL, (change.role,), rows=rows, address=change.old, reason=MOVED_AWAY, strict=False
+                )
             )
-            outgoing.append(prepare_series(series, REQUEST, (change.role,), reason=MOVED_HERE, **kwargs))
+            outgoing.append(prepare_series(series, REQUEST, (change.role,), rows=rows, reason=MOVED_HERE, **kwargs))
         else:
             outgoing.append(
                 prepare(appointment, CANCEL, (change.role,), address=change.old, reason=MOVED_AWAY, strict=False)
@@ -494,7 +529,9 @@ def deliver(outgoing: list[Outgoing]) -> list[InviteDelivery]:
     return [
         delivery
         for each in outgoing
-        for delivery in send(each.appointment, each.method, each.roles, built=each.built, **each.details)
+        for delivery in send(
+            each.appointment, each.method, each.roles, built=each.built, logged_on=each.logged_on, **each.details
+        )
     ]
 
 
@@ -509,6 +546,7 @@ def send(
     reason: str | None = None,
     built: dict[str, EmailMessage] | None = None,
     series: Series | None = None,
+    logged_on: list[Appointment] | None = None,
 ) -> list[InviteDelivery]:
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
@@ -544,7 +582,7 @@ def send(
         results = mail.keep(messages, therapist, held) if held else mail.deliver_all(messages, therapist)
         outcomes = dict(zip(built, results, strict=True))
     deliveries = []
-    logged = _logged_on(series, method) if series is not None else [appointment]
+    logged = logged_on or (_logged_on(series, method) if series is not None else [appointment])
     for role in roles:
         status, error = outcomes.get(role) or unbuilt[role]
         for each in logged:

@@ -354,6 +354,11 @@ class Appointment(db.Model):
     def minutes(self) -> int:
         return int((self.ends_at - self.starts_at).total_seconds() // 60)
 
+    def new_version(self) -> None:
+        """Count a new version of this session. One of a series goes out under the series' UID (with its
+        RECURRENCE-ID), and calendars weigh it against the series' SEQUENCE too: it is numbered above both."""
+        self.sequence = max(self.sequence, (self.series.sequence or 0) if self.series is not None else 0) + 1
+
     @property
     def is_cancelled(self) -> bool:
         return self.status == self.CANCELLED
@@ -409,10 +414,11 @@ class Series(db.Model):
     def zone(self) -> ZoneInfo:
         return parse_zone(self.timezone) or UTC
 
-    def new_version(self) -> None:
-        """Count a new version of the whole series, above every session's own SEQUENCE: a calendar that
-        keeps a changed session (its RECURRENCE-ID) at SEQUENCE n ignores a series update numbered n or lower."""
-        self.sequence = max([self.sequence, *(a.sequence for a in self.appointments)]) + 1
+    def new_version(self, also: list[Appointment] = ()) -> None:
+        """Count a new version of the whole series, above every session's own SEQUENCE (and those of `also`,
+        sessions that just left it): a calendar that keeps a changed session (its RECURRENCE-ID) at SEQUENCE n
+        ignores a series update numbered n or lower."""
+        self.sequence = max([self.sequence or 0, *(a.sequence for a in [*self.appointments, *also])]) + 1
 
 
 class InviteDelivery(db.Model):

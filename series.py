@@ -409,11 +409,21 @@ def cancel_series(
         raise Invalid("No session of this series is still ahead to cancel.")
     for each in ahead:
         each.status = Appointment.CANCELLED
-        each.sequence += 1
+        each.new_version()
         reminders.disarm(each)
+    keep_past(series, ahead)
     series.new_version()
     commit(before_commit and (lambda: before_commit(series)))
     return series
+
+
+def keep_past(series: Series, cancelled: list[Appointment]) -> None:
+    """After cancelling sessions of a series (those still ahead), end its rule before the first of them when
+    sessions before it remain: re-sent ending there, it keeps those in calendars, where a CANCEL of the UID
+    would remove every session, past ones too (see invites.prepare_series_end)."""
+    first = min(a.recurrence_id for a in cancelled)
+    if any(a.status == Appointment.SCHEDULED and a.recurrence_id < first for a in series.appointments):
+        _split_rule(series, first)
 
 
 def _split_rule(series: Series, before: datetime) -> None:
@@ -456,7 +466,7 @@ def cancel_following(
     ending = _following(appointment)
     for each in ending:
         each.status = Appointment.CANCELLED
-        each.sequence += 1
+        each.new_version()
         reminders.disarm(each)
     _split_rule(series, appointment.recurrence_id)
     series.new_version()
@@ -515,18 +525,20 @@ def reschedule_following(
     moves = [(occurrence, row) for occurrence, row in pairs if row is not None]
     if moves and moves[0][0].starts_at > moves[0][1].starts_at:
         moves.reverse()  # moving later: the last one first, so no session lands on one not yet moved
-    for occurrence, row in moves:
-        row.series = successor
-        row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
-        row.sequence += 1
-        reminders.rearm(row)
-        db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
-    if successor is not original:
-        _split_rule(original, appointment.recurrence_id)
-    original.new_version()
     try:
+        for occurrence, row in moves:
+            row.series = successor
+            row.starts_at, row.ends_at = occurrence.starts_at, occurrence.ends_at
+            row.recurrence_id = occurrence.starts_at
+            row.new_version()
+            reminders.rearm(row)
+            db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
+        if successor is not original:
+            _split_rule(original, appointment.recurrence_id)
+        original.new_version(also=[row for _, row in moves])
         commit(before_commit and (lambda: before_commit(original, successor)))
     except IntegrityError:
+        db.session.rollback()  # the database refused a moved time: nothing moves, the lock goes
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
     return successor
 

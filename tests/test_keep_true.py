@@ -2,10 +2,11 @@
 committed (one that cannot be written changes nothing), and a change to many sessions sends one message per
 series (its RRULE event, with a SEQUENCE above every session's own) and one per single session."""
 
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta, timezone
 
 import icalendar
 import pytest
+import recurring_ical_events
 from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import func, select
 
@@ -16,7 +17,7 @@ import series
 from conftest import dump
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Activity, Appointment
+from models import Activity, Appointment, InviteDelivery, utcnow
 
 BAD = "žofie@example.cz"  # stored before non-ASCII local parts were refused: no invite can be written to it
 
@@ -220,3 +221,82 @@ def test_a_client_change_and_its_entry_are_stored_together(logged_in, weekly, se
     with pytest.raises(RuntimeError):
         logged_in.post(f"/clients/{whole.client_id}/archive", {"cancel_sessions": "1"}, htmx=True)
     assert entries("client_archived") == ["Jordan Ellis"] and len(entries("session_cancelled")) == 7
+
+
+# Every message about one UID is numbered above the last one sent about it
+
+
+def check_numbering(inbox, address):
+    """Per UID, in the order sent: a session's own message (RECURRENCE-ID) is numbered above the last one for
+    that session and above the last series message; a series message above every number sent for the UID."""
+    last_master, last_instance = {}, {}
+    for cal in calendars(inbox, address):
+        event = events(cal)[0]
+        uid, number = str(event["UID"]), int(event["SEQUENCE"])
+        if "RECURRENCE-ID" in event:
+            key = (uid, event.decoded("RECURRENCE-ID"))
+            assert number > max(last_instance.get(key, -1), last_master.get(uid, -1)), (address, key, number)
+            last_instance[key] = number
+        else:
+            seen = [n for (u, _), n in last_instance.items() if u == uid] + [last_master.get(uid, -1)]
+            assert number > max(seen), (address, uid, number, seen)
+            last_master[uid] = number
+
+
+def move(logged_in, appointment, hour, scope="this"):
+    form = {"date": appointment.starts_at.date().isoformat(), "start_time": hour, "length": "50"}
+    form |= {"version": str(appointment.sequence), "scope": scope}
+    response = logged_in.post(f"/sessions/{appointment.id}/reschedule", form, htmx=True)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_sequences_only_go_up_through_one_session_and_whole_series_changes(logged_in, weekly, smtp):
+    whole, _ = weekly
+    rows = list(whole.appointments)
+    move(logged_in, rows[2], "10:00")
+    move(logged_in, rows[2], "11:00")
+    assert logged_in.post(f"/clients/{whole.client_id}/room-link", htmx=True).status_code == 200
+    move(logged_in, rows[1], "12:00")  # one session, after the series went out numbered above the third's
+    form = {"version": str(rows[3].sequence), "scope": "this"}
+    assert logged_in.post(f"/sessions/{rows[3].id}/cancel", form).status_code == 303
+    move(logged_in, rows[4], "13:00")
+    move(logged_in, rows[4], "14:00")
+    move(logged_in, rows[2], "15:00", scope="following")  # the original ends before the 3rd: above the 5th's own
+    for address in ("jordan@example.com", "dana@example.com"):
+        check_numbering(smtp, address)
+
+
+def test_archive_keeps_the_sessions_that_took_place_in_both_calendars(logged_in, weekly, smtp):
+    whole, _ = weekly
+    rows = list(whole.appointments)
+    weeks = (rows[2].ends_at - utcnow()).days // 7 + 1  # as if booked earlier: the first 3 sessions took place
+    whole.starts_local -= timedelta(weeks=weeks)
+    for row, moment in zip(rows, series.starts(whole), strict=True):
+        row.starts_at = row.recurrence_id = moment
+        row.ends_at = moment + timedelta(minutes=50)
+    db.session.commit()
+    past = [row.starts_at for row in rows if row.ends_at <= utcnow()]
+    assert len(past) == 3
+    response = logged_in.post(f"/clients/{whole.client_id}/archive", {"cancel_sessions": "1"}, htmx=True)
+    assert response.status_code == 200
+    (sent,) = [cal for cal in calendars(smtp, "jordan@example.com") if str(events(cal)[0]["UID"]) == whole.uid]
+    assert sent["METHOD"] == "REQUEST"  # ends earlier: a CANCEL of the UID would take the past ones away
+    everything = recurring_ical_events.of(sent).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
+    assert sorted(e.decoded("DTSTART").astimezone(timezone.utc).replace(tzinfo=None) for e in everything) == past
+
+
+def test_an_email_change_is_logged_on_the_sessions_that_moved(logged_in, weekly, smtp):
+    whole, single = weekly
+    rows = list(whole.appointments)
+    assert logged_in.post(f"/sessions/{rows[1].id}/cancel", {"version": "0", "scope": "this"}).status_code == 303
+    before = db.session.scalar(select(func.max(InviteDelivery.id)))
+    form = {"edit-name": "Jordan Ellis", "edit-email": "jordan.new@example.com", "edit-timezone": "America/New_York"}
+    assert logged_in.post(f"/clients/{whole.client_id}/edit", form).status_code == 303
+    cancels = db.session.scalars(
+        select(InviteDelivery).where(InviteDelivery.id > before, InviteDelivery.method == "CANCEL")
+    ).all()
+    assert {d.recipient for d in cancels} == {"jordan@example.com"}
+    moved = [a.id for a in rows if a.id != rows[1].id] + [single.id]  # not the session cancelled before
+    assert sorted(d.appointment_id for d in cancels) == sorted(moved)
+    subjects = [str(m["Subject"]) for m in smtp.to("jordan@example.com")]
+    assert not any(s.startswith("Cancelled: Updated:") for s in subjects)

@@ -397,7 +397,7 @@ def cancel(appointment_id: int):
                     appointment,
                     before_commit=committing(
                         ready,
-                        lambda whole: invites.prepare_series(whole, invites.CANCEL, note=message),
+                        lambda whole: invites.prepare_series_end(whole, note=message),
                         "session_cancelled",
                         lambda _: f"the whole series: {_describe(appointment)}",
                     ),
@@ -411,9 +411,7 @@ def cancel(appointment_id: int):
                     # Re-sent ending before this session (UNTIL), or cancelled when nothing was left before it.
                     before_commit=committing(
                         ready,
-                        lambda cut: invites.prepare_series(
-                            cut, invites.REQUEST if _has_scheduled(cut) else invites.CANCEL, note=message
-                        ),
+                        lambda cut: invites.prepare_series_end(cut, note=message),
                         "session_cancelled",
                         lambda _: f"this and following: {_describe(appointment)}",
                     ),
