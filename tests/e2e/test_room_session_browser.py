@@ -337,3 +337,26 @@ def test_blocked_camera_help_and_try_again_and_the_device_picker(page, jane):
     page.get_by_text("Camera and microphone", exact=True).click()
     expect(page.get_by_label("Camera").locator("option")).not_to_have_count(0)
     expect(page.get_by_label("Microphone").locator("option")).not_to_have_count(0)
+
+
+def test_the_watchdog_restarts_ice_when_no_candidate_arrives(new_page, jane, gunicorn_server):
+    """Offers and answers arrive, but every ICE candidate sent in the first 8 s is silently lost on both sides
+    (all of the first attempt's, glare included): the connection has nowhere to go. The watchdog, at 15 s, restarts
+    ICE from a stable state (new credentials, new candidates), and those get through."""
+    lost = []
+
+    def lose_early_candidates(page):
+        def handle(route):
+            if '"kind":"candidate"' in (route.request.post_data or ""):
+                first = min((t for p, t in lost if p is page), default=time.monotonic())
+                if time.monotonic() - first < 8:
+                    lost.append((page, time.monotonic()))
+                    route.fulfill(status=201, json={"id": 0})
+                    return
+            route.continue_()
+
+        page.route(re.compile(r".*/signal$"), handle)
+
+    dana, client = in_room(new_page, gunicorn_server, jane, route=lose_early_candidates, connect_timeout=35_000)
+    assert {id(p) for p, _ in lost} == {id(dana), id(client)}
+    assert time.monotonic() - min(t for _, t in lost) > 12  # not connected before the watchdog fired
