@@ -452,10 +452,10 @@
     if (tell) sendState();
   }
 
+  // Full screen takes the whole call, not the video alone: its controls (Exit full screen, Mute, Leave) stay in view.
   function fullScreen(button) {
-    const videos = $("#videos");
     if (document.fullscreenElement) document.exitFullscreen();
-    else if (videos.requestFullscreen) videos.requestFullscreen().catch(() => warn("Full screen is not available here."));
+    else if (root.requestFullscreen) root.requestFullscreen().catch(() => warn("Full screen is not available here."));
     button.blur();
   }
 

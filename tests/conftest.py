@@ -217,8 +217,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    # Rooms: a fake camera and microphone, no permission prompt, host candidates not hidden behind mDNS.
-    "--use-fake-device-for-media-stream",
+    # Rooms: fake cameras (two, to switch between) and microphones, no permission prompt, host candidates not
+    # hidden behind mDNS.
+    "--use-fake-device-for-media-stream=device-count=2",
     "--use-fake-ui-for-media-stream",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",

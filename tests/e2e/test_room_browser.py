@@ -13,8 +13,8 @@ PLAYING = """() => { const v = document.getElementById('remote-video');
   return v.videoWidth > 0 && v.currentTime > 0.5 && !v.paused; }"""
 
 
-def expect_call(page):
-    page.wait_for_function(CONNECTED, timeout=20_000)
+def expect_call(page, timeout=20_000):
+    page.wait_for_function(CONNECTED, timeout=timeout)
     expect(page.locator("#call-state")).to_have_text("Connected")
     page.wait_for_function(PLAYING, timeout=20_000)
     first = page.evaluate("document.getElementById('remote-video').currentTime")

@@ -1,7 +1,9 @@
 """A real session in the room, under gunicorn with two workers: it outlives the idle limit, survives a lost
-message, ends for an impostor, and both sides can leave and come back."""
+message and a stalled negotiation, ends for an impostor, and both sides can leave and come back; full screen and a
+camera switch keep the call going."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -25,8 +27,9 @@ def short_idle(app):
     return 6
 
 
-def in_room(new_page, server, jane, *, route=None):
-    """Dana in Jane's room, and Jane joining from her link; both connected."""
+def in_room(new_page, server, jane, *, route=None, connect_timeout=20_000):
+    """Dana in Jane's room, and Jane joining from her link; both connected. `route(page)` prepares each page
+    before it opens the room (routes, init scripts)."""
     dana = new_page(server)
     log_in(dana)
     if route:
@@ -39,8 +42,8 @@ def in_room(new_page, server, jane, *, route=None):
         route(client)
     client.goto(f"/r/{jane.room_link.token}")
     client.get_by_role("button", name="Join").click()
-    expect_call(dana)
-    expect_call(client)
+    expect_call(dana, timeout=connect_timeout)
+    expect_call(client, timeout=connect_timeout)
     return dana, client
 
 
@@ -89,6 +92,93 @@ def test_a_lost_first_signal_still_connects(new_page, jane, gunicorn_server):
 
     in_room(new_page, gunicorn_server, jane, route=lose_first_description)
     assert all(aborted)
+
+
+def test_the_watchdog_restarts_a_negotiation_that_stalled(new_page, jane, gunicorn_server):
+    """Each side's first offer is silently lost: Hearth seems to take it (a 201 that never reaches the server),
+    so send() has nothing to retry, and both sides wait for an answer that never comes. Only the watchdog, 15 s
+    after both are present, can roll the hanging offer back and restart ICE; its new offers get through."""
+    lost = []
+
+    def lose_first_description(page):
+        def handle(route):
+            if not any(p is page for p, _ in lost) and '"kind":"description"' in (route.request.post_data or ""):
+                lost.append((page, time.monotonic()))
+                route.fulfill(status=201, json={"id": 0})
+            else:
+                route.continue_()
+
+        page.route(re.compile(r".*/signal$"), handle)
+
+    dana, client = in_room(new_page, gunicorn_server, jane, route=lose_first_description, connect_timeout=35_000)
+    connected = time.monotonic()
+    assert len(lost) == 2, lost
+    # Nothing but the watchdog rescued it: the call connected only once it had fired.
+    assert connected - min(t for _, t in lost) > 12, connected - min(t for _, t in lost)
+
+
+def test_full_screen_keeps_the_controls_at_hand(page, jane):
+    """Full screen takes the whole call: Exit full screen, Mute and Leave stay on screen and can be clicked."""
+    page.goto(f"/r/{jane.room_link.token}")
+    page.get_by_role("button", name="Join").click()
+    expect(page.locator("#call-state")).to_have_text("Waiting for Dana Whitfield to join…")
+    page.get_by_role("button", name="Full screen", exact=True).click()
+    page.wait_for_function("() => document.fullscreenElement === document.querySelector('[data-room]')")
+    exit_button = page.get_by_role("button", name="Exit full screen")
+    # The video fills the screen, and the call's controls stay in view and usable.
+    size = page.evaluate("[innerHeight, document.getElementById('videos').getBoundingClientRect().height]")
+    assert size[1] > size[0] * 0.6, size
+    for name in ("Mute", "Camera off", "Exit full screen", "Leave"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_in_viewport(ratio=1)
+    exit_button.click()
+    page.wait_for_function("() => document.fullscreenElement === null")
+    expect(page.get_by_role("button", name="Full screen", exact=True)).to_be_visible()
+    # Leaving full screen the browser's way (Escape, which headless Chromium does not pass to the page) is the same
+    # event for the page: the label follows the document, not the button.
+    page.get_by_role("button", name="Full screen", exact=True).click()
+    expect(exit_button).to_be_visible()
+    page.evaluate("document.exitFullscreen()")
+    expect(page.get_by_role("button", name="Full screen", exact=True)).to_be_visible()
+
+
+KEEP_PEERS = """
+(() => {
+  const Real = window.RTCPeerConnection;
+  window.peers = [];
+  window.RTCPeerConnection = class extends Real {
+    constructor(...args) { super(...args); window.peers.push(this); }
+  };
+})();
+"""
+SENT_VIDEO = """() => { const sender = window.peers.at(-1).getSenders().find((s) => s.track && s.track.kind === "video");
+  return sender && { id: sender.track.id, label: sender.track.label, live: sender.track.readyState === "live" }; }"""
+SENDERS_LIVE = "() => window.peers.at(-1).getSenders().every((s) => s.track && s.track.readyState === 'live')"
+FRAMES_DECODED = """async () => { let frames = 0;
+  (await window.peers.at(-1).getStats()).forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded; });
+  return frames; }"""
+
+
+def test_switching_camera_in_a_call_replaces_what_is_sent(new_page, jane, live_server):
+    """Choosing another camera mid-call replaces the track being sent; the other side keeps getting live video."""
+    dana, client = in_room(new_page, live_server, jane, route=lambda page: page.add_init_script(KEEP_PEERS))
+    client.get_by_text("Camera and microphone", exact=True).click()
+    camera = client.get_by_label("Camera")
+    expect(camera.locator("option")).to_have_count(2)  # Chromium's fake devices, two of them (tests/conftest.py)
+    before = client.evaluate(SENT_VIDEO)
+    other = next(o for o in camera.locator("option").all_text_contents() if o != before["label"])
+    camera.select_option(label=other)
+    client.wait_for_function(
+        f"() => {{ const v = ({SENT_VIDEO})(); return v && v.live && v.id !== {before['id']!r} && v.label === {other!r}; }}"
+    )
+    assert client.evaluate(SENDERS_LIVE)  # the microphone was replaced as well: nothing stopped is sent
+    expect(camera).to_have_value(
+        client.evaluate("document.getElementById('local-video').srcObject.getVideoTracks()[0].getSettings().deviceId")
+    )
+    # Dana keeps receiving live video, now from the other camera: frames go on being decoded after the switch.
+    frames = dana.evaluate(FRAMES_DECODED)
+    dana.wait_for_function(f"async () => ({FRAMES_DECODED})().then((n) => n > {frames} + 20)", polling=200)
+    expect_call(dana)  # the new stream (setStreams) renegotiated, and the call is still connected and playing
+    expect_call(client)
 
 
 def test_an_impostor_is_ended_by_replacing_the_link_and_the_real_client_connects(new_page, jane, gunicorn_server):
@@ -247,3 +337,26 @@ def test_blocked_camera_help_and_try_again_and_the_device_picker(page, jane):
     page.get_by_text("Camera and microphone", exact=True).click()
     expect(page.get_by_label("Camera").locator("option")).not_to_have_count(0)
     expect(page.get_by_label("Microphone").locator("option")).not_to_have_count(0)
+
+
+def test_the_watchdog_restarts_ice_when_no_candidate_arrives(new_page, jane, gunicorn_server):
+    """Offers and answers arrive, but every ICE candidate sent in the first 8 s is silently lost on both sides
+    (all of the first attempt's, glare included): the connection has nowhere to go. The watchdog, at 15 s, restarts
+    ICE from a stable state (new credentials, new candidates), and those get through."""
+    lost = []
+
+    def lose_early_candidates(page):
+        def handle(route):
+            if '"kind":"candidate"' in (route.request.post_data or ""):
+                first = min((t for p, t in lost if p is page), default=time.monotonic())
+                if time.monotonic() - first < 8:
+                    lost.append((page, time.monotonic()))
+                    route.fulfill(status=201, json={"id": 0})
+                    return
+            route.continue_()
+
+        page.route(re.compile(r".*/signal$"), handle)
+
+    dana, client = in_room(new_page, gunicorn_server, jane, route=lose_early_candidates, connect_timeout=35_000)
+    assert {id(p) for p, _ in lost} == {id(dana), id(client)}
+    assert time.monotonic() - min(t for _, t in lost) > 12  # not connected before the watchdog fired
