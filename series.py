@@ -47,6 +47,9 @@ class Occurrence:
     conflict: Appointment | None = None
     skipped: bool = False
     shifted_from: datetime | None = None  # the rule's wall-clock time, when the clocks skip it (see wall_to_utc)
+    # Moving "this and following" (plan_following): the session that moves to this time, or None where the
+    # series holds no session now (skipped or cancelled before), which stays left out.
+    row: Appointment | None = None
 
     @property
     def key(self) -> str:
@@ -474,45 +477,83 @@ def cancel_following(
     return series, ending
 
 
+def plan_following(appointment: Appointment, when: booking.Slot, skip=()) -> Plan:
+    """This session and the rest of its series moved to the weekday, time and length of `when`: one occurrence for
+    each start of the series' rule from this session on, each with the session that moves there (`row`), checked
+    for overlaps with every other session (the moving sessions never count: they all leave their times).
+
+    An overlapping occurrence whose key is in `skip` is skipped: that session is cancelled instead of moved (an
+    EXDATE of the series that holds the moved ones). A start no session holds now (skipped or cancelled before)
+    stays left out. The preview and reschedule_following (under the write lock) both plan with this."""
+    original = appointment.series
+    zone = original.zone
+    moving = _following(appointment)
+    by_start = {a.recurrence_id: a for a in moving}
+    old_starts = [moment for moment in starts(original) if moment >= appointment.recurrence_id]
+    first_local = booking.to_local(when.starts_at, zone).replace(tzinfo=None)
+    minutes = int((when.ends_at - when.starts_at).total_seconds() // 60)
+    weeks = interval(original)
+    result = Plan(original.therapist, original.client, first_local, minutes, weeks, len(old_starts), None)
+    for index, old in enumerate(old_starts):  # a later time the clocks skip moves on as calendars move it
+        occurrence = _occurrence(index + 1, first_local + timedelta(weeks=weeks) * index, zone, minutes)
+        occurrence.row = by_start.get(old)
+        result.occurrences.append(occurrence)
+    find_conflicts(result, ignore={a.id for a in moving})
+    skipped = _skip_keys(skip)
+    for occurrence in result.occurrences:
+        if occurrence.row is None:
+            occurrence.skipped, occurrence.conflict = True, None
+        else:  # only an overlap can be skipped: a stale key never cancels a session that fits
+            occurrence.skipped = occurrence.conflict is not None and occurrence.key in skipped
+    return result
+
+
+def following_problem(moved: Plan) -> str | None:
+    """Why a plan_following() cannot be carried out as it stands (overlaps not skipped, or nothing left to move)."""
+    if not [o for o in moved.booked if o.row is not None]:
+        return (
+            "Every session that would move is skipped, so nothing would be left to move. Keep at least one, "
+            "choose another time, or cancel them instead (Cancel session…, This and following)."
+        )
+    if unresolved := moved.unresolved:
+        names = "; ".join(_overlap(o, moved.zone.key) for o in unresolved[:5])
+        more = f" and {len(unresolved) - 5} more" if len(unresolved) > 5 else ""
+        return (
+            f"The new time overlaps other sessions ({names}{more}). "
+            "Skip those sessions below (they are cancelled), or choose another time."
+        )
+    return None
+
+
 def reschedule_following(
     appointment: Appointment,
     when: booking.Slot,
     version: int | None = None,
     *,
+    skip=(),
     before_commit: Callable[[Series, Series], object] | None = None,
-) -> Series:
+) -> tuple[Series, list[Appointment]]:
     """Move this session and the rest of its series to the new weekday, time and length: they become a new
     series (a new UID) and the original one ends just before (UNTIL). From the series' first session, the
-    whole series moves instead and keeps its UID. Every moved session is checked for overlaps; all move or
-    none. Returns the series that now holds the moved sessions. `before_commit(original, successor)` runs before
-    the change is stored (the two are the same series when the whole series moved); if it raises, nothing moves."""
+    whole series moves instead and keeps its UID. Every moved session is checked for overlaps, again under the
+    write lock; all move or none. A session skipped (see plan_following) is cancelled in the same commit: it
+    stays in the series that holds the moved sessions, at its new time, as an EXDATE.
+
+    Returns the series that now holds the moved sessions and the sessions cancelled as skipped.
+    `before_commit(original, successor)` runs before the change is stored (the two are the same series when the
+    whole series moved); if it raises, nothing changes."""
     original = _locked(appointment, version)
-    zone = original.zone
-    moving = _following(appointment)
-    old_starts = [moment for moment in starts(original) if moment >= appointment.recurrence_id]
-    first_local = booking.to_local(when.starts_at, zone).replace(tzinfo=None)
-    minutes = int((when.ends_at - when.starts_at).total_seconds() // 60)
-    step = timedelta(weeks=interval(original))
-    by_start = {a.recurrence_id: a for a in moving}
-    new_plan = Plan(original.therapist, original.client, first_local, minutes, interval(original), None, None)
-    pairs = []
-    for index, old in enumerate(old_starts):  # a later time the clocks skip moves on as calendars move it
-        occurrence = _occurrence(index + 1, first_local + step * index, zone, minutes)
-        occurrence.skipped = old not in by_start
-        new_plan.occurrences.append(occurrence)
-        pairs.append((occurrence, by_start.get(old)))
-    find_conflicts(new_plan, ignore={a.id for a in moving})
-    if new_plan.unresolved:
+    moved = plan_following(appointment, when, skip)
+    if problem := following_problem(moved):
         db.session.rollback()
-        names = "; ".join(_overlap(o, zone.key) for o in new_plan.unresolved[:5])
-        raise Invalid(f"The new time overlaps other sessions ({names}). Choose another time.")
-    new_plan.count = len(new_plan.occurrences)
+        raise Invalid(problem)
+    first_local, minutes = moved.first, moved.minutes
     if any(a.recurrence_id < appointment.recurrence_id for a in original.appointments):
         successor = Series(
             therapist_id=original.therapist_id,
             client_id=original.client_id,
             uid=booking.new_uid(),
-            rule=new_plan.rule(),
+            rule=moved.rule(),
             starts_local=first_local,
             timezone=original.timezone,
             minutes=minutes,
@@ -521,8 +562,17 @@ def reschedule_following(
         db.session.add(successor)
     else:  # nothing of the series comes before it: the whole series moves, under its own UID (a new version)
         successor = original
-        original.rule, original.starts_local, original.minutes = new_plan.rule(), first_local, minutes
-    moves = [(occurrence, row) for occurrence, row in pairs if row is not None]
+        original.rule, original.starts_local, original.minutes = moved.rule(), first_local, minutes
+    dropped = [o for o in moved.occurrences if o.row is not None and o.skipped]
+    for occurrence in dropped:  # first: a cancelled session no longer holds its old time
+        row = occurrence.row
+        row.series = successor
+        row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
+        row.status = Appointment.CANCELLED
+        row.sequence += 1
+        reminders.disarm(row)
+    db.session.flush()
+    moves = [(o, o.row) for o in moved.booked if o.row is not None]
     if moves and moves[0][0].starts_at > moves[0][1].starts_at:
         moves.reverse()  # moving later: the last one first, so no session lands on one not yet moved
     try:
@@ -540,7 +590,7 @@ def reschedule_following(
     except IntegrityError:
         db.session.rollback()  # the database refused a moved time: nothing moves, the lock goes
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
-    return successor
+    return successor, [o.row for o in dropped]
 
 
 def covering(series: Series) -> tuple[str, list[datetime]]:

@@ -211,17 +211,32 @@ class RescheduleForm(BookingForm):
     """The booking form for a session that exists: the client is fixed, the version guards against stale forms."""
 
     client = None
-    repeats = ends = count = until = skip = None  # one session is moved, not a series booked
+    repeats = ends = count = until = None  # one session is moved, not a series booked
+    # `skip` (inherited) names overlapping sessions to cancel instead of moving them ("This and following").
     version = HiddenField()
     # For a session of a series: move this one, or this one and the rest (a new series from here).
     scope = RadioField("Change", filters=[strip], choices=[SCOPE_THIS, SCOPE_FOLLOWING], default="this")
 
     def __init__(self, therapist, appointment, *args, **kwargs):
         super().__init__(therapist, *args, ignore=appointment.id, **kwargs)
+        self.appointment = appointment
         self.client_row = appointment.client
-        # This and following: the sessions that move may land where later ones of the series are now;
-        # series.reschedule_following checks every moved session against the rest.
-        self.checks_one_slot = not (appointment.series_id is not None and self.scope.data == SCOPE_FOLLOWING.value)
+        # This and following: the sessions that move may land where later ones of the series are now, so
+        # each moved session is checked instead (series.plan_following), and overlaps can be skipped.
+        self.checks_one_slot = not self.moves_following
+
+    @property
+    def moves_following(self) -> bool:
+        return self.appointment.series_id is not None and self.scope.data == SCOPE_FOLLOWING.value
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if not self.moves_following:
+            return True
+        self.series_plan = series.plan_following(self.appointment, self.slot, self.skip.data)
+        self.series_error = series.following_problem(self.series_plan)
+        return self.series_error is None
 
     @classmethod
     def prefilled(cls, therapist, appointment):

@@ -338,10 +338,23 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
                 ready.append(invites.prepare_series(original, invites.CANCEL, reason=series.MOVED_AWAY))
         ready.append(invites.prepare_series(successor, invites.REQUEST))
 
-    successor = series.reschedule_following(appointment, form.slot, form.version_seen(), before_commit=announce)
-    note("session_rescheduled", f"this and following: {_describe(appointment)}", commit=False)
+    try:
+        successor, dropped = series.reschedule_following(
+            appointment, form.slot, form.version_seen(), skip=form.skip.data, before_commit=announce
+        )
+    except Invalid:  # an overlap booked since the form was checked: the list below shows it, with its Skip box
+        form.series_plan = series.plan_following(appointment, form.slot, form.skip.data)
+        raise
+    shown = appointment  # unless it was skipped itself: then the first session that moved
+    if appointment.is_cancelled:
+        shown = next(a for a in successor.appointments if a.status == Appointment.SCHEDULED)
+    when = [local_time(a.starts_at, current_user.timezone) for a in dropped]
+    skipped = f"; skipped and cancelled: {', '.join(when)}" if dropped else ""
+    note("session_rescheduled", f"this and following: {_describe(shown)}{skipped}", commit=False)
     deliveries = invites.deliver(ready)
-    return _book_screen("booking", booked=appointment, series=successor, deliveries=deliveries, moved=True)
+    return _book_screen(
+        "booking", booked=shown, series=successor, deliveries=deliveries, moved=True, skipped_sessions=dropped
+    )
 
 
 def _has_scheduled(whole: series.Series) -> bool:

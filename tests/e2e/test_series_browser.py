@@ -10,6 +10,8 @@ from playwright.sync_api import expect
 
 import booking
 import clients
+import invites
+import series
 from dates import PLAIN_TUESDAY
 from tests.e2e.helpers import log_in
 
@@ -77,3 +79,43 @@ def test_book_a_weekly_series_cancel_one_and_move_the_rest(page, therapist, smtp
     expect(rows.nth(3)).to_contain_text("1 of 2, weekly")
     subjects = [m["Subject"] for m in smtp.to("jordan@example.com")]
     assert len(subjects) == 4 and "Weekly on Wednesdays at 11:00, 2 sessions" in subjects[-1]
+
+
+def test_move_the_rest_skipping_the_one_that_would_overlap(page, therapist, smtp, screenshot):
+    """This and following, to Wednesdays at 11:00 from the 3rd: Sam has the 5th's new time, so the preview offers to
+    skip it; ticking Skip lets the rest move and cancels that one."""
+    jordan = clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
+    sam = clients.add(therapist, name="Sam Rivera", email="sam@example.com")
+    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9), 50, 1, count=6))
+    invites.send_series(booked)
+    third = booked.appointments[2]
+    booking.book(therapist, sam, booking.slot(therapist, PLAIN_TUESDAY + timedelta(weeks=4, days=1), time(11, 30), 50))
+    log_in(page)
+    page.goto(f"/sessions/{third.id}/reschedule")
+    page.get_by_label("Date").fill((PLAIN_TUESDAY + timedelta(weeks=2, days=1)).isoformat())
+    page.get_by_label("Start time").fill("11:00")
+    preview = page.locator("#booking-preview")
+    expect(preview).to_contain_text("Wed")
+    expect(preview.get_by_role("row")).to_have_count(0)  # this session only: one time
+    page.get_by_label("This and following sessions").check()  # the preview follows the choice
+    expect(preview).to_contain_text("Weekly on Wednesdays at 11:00, 4 sessions")
+    expect(preview.get_by_role("row")).to_have_count(5)
+    expect(preview).to_contain_text("Skip those sessions below")
+    skip = preview.get_by_label("Skip this session")
+    expect(skip).to_have_count(1)
+    skip.check()
+    expect(preview).to_contain_text("Weekly on Wednesdays at 11:00, 3 sessions")
+    expect(preview).not_to_contain_text("Skip those sessions below")
+    expect(preview.get_by_label("Skip this session")).to_be_checked()
+    screenshot("series-following-preview")
+
+    page.get_by_role("button", name="Save new time").click()
+    expect(page.get_by_role("heading", name="Session moved.")).to_be_focused()
+    expect(page.get_by_text("Skipped and cancelled:")).to_be_visible()
+    page.goto("/sessions/")
+    rows = page.get_by_role("row").filter(has_text="Jordan Ellis")
+    expect(rows).to_have_count(5)
+    expect(rows.nth(2)).to_contain_text("1 of 4, weekly")
+    expect(rows.nth(4)).to_contain_text("Wed")
+    subjects = [m["Subject"] for m in smtp.to("jordan@example.com")]
+    assert len(subjects) == 3 and "Weekly on Wednesdays at 11:00, 3 sessions" in subjects[-1]
