@@ -531,7 +531,7 @@ def reschedule_following(
     version: int | None = None,
     *,
     skip=(),
-    before_commit: Callable[[Series, Series], object] | None = None,
+    before_commit: Callable[[Series, Series, list[Appointment]], object] | None = None,
 ) -> tuple[Series, list[Appointment]]:
     """Move this session and the rest of its series to the new weekday, time and length: they become a new
     series (a new UID) and the original one ends just before (UNTIL). From the series' first session, the
@@ -540,8 +540,8 @@ def reschedule_following(
     stays in the series that holds the moved sessions, at its new time, as an EXDATE.
 
     Returns the series that now holds the moved sessions and the sessions cancelled as skipped.
-    `before_commit(original, successor)` runs before the change is stored (the two are the same series when the
-    whole series moved); if it raises, nothing changes."""
+    `before_commit(original, successor, skipped)` runs before the change is stored (the two are the same series
+    when the whole series moved); if it raises, nothing changes."""
     original = _locked(appointment, version)
     moved = plan_following(appointment, when, skip)
     if problem := following_problem(moved):
@@ -569,7 +569,7 @@ def reschedule_following(
         row.series = successor
         row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
         row.status = Appointment.CANCELLED
-        row.sequence += 1
+        row.new_version()
         reminders.disarm(row)
     db.session.flush()
     moves = [(o, o.row) for o in moved.booked if o.row is not None]
@@ -585,8 +585,8 @@ def reschedule_following(
             db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
         if successor is not original:
             _split_rule(original, appointment.recurrence_id)
-        original.new_version(also=[row for _, row in moves])
-        commit(before_commit and (lambda: before_commit(original, successor)))
+        original.new_version(also=[row for _, row in moves] + [o.row for o in dropped])
+        commit(before_commit and (lambda: before_commit(original, successor, [o.row for o in dropped])))
     except IntegrityError:
         db.session.rollback()  # the database refused a moved time: nothing moves, the lock goes
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None

@@ -223,6 +223,16 @@ def test_a_client_change_and_its_entry_are_stored_together(logged_in, weekly, se
     assert entries("client_archived") == ["Jordan Ellis"] and len(entries("session_cancelled")) == 7
 
 
+def test_a_this_and_following_move_and_its_entry_are_stored_together(logged_in, weekly, sending_breaks):
+    whole, _ = weekly
+    third = whole.appointments[2]
+    form = {"date": third.starts_at.date().isoformat(), "start_time": "11:00", "length": "50", "version": "0"}
+    with pytest.raises(RuntimeError):
+        logged_in.post(f"/sessions/{third.id}/reschedule", form | {"scope": "following"}, htmx=True)
+    assert db.session.scalar(select(func.count()).select_from(series.Series)) == 2
+    assert [detail.split(":")[0] for detail in entries("session_rescheduled")] == ["this and following"]
+
+
 # Every message about one UID is numbered above the last one sent about it
 
 

@@ -330,13 +330,21 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
     """Move this session and the rest of its series: the original re-sent ending before it, a new series after."""
     ready = []  # made before the commit: a message that cannot be written moves nothing
 
-    def announce(original, successor):
+    def announce(original, successor, dropped):
+        """The messages, built, and the log's entry, stored with the move in one commit."""
         if successor is not original:  # from its first session the whole series moves: one new version, below
             if _has_scheduled(original):
                 ready.append(invites.prepare_series(original, invites.REQUEST, reason=series.ENDS_EARLIER))
             else:
                 ready.append(invites.prepare_series(original, invites.CANCEL, reason=series.MOVED_AWAY))
         ready.append(invites.prepare_series(successor, invites.REQUEST))
+        when = [local_time(a.starts_at, current_user.timezone) for a in dropped]
+        skipped = f"; skipped and cancelled: {', '.join(when)}" if dropped else ""
+        note(
+            "session_rescheduled",
+            f"this and following: {_describe(_shown(appointment, successor))}{skipped}",
+            commit=False,
+        )
 
     try:
         successor, dropped = series.reschedule_following(
@@ -345,16 +353,22 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
     except Invalid:  # an overlap booked since the form was checked: the list below shows it, with its Skip box
         form.series_plan = series.plan_following(appointment, form.slot, form.skip.data)
         raise
-    shown = appointment  # unless it was skipped itself: then the first session that moved
-    if appointment.is_cancelled:
-        shown = next(a for a in successor.appointments if a.status == Appointment.SCHEDULED)
-    when = [local_time(a.starts_at, current_user.timezone) for a in dropped]
-    skipped = f"; skipped and cancelled: {', '.join(when)}" if dropped else ""
-    note("session_rescheduled", f"this and following: {_describe(shown)}{skipped}", commit=False)
     deliveries = invites.deliver(ready)
     return _book_screen(
-        "booking", booked=shown, series=successor, deliveries=deliveries, moved=True, skipped_sessions=dropped
+        "booking",
+        booked=_shown(appointment, successor),
+        series=successor,
+        deliveries=deliveries,
+        moved=True,
+        skipped_sessions=dropped,
     )
+
+
+def _shown(appointment: Appointment, successor: series.Series) -> Appointment:
+    """The session a this-and-following move names: this one, unless it was skipped: then the first that moved."""
+    if appointment.is_cancelled:
+        return next(a for a in successor.appointments if a.status == Appointment.SCHEDULED)
+    return appointment
 
 
 def _has_scheduled(whole: series.Series) -> bool:
