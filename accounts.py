@@ -192,11 +192,12 @@ def needs_confirmation(therapist: Therapist) -> bool:
     return mail.delivery_enabled() and therapist.email_confirmed_at is None
 
 
-def confirm_email(token: str) -> Therapist | None:
+def confirm_email(token: str) -> tuple[Therapist, booking.AddressChange | None] | None:
     """Use a confirmation link: the address is confirmed, and for a change becomes the account's address.
 
     None when the link is unknown, used or expired; EmailTaken when the new address found an owner meanwhile.
-    The old address is told of a change.
+    The old address is told of a change. Returns the therapist and, when their booked sessions moved with the
+    address (and they take emailed copies), the change whose CANCELs and invites the caller sends.
     """
     row = db.session.scalar(select(EmailConfirmation).filter_by(token_hash=_hash(token)))
     if row is None or row.used_at is not None or row.expires_at <= utcnow():
@@ -232,14 +233,7 @@ def confirm_email(token: str) -> Therapist | None:
             context={"therapist": therapist, "old": old[1]},
         )
         mail.deliver(message, therapist)
-    if change and therapist.emails_own_copy:
-        import invites  # invites imports this module
-
-        deliveries = invites.send_address_change(change)
-        activity.record(
-            therapist, "invites_sent", "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries)
-        )
-    return therapist
+    return therapist, change if change and therapist.emails_own_copy else None
 
 
 def authenticate(email: str, password: str) -> Therapist | None:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import selectinload
 import booking
 import links
 import rooms
-import series
 from database import commit, write_lock
 from extensions import db
 from models import Appointment, Client, RoomLink, Therapist, utcnow
@@ -154,8 +153,6 @@ def archive(
         db.session.rollback()
         raise HasUpcoming(client, sessions)
     booking.new_version(sessions, cancel=True)
-    for whole in {a.series_id: a.series for a in sessions if a.series_id is not None}.values():
-        series.keep_past(whole, [a for a in sessions if a.series_id == whole.id])
     client.archived_at = utcnow()
     rooms.end_visits(rooms.client_room(client))
     commit((lambda: before_commit(sessions)) if before_commit else None)

@@ -3,6 +3,7 @@ from flask_login import current_user, login_required
 
 import accounts
 import activity
+import invites
 import links
 import mail
 import security
@@ -70,15 +71,20 @@ def signed_up():
 def confirm_email(token: str):
     """The link from a confirmation email: the address is the therapist's (and, for a change, now their address)."""
     try:
-        therapist = accounts.confirm_email(token)
+        confirmed = accounts.confirm_email(token)
     except accounts.EmailTaken as error:
         return render_template("errors/error.html", title="Your email was not changed", message=str(error)), 409
-    if therapist is None:
+    if confirmed is None:
         return render_template(
             "errors/error.html",
             title="This confirmation link is no longer valid",
             message="Links work once, for three days. Log in to ask for a new one.",
         ), 404
+    therapist, change = confirmed
+    if change:  # the booked sessions moved to the new address: a CANCEL to the old one, the invites to the new
+        deliveries = invites.send_address_change(change)
+        sent = "; ".join(f"{d.method} to {d.recipient} ({d.status})" for d in deliveries)
+        activity.record(therapist, "invites_sent", sent, request.remote_addr or "")
     return render_template("auth/email_confirmed.html", therapist=therapist)
 
 
