@@ -249,7 +249,10 @@ def test_the_therapist_is_told_a_booked_client_is_waiting(new_page, jane, gunico
     expect(notice).to_contain_text("Jane Doe is in their room", timeout=10_000)
     expect(dana).to_have_title(re.compile(r"^\(1\) "))
     notice.get_by_role("link", name="Join").focus()
-    dana.wait_for_timeout(3500)  # a poll or two later
+    for _ in range(2):  # two polls later
+        with dana.expect_response(lambda r: r.url.endswith("/room/lobby"), timeout=10_000):
+            pass
+    dana.evaluate("new Promise(requestAnimationFrame)")  # and what the last one brought is in the page
     assert dana.evaluate("document.activeElement.textContent") == "Join"  # polling keeps the focus
     notice.get_by_role("link", name="Join").click()
     expect_call(dana)  # straight into the call, no second Join
