@@ -416,3 +416,14 @@ def test_week_at_the_limit_draws_every_session(dana, jane, logged_in):
     tuesday = [add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 7 + n // 2, 30 * (n % 2)), 25) for n in range(20)]
     blocks = schedule.week(dana, PLAIN_TUESDAY).by_day[PLAIN_TUESDAY]
     assert [b.id for b in blocks] == [s.id for s in tuesday] and not any(b.more for b in blocks)
+
+
+def test_today_counts_down_to_a_session_after_more_than_the_limit_of_cancelled_ones(dana, jane, logged_in):
+    day = a_long_day(dana, jane, 0, schedule.DAY_LIMIT + 2)
+    for session in day[:-1]:
+        session.status = Appointment.CANCELLED
+    db.session.commit()
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert f'href="/sessions/{day[-1].id}"' not in page  # not among the 20 shown
+    start = booking.to_local(day[-1].starts_at, dana.zone)
+    assert f"<strong>Jane Doe</strong> at {start:%H:%M}</p>" in page  # today: the time alone
