@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pages.py                  # medians, small and large measured in turns
     .venv/bin/python bench/pages.py --profile Week   # cProfile of the large practice's week
+    .venv/bin/python bench/pages.py --gunicorn       # as make bench measures: gunicorn, 2 workers, over HTTP
 
 The practices are bench/run.py's (100 clients with 1,000 sessions; 10,000 with 100,000), seeded by its
 build_database into a cache directory and reused the same day (the seed places sessions around today).
@@ -25,7 +26,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import LARGE, PASSWORD, ROOT, SMALL, build_database  # noqa: E402 (also sets SECRET_KEY)
+from run import LARGE, PASSWORD, ROOT, SMALL, Browser, Server, build_database, median_ms  # noqa: E402 (sets SECRET_KEY)
 
 sys.path.insert(0, str(ROOT))
 PRACTICES = {"small": SMALL, "large": LARGE}
@@ -106,6 +107,29 @@ def measure(clients: dict, samples: int, rounds: int) -> None:
         )
 
 
+def measure_gunicorn(paths: dict[str, Path], samples: int, rounds: int) -> None:
+    """bench/run.py's own measure: the median of `samples` requests to gunicorn (2 sync workers), in turns."""
+    servers, browsers = [], {}
+    try:
+        for label, path in paths.items():
+            servers.append(Server("app:create_app()", {"DATABASE_URL": f"sqlite:///{path}"}))
+            browsers[label] = Browser(servers[-1].port)
+            browsers[label].log_in("therapist1@example.com")
+        results: dict = {}
+        for _ in range(rounds):
+            for name, url in pages().items():
+                for label, browser_ in browsers.items():
+                    results.setdefault(name, {}).setdefault(label, []).append(median_ms(browser_, url, samples=samples))
+    finally:
+        for server in servers:
+            server.stop()
+    print(f"\ngunicorn: median of {samples} requests, the median of {rounds} rounds, in ms")
+    print(f"{'page':<8} {'small':>8} {'large':>8} {'ratio':>7}")
+    for name, by_label in results.items():
+        small, large = statistics.median(by_label["small"]), statistics.median(by_label["large"])
+        print(f"{name:<8} {small:8.1f} {large:8.1f} {large / small:7.2f}")
+
+
 def profile(client, url: str, samples: int, top: int) -> None:
     run(client, url, 2)
     profiler = cProfile.Profile()
@@ -126,12 +150,16 @@ def main() -> int:
     parser.add_argument("--profile", choices=list(pages()), help="profile this page instead (on --practice)")
     parser.add_argument("--top", type=int, default=35, help="functions listed by --profile")
     parser.add_argument("--practice", choices=list(PRACTICES), default="large", help="the practice --profile measures")
+    parser.add_argument("--gunicorn", action="store_true", help="measure through gunicorn instead (as make bench)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "hearth-pages-bench")
     parser.add_argument("--fresh", action="store_true", help="seed again even if today's databases exist")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    labels = list(PRACTICES)
-    clients = {label: browser(database(label, args.cache, args.fresh)) for label in labels}
+    paths = {label: database(label, args.cache, args.fresh) for label in PRACTICES}
+    if args.gunicorn:
+        measure_gunicorn(paths, args.samples, args.rounds)
+        return 0
+    clients = {label: browser(path) for label, path in paths.items()}
     if args.profile:
         profile(clients[args.practice], pages()[args.profile], args.samples, args.top)
     else:
