@@ -7,8 +7,9 @@ import io
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import selectinload
 
 import booking
@@ -23,6 +24,11 @@ START_EARLY = timedelta(minutes=10)  # "Start session" becomes the prominent but
 WEEK_FIRST_HOUR, WEEK_LAST_HOUR = 7, 21
 SLOT = timedelta(minutes=30)
 CSV_MAX_DAYS = 366 * 2
+# Sessions Today and each day of the week draw at most, the rest behind "Show all" / "+N more". A real practice has
+# at most about 15 a day, so it never sees the limit; a day of back-to-back 10-minute sessions (the large bench
+# practice's 137) would otherwise make both pages grow with the day.
+DAY_LIMIT = 20
+EARLIER_SHOWN = 3  # Today, over the limit: the last sessions that ended before the ones still to come
 
 
 def local_midnight_utc(day: date, therapist: Therapist) -> datetime:
@@ -119,27 +125,81 @@ def _day_sessions(therapist: Therapist, *conditions, limit: int | None = None) -
 
 @dataclass
 class Today:
-    sessions: list[DaySession]
+    sessions: list[DaySession]  # the ones shown: all of the day's, or DAY_LIMIT of them around now
     next_session: DaySession | None
     next_is_today: bool
     in_rooms: list[RoomParticipant]
     has_clients: bool
     has_sessions: bool
+    total: int = 0  # the day's sessions, shown or not
+    earlier: int = 0  # not shown, before the first shown
+
+    @property
+    def later(self) -> int:
+        """Not shown, after the last shown."""
+        return self.total - self.earlier - len(self.sessions)
 
 
-def today(therapist: Therapist, at: datetime | None = None) -> Today:
-    """Today's sessions in the therapist's zone, the next one to come, and who is in a room now."""
+@cache
+def _today_statement():
+    """The day's sessions (day_start to day_end) on both sides of `at`: the last `per_side` that ended by then and
+    the first `per_side` that did not, each row with the day's count and how many of them ended. A day of a hundred
+    sessions reads no more rows than a day of forty. Built once, with parameters (see _week_statement)."""
+    on_day = (
+        Appointment.therapist_id == bindparam("therapist"),
+        Appointment.starts_at >= bindparam("day_start"),
+        Appointment.starts_at < bindparam("day_end"),
+    )
+    ended = Appointment.ends_at <= bindparam("at")
+    counts = (
+        select(func.count()).select_from(Appointment).where(*on_day).scalar_subquery().label("day_count"),
+        select(func.count()).select_from(Appointment).where(*on_day, ended).scalar_subquery().label("day_ended"),
+    )
+    sides = []
+    for side, order in ((ended, Appointment.starts_at.desc()), (~ended, Appointment.starts_at)):
+        rows = (
+            select(*_DAY_COLUMNS, *counts)
+            .join(Client, Client.id == Appointment.client_id)
+            .where(*on_day, side)
+            .order_by(order, Appointment.id)
+            .limit(bindparam("per_side"))
+            .subquery()
+        )
+        sides.append(select(*rows.c))
+    return union_all(*sides).order_by("starts_at", "id")
+
+
+def around(sessions: list, at: datetime, limit: int | None) -> tuple[list, int]:
+    """At most `limit` of the day's sessions (in order): the last EARLIER_SHOWN that ended by `at` and the ones after,
+    or the last `limit` late in the day. Returns them and how many come before them."""
+    if limit is None or len(sessions) <= limit:
+        return sessions, 0
+    current = next((n for n, s in enumerate(sessions) if s.ends_at > at), len(sessions))
+    first = max(0, min(current - EARLIER_SHOWN, len(sessions) - limit))
+    return sessions[first : first + limit], first
+
+
+def today(therapist: Therapist, at: datetime | None = None, limit: int | None = DAY_LIMIT) -> Today:
+    """Today's sessions in the therapist's zone (at most `limit`, around `at`), the next one to come, and who is in
+    a room now."""
     at = at or utcnow()
     day = local_today(therapist, at)
     day_starts = [local_midnight_utc(day, therapist), local_midnight_utc(day + timedelta(days=1), therapist)]
-    sessions = _day_sessions(therapist, Appointment.starts_at >= day_starts[0], Appointment.starts_at < day_starts[1])
+    values = {"day_start": day_starts[0], "day_end": day_starts[1], "at": at}
+    rows = db.session.execute(
+        _today_statement(), {"therapist": therapist.id, "per_side": limit or NO_LIMIT, **values}
+    ).all()
+    nearby = [DaySession(*row[:-2]) for row in rows]  # each row ends with the day's count and how many ended
+    total, ended = rows[0][-2:] if rows else (0, 0)
+    # At most `limit` either side of now: `around` takes the same ones from these as from the whole day.
+    sessions, earlier = around(nearby, at, limit)
+    earlier += ended - sum(1 for s in nearby if s.ends_at <= at)
     local, locale = _local_clock(therapist.zone, day_starts), formats.current_locale()
-    for session in sessions:
+    for session in sessions:  # only the ones shown
         session.start = formats.clock(local(session.starts_at), locale)
         session.end = formats.clock(local(session.ends_at), locale)
-    upcoming = next((s for s in sessions if not s.is_cancelled and s.starts_at > at), None)
-    next_is_today = upcoming is not None
-    if upcoming is None:  # the next session may be on another day
+    upcoming = next((s for s in nearby if not s.is_cancelled and s.starts_at > at), None)
+    if upcoming is None:  # the next session may be later (after `limit` cancelled ones) or on another day
         upcoming = next(
             iter(
                 _day_sessions(
@@ -148,6 +208,9 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
             ),
             None,
         )
+    next_is_today = upcoming is not None and upcoming.starts_at < day_starts[1]
+    if next_is_today and not upcoming.start:  # not shown: its time for the countdown
+        upcoming.start = formats.clock(local(upcoming.starts_at), locale)
     # Read only (no expiring of stale visits on a GET): visitors still polling within the last 30 s.
     in_rooms = list(
         db.session.scalars(
@@ -162,14 +225,14 @@ def today(therapist: Therapist, at: datetime | None = None) -> Today:
         )
     )
     has_sessions = (
-        bool(sessions)
+        bool(total)
         or upcoming is not None
         or db.session.scalar(select(Appointment.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
     )
     has_clients = (
         has_sessions or db.session.scalar(select(Client.id).filter_by(therapist_id=therapist.id).limit(1)) is not None
     )
-    return Today(sessions, upcoming, next_is_today, in_rooms, has_clients, has_sessions)
+    return Today(sessions, upcoming, next_is_today, in_rooms, has_clients, has_sessions, total, earlier)
 
 
 def countdown(until: datetime, at: datetime) -> str:
@@ -197,6 +260,7 @@ class Block:
     first: int  # half-hour index from local midnight where it starts
     after: int  # half-hour index after its end
     url: str = ""  # the session page, filled in by the view (one link per block, in the grid and the day list)
+    more: int = 0  # not a session: stands for this many of the day's sessions not drawn (over DAY_LIMIT)
 
 
 @dataclass
@@ -254,44 +318,84 @@ def week_start(day: date, locale: str | None = None) -> date:
     return day - timedelta(days=(day.weekday() - formats.first_weekday(locale)) % 7)
 
 
-def week(therapist: Therapist, any_day: date, at: datetime | None = None, locale: str | None = None) -> Week:
+NO_LIMIT = 2**31 - 1  # rows a day, as a LIMIT both databases take
+
+
+@cache
+def _week_statement():
+    """The week's sessions: only the columns it shows, as plain rows, and of each day (start0 to start7) only the first
+    `per_day`, each with its day's count and last end. A day of a hundred sessions costs the page no more than a day
+    of twenty: one statement, a union of seven days, where the index on (therapist, starts_at) finds each day's first
+    rows and stops. Built once, with parameters: building and keying a statement of seven parts costs more than
+    running it."""
+    mine = (
+        Appointment.therapist_id == bindparam("therapist"),
+        Appointment.status == Appointment.SCHEDULED,
+    )
+    days = []
+    for n in range(7):
+        on_day = (
+            *mine,
+            Appointment.starts_at >= bindparam(f"start{n}"),
+            Appointment.starts_at < bindparam(f"start{n + 1}"),
+        )
+        day = (
+            select(
+                Appointment.id,
+                Appointment.starts_at,
+                Appointment.ends_at,
+                Appointment.confirmed_at,
+                Client.name,
+                select(func.count()).select_from(Appointment).where(*on_day).scalar_subquery().label("day_count"),
+                select(func.max(Appointment.ends_at)).where(*on_day).scalar_subquery().label("day_end"),
+            )
+            .join(Client, Client.id == Appointment.client_id)
+            .where(*on_day)
+            .order_by(Appointment.starts_at, Appointment.id)
+            .limit(bindparam("per_day"))
+            .subquery()
+        )
+        days.append(select(*day.c))
+    return union_all(*days).order_by("starts_at", "id")
+
+
+def _span(start: datetime, end: datetime) -> tuple[int, int]:
+    """The half-hour rows from local `start` to local `end`: its first and the one after, at most midnight."""
+    first = start.hour * 2 + start.minute // 30
+    end_minutes = (end.date() - start.date()).days * 24 * 60 + end.hour * 60 + end.minute
+    return first, min(48, max(first + 1, -(-end_minutes // 30)))
+
+
+def week(
+    therapist: Therapist,
+    any_day: date,
+    at: datetime | None = None,
+    locale: str | None = None,
+    limit: int | None = DAY_LIMIT,
+) -> Week:
     """The week holding `any_day`, starting on the locale's first day (default: the current locale, which is the
-    therapist's): scheduled sessions on a 07:00–21:00 grid, widened for earlier or later ones."""
+    therapist's): scheduled sessions on a 07:00–21:00 grid, widened for earlier or later ones. A day with more than
+    `limit` sessions draws its first `limit` and one block for the rest ("+N more", Block.more)."""
     at = at or utcnow()
     first_day = week_start(min(max(any_day, EARLIEST), LATEST), locale)
     days = [first_day + timedelta(days=n) for n in range(7)]
     day_starts = [local_midnight_utc(first_day + timedelta(days=n), therapist) for n in range(8)]
-    # Only the columns the week shows, as plain rows: a busy week has a thousand sessions.
-    statement = (
-        select(Appointment.id, Appointment.starts_at, Appointment.ends_at, Appointment.confirmed_at, Client.name)
-        .join(Client, Client.id == Appointment.client_id)
-        .where(
-            Appointment.therapist_id == therapist.id,
-            Appointment.status == Appointment.SCHEDULED,
-            Appointment.starts_at >= day_starts[0],
-            Appointment.starts_at < day_starts[-1],
-        )
-        .order_by(Appointment.starts_at)
-    )
-    rows_ = db.session.execute(statement).tuples()
+    values = {f"start{n}": moment for n, moment in enumerate(day_starts)}
+    rows_ = db.session.execute(
+        _week_statement(), {"therapist": therapist.id, "per_day": NO_LIMIT if limit is None else limit + 1, **values}
+    ).tuples()
     local, locale = _local_clock(therapist.zone, day_starts), locale or formats.current_locale()  # once a page
     blocks = []
-    for id_, starts_at, ends_at, confirmed_at, name in rows_:
-        start, end = local(starts_at), local(ends_at)
-        first = start.hour * 2 + start.minute // 30
-        end_minutes = (end.date() - start.date()).days * 24 * 60 + end.hour * 60 + end.minute
-        after = min(48, max(first + 1, -(-end_minutes // 30)))
-        blocks.append(
-            Block(
-                id_,
-                name,
-                start.date(),
-                f"{formats.clock(start, locale)}–{formats.clock(end, locale)}",
-                confirmed_at is not None,
-                first,
-                after,
-            )
-        )
+    drawn = 0  # of the day, so far
+    for id_, starts_at, ends_at, confirmed_at, name, count, last_end in rows_:
+        start = local(starts_at)
+        drawn = 1 if not blocks or blocks[-1].day != start.date() else drawn + 1
+        if limit is not None and drawn > limit:  # the first not drawn: one block from its start to the day's last end
+            blocks.append(Block(0, "", start.date(), "", False, *_span(start, local(last_end)), more=count - limit))
+            continue
+        end = local(ends_at)
+        times = f"{formats.clock(start, locale)}–{formats.clock(end, locale)}"
+        blocks.append(Block(id_, name, start.date(), times, confirmed_at is not None, *_span(start, end)))
     low = min([WEEK_FIRST_HOUR * 2, *(b.first for b in blocks)])
     high = max([WEEK_LAST_HOUR * 2, *(b.after for b in blocks)])
     hours = [time(index // 2, (index % 2) * 30) for index in range(low, high)]

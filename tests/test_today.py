@@ -187,7 +187,8 @@ def test_week_offers_no_booking_in_the_past(dana, jane, logged_in):
         f"Book on {today:%a %-d %b}" in page
         and f"/sessions/book?date={today + timedelta(days=1)}&amp;time=07:00" in page
     )
-    assert f'<h3 aria-current="date"><span class="narrow">{today:%A %-d %B}</span>' in page  # the phone's day list
+    # the phone's day list
+    assert f'<h3 aria-current="date" id="day-{today}"><span class="narrow">{today:%A %-d %B}</span>' in page
 
 
 def test_week_across_a_clock_change_places_sessions_at_their_local_times(dana, jane, logged_in):
@@ -319,3 +320,110 @@ def test_sunday_first_week_across_a_clock_change(dana, jane, logged_in):
     assert schedule.week(dana, EU_SPRING, locale="en_US").first_day == EU_SPRING
     autumn = schedule.week(dana, EU_AUTUMN + timedelta(days=6), locale="en_US")
     assert autumn.first_day == EU_AUTUMN and [(b.id, b.first) for b in autumn.by_day[EU_AUTUMN]] == [(night.id, 5)]
+
+
+# Days over schedule.DAY_LIMIT (a stress case: a real practice has at most about 15 sessions a day)
+
+
+def a_long_day(therapist, client, ended: int, coming: int) -> list[Appointment]:
+    """9-minute sessions every quarter of an hour around now, where it is about noon for the therapist: `ended`
+    ones that are over and `coming` ones that are not."""
+    at_midday(therapist)
+    now = utcnow().replace(second=0, microsecond=0)
+    return [
+        add_session(therapist, client, now + (n - ended) * timedelta(minutes=15), minutes=9)
+        for n in range(ended + coming)
+    ]
+
+
+def test_today_over_the_limit_shows_the_sessions_around_now_and_all_of_them_on_request(dana, jane, logged_in):
+    day = a_long_day(dana, jane, 6, 24)
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert page.count('<li class="today-item') == schedule.DAY_LIMIT == 20
+    shown = [s for s in day if f'href="/sessions/{s.id}"' in page]
+    assert shown == day[3:23]  # the last 3 that ended (attendance to mark), then the ones to come
+    assert page.count('name="attendance" value="attended"') == 3 and page.count("Start session</a>") == 17
+    assert "Showing 20 of 30 sessions today, around now\n    (3 earlier and 7 later not shown)." in page
+    assert 'id="today-show-all" class="button" href="/sessions/today?all=1" hx-get="/sessions/today?all=1"' in page
+    assert 'hx-get="/sessions/today" hx-trigger="every 30s"' in page
+    assert "Next session in 15 min" in page or "Next session in 14 min" in page
+
+    every = logged_in.get("/sessions/today?all=1").get_data(as_text=True)
+    assert every.count('<li class="today-item') == 30 and "today-show-all" not in every
+    assert all(f'href="/sessions/{s.id}"' in every for s in day)
+    assert 'hx-get="/sessions/today?all=1" hx-trigger="every 30s"' in every  # the refresh keeps them all
+    assert f'action="/sessions/{day[0].id}/attendance?all=1"' in every  # and so does marking attendance
+
+    # "Show all" (htmx) focuses the list it brings; the 30 s refresh leaves focus alone.
+    shown_all = logged_in.get("/sessions/today?all=1", headers={"HX-Request": "true", "HX-Trigger": "today-show-all"})
+    fragment = shown_all.get_data(as_text=True)
+    assert "<html" not in fragment and fragment.count('<li class="today-item') == 30
+    assert 'id="today-sessions" tabindex="-1" aria-label="All 30 sessions today" autofocus>' in fragment
+    refreshed = logged_in.get("/sessions/today?all=1", headers={"HX-Request": "true", "HX-Trigger": "today"})
+    assert "autofocus" not in refreshed.get_data(as_text=True)
+
+    marked = logged_in.post(
+        f"/sessions/{day[0].id}/attendance?all=1", {"attendance": "attended", "from": "today"}, htmx=True
+    )
+    assert marked.status_code == 200 and marked.get_data(as_text=True).count('<li class="today-item') == 30
+
+
+def test_today_over_the_limit_late_in_the_day_shows_its_last_sessions(dana, jane, logged_in):
+    day = a_long_day(dana, jane, 26, 2)
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert [s for s in day if f'href="/sessions/{s.id}"' in page] == day[-20:]
+    assert "(8 earlier and 0 later not shown)" in page and "Show all 28 sessions today" in page
+
+
+def test_today_at_the_limit_shows_every_session_without_a_show_all(dana, jane, logged_in):
+    day = a_long_day(dana, jane, 10, schedule.DAY_LIMIT - 10)
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert page.count('<li class="today-item') == schedule.DAY_LIMIT and "today-show-all" not in page
+    assert all(f'href="/sessions/{s.id}"' in page for s in day)
+
+
+def test_week_over_the_limit_draws_twenty_a_day_and_links_the_rest(dana, jane, logged_in):
+    """25 half-hour sessions on Tuesday from 07:00: 20 drawn, "+5 more" over the rest of the day's busy rows."""
+    tuesday = [
+        add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 7 + n // 2, 30 * (n % 2)), minutes=25) for n in range(25)
+    ]
+    wednesday = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY + timedelta(days=1), 9))
+    week = schedule.week(dana, PLAIN_TUESDAY, locale="en_GB")
+    blocks = week.by_day[PLAIN_TUESDAY]
+    assert [b.id for b in blocks[:-1]] == [s.id for s in tuesday[:20]] and blocks[-1].more == 5
+    more = week.rows[week.hours.index(time(17, 0))][1]  # the 21st session's row: 17:00, to 19:25
+    assert more.sessions == [blocks[-1]] and more.rows == 5
+    assert [b.id for b in week.by_day[PLAIN_TUESDAY + timedelta(days=1)]] == [wednesday.id]
+
+    page = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}").get_data(as_text=True)
+    assert all(f'href="/sessions/{s.id}"' in page for s in [*tuesday[:20], wednesday])
+    assert not any(f'href="/sessions/{s.id}"' in page for s in tuesday[20:])
+    label = formats.day(PLAIN_TUESDAY, locale="en_GB")
+    assert (
+        f'<a class="block more" href="/sessions/week?date={PLAIN_TUESDAY}&amp;all=1#day-{PLAIN_TUESDAY}">+5 more'
+        f'<span class="visually-hidden"> sessions on {label}</span></a>'
+    ) in page
+    assert f'id="day-{PLAIN_TUESDAY}">' in page  # where the link lands
+    assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=18:00" not in page  # busy, not a slot to book
+    assert f"/sessions/book?date={PLAIN_TUESDAY}&amp;time=20:00" in page
+
+    every = logged_in.get(f"/sessions/week?date={PLAIN_TUESDAY}&all=1").get_data(as_text=True)
+    assert all(f'href="/sessions/{s.id}"' in every for s in [*tuesday, wednesday])
+    assert "block more" not in every
+
+
+def test_week_at_the_limit_draws_every_session(dana, jane, logged_in):
+    tuesday = [add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 7 + n // 2, 30 * (n % 2)), 25) for n in range(20)]
+    blocks = schedule.week(dana, PLAIN_TUESDAY).by_day[PLAIN_TUESDAY]
+    assert [b.id for b in blocks] == [s.id for s in tuesday] and not any(b.more for b in blocks)
+
+
+def test_today_counts_down_to_a_session_after_more_than_the_limit_of_cancelled_ones(dana, jane, logged_in):
+    day = a_long_day(dana, jane, 0, schedule.DAY_LIMIT + 2)
+    for session in day[:-1]:
+        session.status = Appointment.CANCELLED
+    db.session.commit()
+    page = logged_in.get("/sessions/today").get_data(as_text=True)
+    assert f'href="/sessions/{day[-1].id}"' not in page  # not among the 20 shown
+    start = booking.to_local(day[-1].starts_at, dana.zone)
+    assert f"<strong>Jane Doe</strong> at {start:%H:%M}</p>" in page  # today: the time alone

@@ -56,18 +56,22 @@ def _urls(endpoint: str, *keys: str, **values):
 
 @bp.get("/today")
 def today():
-    """The home page: today's sessions with Start session, the countdown, who is in a room, first steps."""
+    """The home page: today's sessions with Start session, the countdown, who is in a room, first steps.
+    A day over schedule.DAY_LIMIT shows the sessions around now, and all of them with ?all=1."""
     now = utcnow()
+    show_all = request.args.get("all") == "1"  # kept by the 30 s refresh and by marking attendance
+    kept = {"all": 1} if show_all else {}
     return render(
         "sessions/today.html",
         "today",
-        day=schedule.today(current_user, now),
+        day=schedule.today(current_user, now, limit=None if show_all else schedule.DAY_LIMIT),
         now=now,
         soon=now + schedule.START_EARLY,
         countdown=schedule.countdown,
+        show_all=show_all,
         attendance_choices=Appointment.ATTENDANCE,
         show_url=_urls("sessions.show", "appointment_id"),
-        attendance_url=_urls("sessions.mark_attendance", "appointment_id"),
+        attendance_url=_urls("sessions.mark_attendance", "appointment_id", **kept),
         start_url=_urls("rooms.client_room", "client_id", join=1),
     )
 
@@ -148,15 +152,21 @@ def export_csv():
 
 @bp.get("/week")
 def week():
-    """Seven days by half-hours; previous and next week swap the grid in place (htmx) with the URL pushed."""
+    """Seven days by half-hours; previous and next week swap the grid in place (htmx) with the URL pushed.
+    A day over schedule.DAY_LIMIT ends in "+N more", a link to the same week with every session (?all=1)."""
     day = _iso_date(request.args.get("date"))
     if day is None or not schedule.EARLIEST <= day <= schedule.LATEST:  # 9999-12-31 has no next week
         day = schedule.local_today(current_user)
-    days = schedule.week(current_user, day)
+    show_all = request.args.get("all") == "1"
+    days = schedule.week(current_user, day, limit=None if show_all else schedule.DAY_LIMIT)
     show_url = _urls("sessions.show", "appointment_id")
     for blocks in days.by_day.values():  # one link a block, shown in the grid and in the phone's day list
         for block in blocks:
-            block.url = show_url(block.id)
+            if block.more:  # at most one a day
+                iso = block.day.isoformat()
+                block.url = url_for("sessions.week", date=iso, all=1, _anchor=f"day-{iso}")
+            else:
+                block.url = show_url(block.id)
     return render("sessions/week.html", "week", week=days, book_url=_urls("sessions.book", "date", "time"))
 
 

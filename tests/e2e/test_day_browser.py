@@ -79,6 +79,35 @@ def test_marking_attendance_on_today(page, therapist, screenshot):
     assert db.session.get(Appointment, over.id).attendance == "attended"
 
 
+def test_today_over_the_limit_shows_all_and_focuses_the_list(page, therapist, screenshot):
+    """A day over schedule.DAY_LIMIT: 20 sessions around now, then Show all swaps in every one and focuses the list;
+    marking attendance keeps them all."""
+    jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
+    now = utcnow().replace(second=0, microsecond=0)
+    day = [add_session(therapist, jane, now + (n - 6) * timedelta(minutes=15), minutes=9) for n in range(30)]
+    within_today(therapist, day[0].starts_at, day[-1].ends_at)
+    log_in(page)
+    expect(page.locator(".today-item")).to_have_count(schedule.DAY_LIMIT)
+    screenshot("today-over-the-limit")
+    page.get_by_role("link", name="Show all 30 sessions today").click()
+    expect(page.locator(".today-item")).to_have_count(30)
+    expect(page.get_by_role("list", name="All 30 sessions today")).to_be_focused()
+    expect(page).to_have_url(re.compile(r"/sessions/today\?all=1$"))
+    first = page.get_by_role("form", name=re.compile("Attendance for Jane Doe")).first
+    first.get_by_role("button", name="Attended").click()
+    expect(page.get_by_role("button", name="Attended", pressed=True)).to_have_count(1)
+    expect(page.locator(".today-item")).to_have_count(30)
+
+    # The week draws the day's first 20 and "+10 more", a link to the week with every session.
+    today = schedule.local_today(therapist)
+    page.get_by_role("link", name="Week", exact=True).first.click()
+    expect(page.locator(f"#week .c{(today - schedule.week_start(today, 'en_GB')).days + 1} a.block")).to_have_count(21)
+    screenshot("week-over-the-limit")
+    page.get_by_role("link", name=f"+10 more sessions on {formats.day(today, locale='en_GB')}").click()
+    expect(page).to_have_url(re.compile(rf"/sessions/week\?date={today}&all=1#day-{today}$"))
+    expect(page.get_by_role("link", name=re.compile("Jane Doe"))).to_have_count(30)
+
+
 def test_week_view_empty_slot_prefills_booking_and_weeks_navigate(page, therapist, screenshot):
     jane = clients.add(therapist, name="Jane Doe", email="jane@example.com")
     booked = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, booking.time(9, 0), 50))
