@@ -366,6 +366,8 @@ def test_today_over_the_limit_shows_the_sessions_around_now_and_all_of_them_on_r
         f"/sessions/{day[0].id}/attendance?all=1", {"attendance": "attended", "from": "today"}, htmx=True
     )
     assert marked.status_code == 200 and marked.get_data(as_text=True).count('<li class="today-item') == 30
+    without_js = logged_in.post(f"/sessions/{day[1].id}/attendance?all=1", {"attendance": "attended", "from": "today"})
+    assert without_js.status_code == 303 and without_js.headers["Location"] == "/sessions/today?all=1"
 
 
 def test_today_over_the_limit_late_in_the_day_shows_its_last_sessions(dana, jane, logged_in):

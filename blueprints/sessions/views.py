@@ -489,7 +489,8 @@ def mark_attendance(appointment_id: int):
     if request.form.get("from") == "today":
         if request.htmx:
             return today()
-        return redirect(url_for("sessions.today"), 303)
+        kept = {"all": 1} if request.args.get("all") == "1" else {}  # back to the list as it was shown
+        return redirect(url_for("sessions.today", **kept), 303)
     return _done(appointment, f"Marked: {appointment.attendance_label}.")
 
 
