@@ -359,6 +359,7 @@ def main() -> int:
                     "DATABASE_URL": f"sqlite:///{path}",
                     "MAIL_SERVER": "127.0.0.1",
                     "MAIL_PORT": str(sink.port),
+                    "MAIL_DAILY_CAP": "100000",  # 100 bookings send 200 emails, the default day's cap
                     "PUBLIC_URL": "http://127.0.0.1:5000",
                 },
             )
