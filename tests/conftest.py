@@ -4,6 +4,7 @@ import os
 import re
 import sys
 import threading
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,39 @@ def at_midday(therapist):
 @pytest.fixture
 def therapist(app):
     return make_therapist()
+
+
+@pytest.fixture
+def jordan(therapist):
+    """A client of Dana's in New York, where the clocks change on other dates than in Prague."""
+    import clients
+
+    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
+
+
+@pytest.fixture
+def six(therapist, jordan, smtp):
+    """Jordan's weekly series: Tuesdays at 09:00, 6 sessions, invited."""
+    import invites
+    import series
+    from dates import PLAIN_TUESDAY
+
+    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
+    invites.send_series(booked)
+    return booked
+
+
+def calendars(inbox, address) -> list:
+    """Every calendar sent to `address`, parsed by both parsers (the strict one must accept each)."""
+    import icalendar
+    from ical.calendar_stream import IcsCalendarStream
+
+    found = []
+    for message in inbox.to(address):
+        data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
+        IcsCalendarStream.from_ics(data.decode())
+        found.append(icalendar.Calendar.from_ical(data))
+    return found
 
 
 @pytest.fixture

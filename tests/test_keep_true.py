@@ -4,17 +4,15 @@ series (its RRULE event, with a SEQUENCE above every session's own) and one per 
 
 from datetime import datetime, time, timedelta, timezone
 
-import icalendar
 import pytest
 import recurring_ical_events
-from ical.calendar_stream import IcsCalendarStream
 from sqlalchemy import func, select
 
 import booking
 import clients
 import invites
 import series
-from conftest import dump
+from conftest import calendars, dump
 from dates import PLAIN_TUESDAY
 from extensions import db
 from models import Activity, Appointment, InviteDelivery, utcnow
@@ -23,29 +21,13 @@ BAD = "žofie@example.cz"  # stored before non-ASCII local parts were refused: n
 
 
 @pytest.fixture
-def jordan(therapist):
-    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
-
-
-@pytest.fixture
-def weekly(therapist, jordan, smtp):
-    """Six weekly sessions from PLAIN_TUESDAY at 09:00, invited; and one single session that Friday."""
-    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
-    invites.send_series(booked)
+def weekly(six, therapist, jordan, smtp):
+    """The six weekly sessions from PLAIN_TUESDAY at 09:00, invited; and one single session that Friday."""
+    booked = six
     single = booking.book(therapist, jordan, booking.slot(therapist, PLAIN_TUESDAY + timedelta(days=3), time(15), 50))
     invites.send(single)
     smtp.messages.clear()
     return booked, single
-
-
-def calendars(inbox, address):
-    """Every calendar sent to `address`, each accepted by the strict parser too."""
-    found = []
-    for message in inbox.to(address):
-        data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
-        IcsCalendarStream.from_ics(data.decode())
-        found.append(icalendar.Calendar.from_ical(data))
-    return found
 
 
 def events(cal):

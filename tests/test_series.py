@@ -14,6 +14,7 @@ import booking
 import clients
 import invites
 import series
+from conftest import calendars
 from dates import EU_SPRING, PLAIN_TUESDAY, US_SPRING
 from extensions import db
 from models import Appointment, Series
@@ -22,11 +23,6 @@ from validation import Invalid
 PRAGUE, NEW_YORK = ZoneInfo("Europe/Prague"), ZoneInfo("America/New_York")
 # A Tuesday four weeks before the US clocks change: 12 weekly sessions cross both zones' spring changes.
 ACROSS_SPRING = US_SPRING - timedelta(days=28) + timedelta(days=(1 - (US_SPRING - timedelta(days=28)).weekday()) % 7)
-
-
-@pytest.fixture
-def jordan(therapist):
-    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
 
 
 def twelve_weeks(therapist, client, **kwargs):
@@ -279,23 +275,6 @@ def test_bad_series_input_gets_a_message_and_books_nothing(logged_in, jordan, ch
 
 
 # Changing one session, the rest, or the whole series
-
-
-def calendars(inbox, address):
-    """Every calendar sent to `address`, parsed by both parsers (the strict one must accept each)."""
-    found = []
-    for message in inbox.to(address):
-        data = next(p for p in message.walk() if p.get_content_type() == "text/calendar").get_payload(decode=True)
-        IcsCalendarStream.from_ics(data.decode())
-        found.append(icalendar.Calendar.from_ical(data))
-    return found
-
-
-@pytest.fixture
-def six(therapist, jordan, smtp):
-    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
-    invites.send_series(booked)
-    return booked
 
 
 def test_session_page_and_list_name_the_series(logged_in, six):

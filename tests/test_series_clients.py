@@ -4,18 +4,11 @@ Tue 1 Jun", linking to that session; the line goes when the series is cancelled.
 import re
 from datetime import time, timedelta
 
-import pytest
-
 import booking
 import clients
 import series
 from dates import PLAIN_TUESDAY
 from extensions import db
-
-
-@pytest.fixture
-def jordan(therapist):
-    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
 
 
 def series_lines(page: str) -> list[tuple[str, str]]:

@@ -15,7 +15,6 @@ from test_series import ACROSS_SPRING, twelve_weeks
 
 import accounts
 import booking
-import clients
 import invites
 import series
 from dates import PLAIN_TUESDAY
@@ -28,11 +27,6 @@ ANY_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
 def utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-@pytest.fixture
-def jordan(therapist):
-    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from test_series import calendars, expand
+from test_series import expand
 
 import booking
 import clients
-import invites
 import series
-from conftest import dump
+from conftest import calendars, dump
 from dates import EU_SPRING, PLAIN_TUESDAY, US_SPRING
 from extensions import db
 from models import Appointment, Reminder, Series
@@ -29,19 +28,6 @@ def wednesday(week: int):
 
 def utc(day, at: time) -> datetime:
     return booking.local_to_utc(day, at, PRAGUE)[0]
-
-
-@pytest.fixture
-def jordan(therapist):
-    return clients.add(therapist, name="Jordan Ellis", email="jordan@example.com", timezone="America/New_York")
-
-
-@pytest.fixture
-def six(therapist, jordan, smtp):
-    """Tuesdays at 09:00, 6 sessions, invited."""
-    booked, _ = series.book(series.plan(therapist, jordan, PLAIN_TUESDAY, time(9, 0), 50, 1, count=6))
-    invites.send_series(booked)
-    return booked
 
 
 @pytest.fixture
