@@ -243,7 +243,7 @@ def book_once(
     appointment = new_appointment(therapist, client, when.starts_at, when.ends_at, booking_key=booking_key or None)
     db.session.add(appointment)
     try:
-        commit(before_commit and (lambda: before_commit(appointment)))
+        commit(before_commit, appointment)
     except IntegrityError:
         if booked := existing_booking(therapist, booking_key or ""):
             return booked, False  # the same form was submitted twice at once; the first one booked
@@ -295,7 +295,7 @@ def reschedule(
     appointment.updated_at = utcnow()
     reminders.rearm(appointment)
     try:
-        commit(before_commit and (lambda: before_commit(previous)))
+        commit(before_commit, previous)
     except IntegrityError:
         _refuse_overlap(therapist, when, ignore=appointment_id)  # the database refused it
         raise

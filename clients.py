@@ -91,7 +91,7 @@ def add(therapist: Therapist, *, before_commit: Callable[[Client], object] | Non
     client = Client(therapist_id=therapist.id, **fields)
     client.room_links.append(RoomLink())
     db.session.add(client)
-    commit((lambda: before_commit(client)) if before_commit else None)
+    commit(before_commit, client)
     return client
 
 
@@ -129,7 +129,7 @@ def update(
         setattr(client, name, value)
     booking.new_version(sessions)
     change = booking.AddressChange("client", old_email, sessions) if sessions else None
-    commit((lambda: before_commit(change)) if before_commit else None)
+    commit(before_commit, change)
     return change
 
 
@@ -155,7 +155,7 @@ def archive(
     booking.new_version(sessions, cancel=True)
     client.archived_at = utcnow()
     rooms.end_visits(rooms.client_room(client))
-    commit((lambda: before_commit(sessions)) if before_commit else None)
+    commit(before_commit, sessions)
     return sessions
 
 
@@ -191,7 +191,7 @@ def replace_room_link(
     sessions = booking.upcoming(client)
     new_link = _new_room_link(client)
     booking.new_version(sessions)
-    commit((lambda: before_commit(sessions)) if before_commit else None)
+    commit(before_commit, sessions)
     return new_link, sessions
 
 

@@ -30,14 +30,14 @@ def write_lock(therapist_id: int) -> None:
         )
 
 
-def commit(before_commit: Callable[[], object] | None = None) -> None:
-    """Store the session's changes, running `before_commit` between the flush and the commit: the last step
-    that may still refuse the change (building the emails that announce it). If anything raises, the
+def commit(before_commit: Callable[..., object] | None = None, *args) -> None:
+    """Store the session's changes, running `before_commit(*args)` between the flush and the commit: the last
+    step that may still refuse the change (building the emails that announce it). If anything raises, the
     transaction rolls back and nothing is stored, so nothing can fail after the commit."""
     try:
         db.session.flush()
         if before_commit is not None:
-            before_commit()
+            before_commit(*args)
         db.session.commit()
     except Exception:
         db.session.rollback()

@@ -631,13 +631,6 @@ def log(appointment: Appointment) -> list[tuple[InviteDelivery, str]]:
     return entries[::-1]
 
 
-def send_updates(
-    appointments: list[Appointment], method: str = REQUEST, *, note: str | None = None, reason: str | None = None
-) -> list[InviteDelivery]:
-    """Send the current version of each session or series (after a change that touched several at once)."""
-    return deliver(prepare_updates(appointments, method, note=note, reason=reason, strict=False))
-
-
 def send_address_change(change: AddressChange) -> list[InviteDelivery]:
     """Send what prepare_address_change() names, built now (for a change already committed)."""
     return deliver(prepare_address_change(change, strict=False))

@@ -322,7 +322,7 @@ def book(
             )
         )
     try:
-        commit(before_commit and (lambda: before_commit(series)))
+        commit(before_commit, series)
     except IntegrityError:
         if booked := existing(therapist, booking_key or ""):
             return booked, False
@@ -416,7 +416,7 @@ def cancel_series(
         reminders.disarm(each)
     keep_past(series, ahead)
     series.new_version()
-    commit(before_commit and (lambda: before_commit(series)))
+    commit(before_commit, series)
     return series
 
 
@@ -473,7 +473,7 @@ def cancel_following(
         reminders.disarm(each)
     _split_rule(series, appointment.recurrence_id)
     series.new_version()
-    commit(before_commit and (lambda: before_commit(series)))
+    commit(before_commit, series)
     return series, ending
 
 
@@ -586,7 +586,7 @@ def reschedule_following(
         if successor is not original:
             _split_rule(original, appointment.recurrence_id)
         original.new_version(also=[row for _, row in moves] + [o.row for o in dropped])
-        commit(before_commit and (lambda: before_commit(original, successor, [o.row for o in dropped])))
+        commit(before_commit, original, successor, [o.row for o in dropped])
     except IntegrityError:
         db.session.rollback()  # the database refused a moved time: nothing moves, the lock goes
         raise Invalid("Another session was booked at one of the new times. Choose another time.") from None
