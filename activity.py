@@ -89,7 +89,7 @@ def as_csv(therapist: Therapist) -> str:
     ):
         writer.writerow(
             [
-                entry.at.isoformat(timespec="seconds") + "Z",
+                entry.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 entry.ip,
                 ACTIONS.get(entry.action, entry.action),
                 safe_cell(entry.detail),

@@ -45,21 +45,22 @@ class Conflict(Invalid):
 class Slot:
     """A session time: UTC start and end, and whether the local time entered was ambiguous."""
 
-    starts_at: datetime  # naive UTC
+    starts_at: datetime  # aware UTC
     ends_at: datetime
     ambiguous: bool = False
 
 
 def to_local(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.replace(tzinfo=timezone.utc).astimezone(zone)
+    """A moment (aware) as the clock in `zone` shows it."""
+    return moment.astimezone(zone)
 
 
 def local_time(moment: datetime | None, zone: str, fmt: str = "%a %-d %b %Y, %H:%M") -> str:
-    """A stored naive-UTC time, shown in the viewer's zone and locale (formats.FORMATS names the `fmt` choices):
+    """A stored moment, shown in the viewer's zone and locale (formats.FORMATS names the `fmt` choices):
     the one formatter screens and emails use."""
     if moment is None:
         return ""
-    return formats.local_time(moment.replace(tzinfo=timezone.utc), parse_zone(zone) or UTC, fmt)
+    return formats.local_time(moment, parse_zone(zone) or UTC, fmt)
 
 
 def _twice(local: datetime) -> bool:
@@ -110,7 +111,7 @@ def _gap_around(local: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def local_to_utc(day: date, at: time, zone: ZoneInfo) -> tuple[datetime, bool]:
-    """Turn a wall-clock time in `zone` into naive UTC.
+    """Turn a wall-clock time in `zone` into the moment (aware UTC) it names.
 
     A time in the spring-forward gap does not exist and is refused, naming the gap; a time that
     occurs twice (clocks going back) takes the first occurrence, and says so.
@@ -125,7 +126,7 @@ def local_to_utc(day: date, at: time, zone: ZoneInfo) -> tuple[datetime, bool]:
         )
     first = local.replace(tzinfo=zone, fold=0)
     ambiguous = first.utcoffset() != local.replace(tzinfo=zone, fold=1).utcoffset()
-    return first.astimezone(timezone.utc).replace(tzinfo=None), ambiguous
+    return first.astimezone(timezone.utc), ambiguous
 
 
 def slot(therapist: Therapist, day: date, at: time, minutes: int) -> Slot:

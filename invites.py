@@ -95,8 +95,8 @@ def event(
         vevent.add("uid", appointment.uid)
         vevent.add("dtstamp", stamp or datetime.now(utc))
         vevent.add("sequence", appointment.sequence)
-        vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc))
-        vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc))
+        vevent.add("dtstart", appointment.starts_at)
+        vevent.add("dtend", appointment.ends_at)
     else:
         zone = series.zone
         vevent.add("uid", series.uid)
@@ -108,12 +108,12 @@ def event(
             vevent.add("dtend", start + timedelta(minutes=series.minutes))
             vevent.add("rrule", vRecur.from_ical(series.rule))
             if skipped := series_module.exdates(series):
-                vevent.add("exdate", [moment.replace(tzinfo=utc).astimezone(zone) for moment in skipped])
+                vevent.add("exdate", [moment.astimezone(zone) for moment in skipped])
         else:
             vevent.add("sequence", appointment.sequence)
-            vevent.add("recurrence-id", appointment.recurrence_id.replace(tzinfo=utc).astimezone(zone))
-            vevent.add("dtstart", appointment.starts_at.replace(tzinfo=utc).astimezone(zone))
-            vevent.add("dtend", appointment.ends_at.replace(tzinfo=utc).astimezone(zone))
+            vevent.add("recurrence-id", appointment.recurrence_id.astimezone(zone))
+            vevent.add("dtstart", appointment.starts_at.astimezone(zone))
+            vevent.add("dtend", appointment.ends_at.astimezone(zone))
     title = summary(appointment, role)
     vevent.add("summary", f"Cancelled: {title}" if cancelled and not people else title)
     vevent.add("description", f"Join: {link}\n{ROOM_SENTENCE}")
@@ -198,7 +198,7 @@ def feed(appointments: list[Appointment]) -> bytes:
     written: list[Series] = []
     for appointment in appointments:
         if appointment.series is None:
-            cal.add_component(event(appointment, THERAPIST, stamp=_stamp(appointment.updated_at), people=False))
+            cal.add_component(event(appointment, THERAPIST, stamp=appointment.updated_at, people=False))
         elif appointment.series not in written:
             written.append(appointment.series)
             for vevent in _feed_series(appointment.series):
@@ -211,10 +211,6 @@ def feed(appointments: list[Appointment]) -> bytes:
     return cal.to_ical()
 
 
-def _stamp(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc)
-
-
 def _feed_series(series: Series) -> list[Event]:
     """One series in the feed: the RRULE event, no people, then each moved session as its own instance.
 
@@ -225,7 +221,7 @@ def _feed_series(series: Series) -> list[Event]:
     """
     rows = series.appointments
     scheduled = [a for a in rows if a.status == Appointment.SCHEDULED]
-    stamp = _stamp(max([series.updated_at, *(a.updated_at for a in rows)]))
+    stamp = max([series.updated_at, *(a.updated_at for a in rows)])
     master = event((scheduled or rows)[0], THERAPIST, stamp=stamp, people=False, master=True, cancelled=not scheduled)
     if not scheduled:
         rule, skipped = series_module.covering(series)
@@ -233,11 +229,11 @@ def _feed_series(series: Series) -> list[Event]:
         master.pop("EXDATE", None)
         master.add("rrule", vRecur.from_ical(rule))
         if skipped:
-            master.add("exdate", [moment.replace(tzinfo=timezone.utc).astimezone(series.zone) for moment in skipped])
+            master.add("exdate", [moment.astimezone(series.zone) for moment in skipped])
     events = [master]
     for row in scheduled or rows:
         if row.starts_at != row.recurrence_id or row.minutes != series.minutes:
-            events.append(event(row, THERAPIST, stamp=_stamp(row.updated_at), people=False))
+            events.append(event(row, THERAPIST, stamp=row.updated_at, people=False))
     return events
 
 

@@ -1,4 +1,5 @@
-"""Database models. Times are stored as naive UTC datetimes (portable across SQLite and PostgreSQL)."""
+"""Database models. Every moment is an aware UTC datetime (extensions.UTCDateTime stores it as naive UTC,
+portable across SQLite and PostgreSQL); only a series' wall-clock start is naive, in the series' zone."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     DDL,
     Boolean,
     CheckConstraint,
+    DateTime,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -37,8 +39,8 @@ def first_name(name: str) -> str:
 
 
 def utcnow() -> datetime:
-    """The current time as naive UTC, the form every timestamp column stores."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    """The current time, aware UTC: the form every moment column takes and returns."""
+    return datetime.now(timezone.utc)
 
 
 def parse_zone(name: str | None) -> ZoneInfo | None:
@@ -339,7 +341,7 @@ class Appointment(db.Model):
     confirmed_at: Mapped[datetime | None]
     attendance: Mapped[Attendance | None] = mapped_column(enum_type(Attendance, "attendance", length=20))
     # A session of a weekly series: the series, and the start the series' rule gave it (its RECURRENCE-ID,
-    # naive UTC), which stays when this one session is moved.
+    # UTC), which stays when this one session is moved.
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"), index=True)
     recurrence_id: Mapped[datetime | None]
 
@@ -396,7 +398,9 @@ class Series(db.Model):
     sequence: Mapped[int] = mapped_column(default=0)
     # The RRULE value, e.g. "FREQ=WEEKLY;INTERVAL=2;COUNT=12" (UNTIL in UTC, as RFC 5545 asks with a TZID).
     rule: Mapped[str] = mapped_column(String(200))
-    starts_local: Mapped[datetime]  # DTSTART: the first session's wall-clock start in `timezone`
+    starts_local: Mapped[datetime] = mapped_column(
+        DateTime
+    )  # DTSTART: the first session's wall-clock start in `timezone`
     timezone: Mapped[str] = mapped_column(String(64))
     minutes: Mapped[int]
     organizer: Mapped[str | None] = mapped_column(String(254))

@@ -34,7 +34,7 @@ log = logging.getLogger("hearth.reminders")
 
 
 def now() -> datetime:
-    """The clock reminders run on (naive UTC); tests move it."""
+    """The clock reminders run on (aware UTC); tests move it."""
     return utcnow()
 
 

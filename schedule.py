@@ -32,9 +32,8 @@ EARLIER_SHOWN = 3  # Today, over the limit: the last sessions that ended before 
 
 
 def local_midnight_utc(day: date, therapist: Therapist) -> datetime:
-    """The start of a local day in the therapist's zone, as naive UTC."""
-    aware = datetime.combine(day, time(0), tzinfo=therapist.zone)
-    return aware.astimezone(timezone.utc).replace(tzinfo=None)
+    """The moment (aware UTC) a local day starts in the therapist's zone."""
+    return datetime.combine(day, time(0), tzinfo=therapist.zone).astimezone(timezone.utc)
 
 
 def local_today(therapist: Therapist, at: datetime | None = None) -> date:
@@ -42,7 +41,7 @@ def local_today(therapist: Therapist, at: datetime | None = None) -> date:
 
 
 def _local_clock(zone, day_starts: list[datetime]):
-    """UTC -> local for the days starting at `day_starts` (naive UTC, one more than the days): a fixed offset
+    """UTC -> local for the days starting at `day_starts` (UTC, one more than the days): a fixed offset
     per day, except on a day with a clock change, which converts each time through the zone."""
     offsets = [booking.to_local(moment, zone).utcoffset() for moment in day_starts]
     last = len(day_starts) - 1
@@ -50,7 +49,7 @@ def _local_clock(zone, day_starts: list[datetime]):
     def local(moment: datetime) -> datetime:
         index = bisect_right(day_starts, moment) - 1
         if 0 <= index < last and offsets[index] == offsets[index + 1]:
-            return moment + offsets[index]
+            return (moment + offsets[index]).replace(tzinfo=None)
         return booking.to_local(moment, zone).replace(tzinfo=None)
 
     return local

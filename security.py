@@ -43,8 +43,8 @@ def _now() -> float:
 
 
 def now() -> datetime:
-    """The clock the session limits run on, as the naive UTC the database stores."""
-    return datetime.fromtimestamp(_now(), timezone.utc).replace(tzinfo=None)
+    """The clock the session limits run on (aware UTC)."""
+    return datetime.fromtimestamp(_now(), timezone.utc)
 
 
 # Requests that may run before two-factor setup when REQUIRE_2FA is on: the setup itself, and leaving.

@@ -42,7 +42,7 @@ class Occurrence:
 
     index: int  # 1-based
     local: datetime  # wall-clock start in the therapist's zone
-    starts_at: datetime  # naive UTC
+    starts_at: datetime  # aware UTC
     ends_at: datetime
     conflict: Appointment | None = None
     skipped: bool = False
@@ -95,7 +95,7 @@ class Plan:
         if self.count is not None:
             parts["COUNT"] = self.count
         else:
-            parts["UNTIL"] = self.occurrences[-1].starts_at.replace(tzinfo=timezone.utc)
+            parts["UNTIL"] = self.occurrences[-1].starts_at
         return vRecur(parts).to_ical().decode()
 
     def describe(self) -> str:
@@ -154,8 +154,8 @@ def describe_rule(interval: int, first: datetime, sessions: int, last: datetime 
 
 def wall_to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time of a series' rule as every calendar reads it (RFC 5545, 3.3.5): of a time that happens
-    twice, the first; a time the clocks skip, with the offset before the jump (02:30 becomes 03:30). Naive UTC."""
-    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc).replace(tzinfo=None)
+    twice, the first; a time the clocks skip, with the offset before the jump (02:30 becomes 03:30), as a moment (aware UTC)."""
+    return local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
 def _occurrence(index: int, wall: datetime, zone: ZoneInfo, minutes: int) -> Occurrence:
@@ -339,10 +339,10 @@ def interval(series: Series) -> int:
 
 
 def starts(series: Series) -> list[datetime]:
-    """Every start the series' rule gives (naive UTC), including those skipped or cancelled."""
+    """Every start the series' rule gives (aware UTC), including those skipped or cancelled."""
     zone = series.zone
     rule = rrulestr(series.rule, dtstart=series.starts_local.replace(tzinfo=zone))
-    return [moment.astimezone(timezone.utc).replace(tzinfo=None) for moment in rule]
+    return [moment.astimezone(timezone.utc) for moment in rule]
 
 
 def exdates(series: Series) -> list[datetime]:
@@ -430,10 +430,10 @@ def keep_past(series: Series, cancelled: list[Appointment]) -> None:
 
 
 def _split_rule(series: Series, before: datetime) -> None:
-    """End the series' rule just before `before` (naive UTC): UNTIL one second earlier, in UTC."""
+    """End the series' rule just before `before`: UNTIL one second earlier, in UTC."""
     parts = vRecur.from_ical(series.rule)
     parts.pop("COUNT", None)
-    parts["UNTIL"] = [(before - timedelta(seconds=1)).replace(tzinfo=timezone.utc)]
+    parts["UNTIL"] = [(before - timedelta(seconds=1)).astimezone(timezone.utc)]
     series.rule = vRecur(parts).to_ical().decode()
 
 
@@ -595,15 +595,15 @@ def reschedule_following(
 
 def covering(series: Series) -> tuple[str, list[datetime]]:
     """A rule that gives every session the series holds, whatever their state, and the starts it gives that are
-    none of them (naive UTC): how a series cancelled whole can still show each session. Its own rule may end
+    none of them (aware UTC): how a series cancelled whole can still show each session. Its own rule may end
     before them (cancelled "this and following" from its first session)."""
     held = {a.recurrence_id for a in series.appointments}
     parts = vRecur.from_ical(series.rule)
     parts.pop("COUNT", None)
-    parts["UNTIL"] = [max(held).replace(tzinfo=timezone.utc)]
+    parts["UNTIL"] = [max(held)]
     rule = vRecur(parts).to_ical().decode()
     moments = rrulestr(rule, dtstart=series.starts_local.replace(tzinfo=series.zone))
-    return rule, [m for m in (m.astimezone(timezone.utc).replace(tzinfo=None) for m in moments) if m not in held]
+    return rule, [m for m in (m.astimezone(timezone.utc) for m in moments) if m not in held]
 
 
 def cadence(interval_weeks: int, usual: datetime) -> str:

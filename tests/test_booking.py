@@ -1,6 +1,6 @@
 """Booking rules as plain functions: time zones, clock changes, past times, overlaps, idempotency."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +27,7 @@ def book_at(therapist, client, day, at, minutes=50):
 
 def test_local_time_is_stored_in_utc(therapist, jane):
     appointment = book_at(therapist, jane, PLAIN_TUESDAY, time(14, 0))
-    assert appointment.starts_at == datetime.combine(PLAIN_TUESDAY, time(12, 0))  # CEST is UTC+2
+    assert appointment.starts_at == datetime.combine(PLAIN_TUESDAY, time(12, 0), timezone.utc)  # CEST is UTC+2
     assert appointment.minutes == 50
     assert booking.to_local(appointment.starts_at, ZoneInfo("America/New_York")).hour == 8
 
@@ -53,7 +53,7 @@ def test_a_time_in_the_spring_gap_is_refused_naming_the_gap(therapist):
 def test_an_ambiguous_time_takes_the_first_occurrence(therapist):
     when = booking.slot(therapist, EU_AUTUMN, time(2, 30), 50)
     assert when.ambiguous
-    assert when.starts_at == datetime.combine(EU_AUTUMN, time(0, 30))  # 02:30 CEST (UTC+2), the first one
+    assert when.starts_at == datetime.combine(EU_AUTUMN, time(0, 30), timezone.utc)  # 02:30 CEST (UTC+2), the first one
     assert not booking.slot(therapist, EU_AUTUMN, time(4, 30), 50).ambiguous
 
 

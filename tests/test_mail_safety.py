@@ -15,7 +15,7 @@ import mail
 from conftest import dump
 from dates import EU_AUTUMN, PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Client, InviteDelivery, OutboxMessage, Therapist
+from models import UTC, Appointment, Client, InviteDelivery, OutboxMessage, Therapist
 
 DAY = PLAIN_TUESDAY.isoformat()
 ADD = {"add-email": "jane@example.com", "add-timezone": "America/New_York"}
@@ -270,9 +270,13 @@ def test_lord_howe_half_hour_change_shows_each_offset(app):
     from datetime import datetime
 
     # 2:00 local becomes 1:30 on the first Sunday of April: 01:30 happens twice.
-    text = booking.time_range(datetime(2026, 4, 4, 14, 30), datetime(2026, 4, 4, 15, 0), "Australia/Lord_Howe")
+    text = booking.time_range(
+        datetime(2026, 4, 4, 14, 30, tzinfo=UTC), datetime(2026, 4, 4, 15, 0, tzinfo=UTC), "Australia/Lord_Howe"
+    )
     assert text == "Sun, 5 Apr 2026, 01:30 +11 – 01:30 +1030"  # en_GB as Babel writes it
     assert (
-        booking.time_range(datetime(2026, 6, 4, 14, 30), datetime(2026, 6, 4, 15, 0), "Australia/Lord_Howe")
+        booking.time_range(
+            datetime(2026, 6, 4, 14, 30, tzinfo=UTC), datetime(2026, 6, 4, 15, 0, tzinfo=UTC), "Australia/Lord_Howe"
+        )
         == "Fri, 5 Jun 2026, 01:00–01:30"
     )

@@ -4,11 +4,12 @@ Every case runs the same statement twice: with an allowed value it succeeds (so 
 with a forbidden one the database refuses it.
 """
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError, StatementError
 
 import booking
 import clients
@@ -129,7 +130,7 @@ def make_world() -> dict:
     db.session.add_all([delivery, reminder])
     db.session.commit()
     visit = rooms.join(rooms.client_room(jane), dana, rooms.THERAPIST, "Dana", jane)
-    later = session.starts_at + timedelta(days=1)
+    later = stored(session.starts_at + timedelta(days=1))
     return {
         "dana": dana.id,
         "olga": olga.id,
@@ -141,6 +142,11 @@ def make_world() -> dict:
         "later": later,
         "later_end": later + timedelta(minutes=50),
     }
+
+
+def stored(moment: datetime) -> datetime:
+    """A moment as the columns hold it (naive UTC): what raw SQL, which bypasses UTCDateTime, must bind."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def interval(word: str):
@@ -155,7 +161,7 @@ def attempt(world: dict, statement: str, value: str) -> None:
         starts_at = db.session.get(Appointment, world["session"]).starts_at
         sql, params["value"] = (
             "UPDATE appointments SET ends_at = :value WHERE id = :session",
-            starts_at + interval(value),
+            stored(starts_at + interval(value)),
         )
     try:
         db.session.execute(text(sql), params)
@@ -185,4 +191,31 @@ def test_updated_at_moves_whenever_a_session_changes(app):
     db.session.commit()
     session = db.session.get(Appointment, world["session"])
     booking.cancel(session)
-    assert session.updated_at > datetime(2020, 1, 1)
+    assert session.updated_at > datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+def test_a_naive_datetime_is_refused_and_every_moment_reads_back_aware_utc(app):
+    """A local `datetime.now()` stored as if it were UTC would shift every session by the server's offset:
+    UTCDateTime refuses a naive value through the ORM and through Core, stores an aware one as its UTC moment,
+    and reads each back aware."""
+    world = make_world()
+    session = db.session.get(Appointment, world["session"])
+    naive = datetime(2031, 1, 7, 9, 0)
+    session.confirmed_at = naive
+    with pytest.raises(StatementError, match="naive datetime"):
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(StatementError, match="naive datetime"):
+        db.session.execute(update(Appointment).where(Appointment.id == world["session"]).values(confirmed_at=naive))
+    db.session.rollback()
+
+    prague = datetime(2031, 1, 7, 10, 0, tzinfo=ZoneInfo("Europe/Prague"))  # 09:00 UTC in winter
+    session = db.session.get(Appointment, world["session"])
+    session.confirmed_at = prague
+    db.session.commit()
+    db.session.expire_all()
+    raw = db.session.execute(text("SELECT confirmed_at FROM appointments WHERE id = :id"), {"id": session.id}).scalar()
+    assert str(raw).startswith("2031-01-07 09:00:00")  # stored as the UTC moment, without an offset
+    read = db.session.get(Appointment, world["session"])
+    assert read.confirmed_at == prague and read.confirmed_at.utcoffset() == timedelta(0)
+    assert all(moment.tzinfo is not None for moment in (read.starts_at, read.ends_at, read.created_at, read.updated_at))

@@ -26,7 +26,7 @@ ANY_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
 
 def utc(moment: datetime) -> datetime:
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(timezone.utc)
 
 
 @pytest.fixture

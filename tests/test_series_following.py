@@ -144,12 +144,10 @@ def test_skip_then_save_moves_the_rest_and_cancels_the_skipped_one(logged_in, th
     (event,) = sent[-1].walk("VEVENT")
     assert str(event["UID"]) == holder.uid and "EXDATE" in event
     data = sent[-1].to_ical()
-    assert [e.decoded("DTSTART").astimezone(timezone.utc).replace(tzinfo=None) for e in expand(data, *EVER)] == moved
+    assert [e.decoded("DTSTART").astimezone(timezone.utc) for e in expand(data, *EVER)] == moved
     if start:  # the original, re-sent ending before the 3rd, expands to its first two
         kept = sorted(a.starts_at for a in rows.values() if a.series_id == six.id)
-        assert [
-            e.decoded("DTSTART").astimezone(timezone.utc).replace(tzinfo=None) for e in expand(sent[0].to_ical(), *EVER)
-        ] == kept[:2]
+        assert [e.decoded("DTSTART").astimezone(timezone.utc) for e in expand(sent[0].to_ical(), *EVER)] == kept[:2]
 
 
 def test_unresolved_overlaps_are_refused_and_change_nothing(logged_in, therapist, six, sam, smtp):

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -173,7 +173,7 @@ def test_booking_form_takes_date_and_time_from_the_week_view(dana, jane, logged_
 
 def test_week_offers_no_booking_in_the_past(dana, jane, logged_in):
     """A half-hour that is over, or a day gone by, is not a slot to book: booking would refuse it."""
-    now = datetime(2030, 6, 5, 10, 0)  # a Wednesday, 12:00 in Prague
+    now = datetime(2030, 6, 5, 10, 0, tzinfo=timezone.utc)  # a Wednesday, 12:00 in Prague
     week = schedule.week(dana, now.date(), at=now)
     assert week.today == now.date()
     row_11, row_12 = week.hours.index(time(11, 30)), week.hours.index(time(12, 0))

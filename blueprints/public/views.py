@@ -1,5 +1,4 @@
 import hashlib
-from datetime import timezone
 
 from flask import Response, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -32,7 +31,7 @@ def feed(token: str):
     response = Response(body, mimetype="text/calendar")
     response.set_etag(hashlib.sha256(body).hexdigest())
     if sessions:
-        response.last_modified = max(s.updated_at for s in sessions).replace(tzinfo=timezone.utc)
+        response.last_modified = max(s.updated_at for s in sessions)
     response.headers.update(
         {"Cache-Control": "private, no-cache", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
     )
