@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 import formats
-import reminders
+import reminder_state
 from database import commit, write_lock
 from extensions import db
 from models import UTC, Appointment, Client, Therapist, parse_zone, utcnow
@@ -294,7 +294,7 @@ def reschedule(
     appointment.starts_at, appointment.ends_at = when.starts_at, when.ends_at
     appointment.new_version()
     appointment.updated_at = utcnow()
-    reminders.rearm(appointment)
+    reminder_state.rearm(appointment)
     try:
         commit(before_commit, previous)
     except IntegrityError:
@@ -323,7 +323,7 @@ def cancel(
     appointment.status = Appointment.CANCELLED
     appointment.new_version()
     appointment.updated_at = utcnow()
-    reminders.disarm(appointment)
+    reminder_state.disarm(appointment)
     commit(before_commit)
 
 
@@ -352,7 +352,7 @@ def new_version(appointments: list[Appointment], *, cancel: bool = False) -> Non
     for appointment in appointments:
         if cancel:
             appointment.status = Appointment.CANCELLED
-            reminders.disarm(appointment)
+            reminder_state.disarm(appointment)
         appointment.new_version()
         appointment.updated_at = now
     for series in {a.series_id: a.series for a in appointments if a.series_id is not None}.values():

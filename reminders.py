@@ -3,7 +3,8 @@
 Nothing here waits for anything: the worker (jobs.py) calls `send_due()` every minute, and any number
 of workers may do so at once. Whether a reminder is due is worked out from the sessions themselves, so a
 reschedule re-arms it (a new start time is a new reminder), a cancel disarms it, and a change of
-settings counts from the next sweep.
+settings counts from the next sweep. Re-arming, disarming and the clock are in reminder_state.py, below
+booking, which calls them; this module needs booking (the time in the subject) and clients (the room link).
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager
 
 import booking
-import clients  # a module import: clients -> booking -> reminders -> clients is a cycle
+import clients
 import formats
 import links
 import mail
+import reminder_state
 from extensions import db
-from models import Appointment, Client, InviteDelivery, Reminder, ReminderKind, Therapist, utcnow
+from models import Appointment, Client, InviteDelivery, Reminder, ReminderKind, Therapist
 
 KINDS = {ReminderKind.DAY_BEFORE: timedelta(hours=24), ReminderKind.HOUR_BEFORE: timedelta(hours=1)}
 LABELS = {ReminderKind.DAY_BEFORE: "24 hours before", ReminderKind.HOUR_BEFORE: "1 hour before"}
@@ -31,11 +33,6 @@ BACKOFF = timedelta(minutes=1)  # doubled after each failed attempt: 1, 2, then 
 LEASE = timedelta(minutes=10)  # a send claimed this long ago by a worker that died is taken over
 
 log = logging.getLogger("hearth.reminders")
-
-
-def now() -> datetime:
-    """The clock reminders run on (aware UTC); tests move it."""
-    return utcnow()
 
 
 def kinds_for(therapist: Therapist) -> list[str]:
@@ -65,24 +62,6 @@ def is_due(appointment: Appointment, kind: str, at: datetime) -> bool:
         return False
     due = due_at(appointment, kind)
     return appointment.time_set_at <= due <= at < appointment.starts_at
-
-
-# Hooks for booking.py
-
-
-def rearm(appointment: Appointment) -> None:
-    """After a reschedule (before its commit): reminders count from the new time; the old confirmation no longer holds."""
-    appointment.time_set_at = now()
-    appointment.confirmed_at = None
-
-
-def disarm(appointment: Appointment) -> None:
-    """After a cancel (before its commit): retries still waiting are dropped."""
-    db.session.execute(
-        update(Reminder)
-        .where(Reminder.appointment_id == appointment.id, Reminder.status.in_([Reminder.RETRY, Reminder.FAILED]))
-        .values(status=Reminder.DROPPED, next_attempt_at=None)
-    )
 
 
 # Finding and claiming
@@ -227,7 +206,7 @@ def email(reminder: Reminder, token: str):
 def deliver(reminder: Reminder, token: str) -> Reminder:
     """Send one claimed reminder, unless its session was cancelled or moved since; failures wait and retry."""
     appointment = reminder.appointment
-    at = now()
+    at = reminder_state.now()
     if (
         appointment.status != Appointment.SCHEDULED
         or appointment.starts_at != reminder.starts_at
@@ -274,7 +253,7 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
 
 def send_due(at: datetime | None = None) -> int:
     """The periodic job: claim and send every reminder that is due, then the retries. Returns how many were tried."""
-    at = at or now()
+    at = at or reminder_state.now()
     tried = 0
     for appointment, kind in due(at):
         if claimed := claim(appointment, kind, at):
@@ -305,7 +284,7 @@ def undelivered(appointment: Appointment) -> Reminder | None:
 
 def send_now(reminder: Reminder) -> Reminder | None:
     """The therapist's Send now after the last retry failed: one more attempt, at once."""
-    if claimed := reclaim(reminder.id, now(), from_failed=True):
+    if claimed := reclaim(reminder.id, reminder_state.now(), from_failed=True):
         return deliver(*claimed)
     return None
 
@@ -324,7 +303,7 @@ def find_confirmation(token: str) -> Reminder | None:
     if (
         appointment.status != Appointment.SCHEDULED
         or appointment.starts_at != reminder.starts_at
-        or appointment.ends_at <= now()
+        or appointment.ends_at <= reminder_state.now()
     ):
         return None
     return reminder
@@ -332,7 +311,7 @@ def find_confirmation(token: str) -> Reminder | None:
 
 def confirm(reminder: Reminder) -> bool:
     """Use the link once: the session shows as confirmed. False when it was used already (e.g. two clicks)."""
-    at = now()
+    at = reminder_state.now()
     result = db.session.execute(
         update(Reminder).where(Reminder.id == reminder.id, Reminder.confirmed_at.is_(None)).values(confirmed_at=at)
     )

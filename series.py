@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
 import booking
-import reminders
+import reminder_state
 from database import commit, write_lock
 from extensions import db
 from models import Appointment, Client, Series, Therapist, utcnow
@@ -413,7 +413,7 @@ def cancel_series(
     for each in ahead:
         each.status = Appointment.CANCELLED
         each.new_version()
-        reminders.disarm(each)
+        reminder_state.disarm(each)
     keep_past(series, ahead)
     series.new_version()
     commit(before_commit, series)
@@ -470,7 +470,7 @@ def cancel_following(
     for each in ending:
         each.status = Appointment.CANCELLED
         each.new_version()
-        reminders.disarm(each)
+        reminder_state.disarm(each)
     _split_rule(series, appointment.recurrence_id)
     series.new_version()
     commit(before_commit, series)
@@ -570,7 +570,7 @@ def reschedule_following(
         row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
         row.status = Appointment.CANCELLED
         row.new_version()
-        reminders.disarm(row)
+        reminder_state.disarm(row)
     db.session.flush()
     moves = [(o, o.row) for o in moved.booked if o.row is not None]
     if moves and moves[0][0].starts_at > moves[0][1].starts_at:
@@ -581,7 +581,7 @@ def reschedule_following(
             row.starts_at, row.ends_at = occurrence.starts_at, occurrence.ends_at
             row.recurrence_id = occurrence.starts_at
             row.new_version()
-            reminders.rearm(row)
+            reminder_state.rearm(row)
             db.session.flush()  # one at a time, in this order: PostgreSQL checks the exclusion constraint per row
         if successor is not original:
             _split_rule(original, appointment.recurrence_id)

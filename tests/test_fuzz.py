@@ -366,6 +366,7 @@ def world(app, setup, fresh, monkeypatch, smtp):
     from test_today import add_session
 
     import invites
+    import reminder_state
     import reminders
     from conftest import PASSWORD, login, make_therapist
     from models import InviteDelivery, LoginSession, OutboxMessage, Reminder
@@ -379,9 +380,9 @@ def world(app, setup, fresh, monkeypatch, smtp):
     visitor = rooms.knock(therapist, "Alex")
     _, reset = accounts.start_reset(therapist.email)
 
-    past = add_session(therapist, jane, reminders.now() - timedelta(days=2))
-    _, confirm_token = reminders.claim(session, "24h", reminders.now())
-    failed_reminder, _ = reminders.claim(session, "1h", reminders.now())
+    past = add_session(therapist, jane, reminder_state.now() - timedelta(days=2))
+    _, confirm_token = reminders.claim(session, "24h", reminder_state.now())
+    failed_reminder, _ = reminders.claim(session, "1h", reminder_state.now())
     failed_reminder.status, failed_reminder.error = Reminder.FAILED, "The mail server refused it."
     delivery = session.latest_deliveries()[0]
     delivery.status, delivery.error = InviteDelivery.FAILED, "The mail server refused it."

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 import booking
 import clients
 import invites
+import reminder_state
 import reminders
 from conftest import ROOT, make_therapist
 from dates import EU_AUTUMN, PLAIN_TUESDAY
@@ -23,7 +24,7 @@ class Clock:
 
     def __init__(self, monkeypatch, at):
         self.at = at
-        monkeypatch.setattr(reminders, "now", lambda: self.at)
+        monkeypatch.setattr(reminder_state, "now", lambda: self.at)
 
     def set(self, at):
         self.at = at

@@ -14,6 +14,7 @@ from sqlalchemy import select
 import booking
 import clients
 import jobs
+import reminder_state
 import reminders
 from conftest import ROOT, make_therapist
 from dates import PLAIN_TUESDAY
@@ -86,7 +87,7 @@ def due_session(app, monkeypatch):
     dana = make_therapist()
     jane = clients.add(dana, name="Jane Doe", email="jane@example.com")
     session = booking.book(dana, jane, booking.slot(dana, PLAIN_TUESDAY, time(14), 50))
-    monkeypatch.setattr(reminders, "now", lambda: session.starts_at - timedelta(hours=23))
+    monkeypatch.setattr(reminder_state, "now", lambda: session.starts_at - timedelta(hours=23))
     return session
 
 
