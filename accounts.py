@@ -18,7 +18,7 @@ import logins
 import mail
 from database import write_lock
 from extensions import db
-from models import EmailConfirmation, Invitation, LoginSession, PasswordReset, Therapist, utcnow
+from models import CalendarDelivery, EmailConfirmation, Invitation, LoginSession, PasswordReset, Therapist, utcnow
 from validation import Invalid, email_key, normalise_email
 
 # argon2-cffi's default profile (RFC 9106 low-memory: Argon2id, 64 MiB, t=3) is above OWASP's minimum.
@@ -303,7 +303,7 @@ def change_password(
 
 def set_calendar_delivery(therapist: Therapist, choice: str) -> None:
     """Email invites or the feed for the therapist's own copies; clients always get theirs by email."""
-    if choice not in (Therapist.CALENDAR_EMAIL, Therapist.CALENDAR_FEED):
+    if choice not in (CalendarDelivery.EMAIL, CalendarDelivery.FEED):
         raise Invalid("Choose email invites or the subscription feed.")
     therapist.calendar_delivery = choice
     db.session.commit()

@@ -20,7 +20,7 @@ import formats
 import reminder_state
 from database import commit, write_lock
 from extensions import db
-from models import UTC, Appointment, Client, Therapist, parse_zone, utcnow
+from models import UTC, Appointment, Client, SessionStatus, Therapist, parse_zone, utcnow
 from validation import Invalid
 
 MIN_MINUTES = 10  # shorter is a typo, not a session
@@ -148,7 +148,7 @@ def find_conflict(therapist: Therapist, starts_at: datetime, ends_at: datetime, 
     """Another scheduled session of this therapist overlapping the time (back-to-back is fine)."""
     statement = select(Appointment).where(
         Appointment.therapist_id == therapist.id,
-        Appointment.status == Appointment.SCHEDULED,
+        Appointment.status == SessionStatus.SCHEDULED,
         Appointment.starts_at < ends_at,
         Appointment.ends_at > starts_at,
         # No session is longer than MAX_MINUTES: this bound lets the (therapist, starts_at) index
@@ -320,7 +320,7 @@ def cancel(
     except Invalid:
         db.session.rollback()
         raise
-    appointment.status = Appointment.CANCELLED
+    appointment.status = SessionStatus.CANCELLED
     appointment.new_version()
     appointment.updated_at = utcnow()
     reminder_state.disarm(appointment)
@@ -335,7 +335,7 @@ def upcoming(
     With `deliveries`, each session's invite log comes in the same query (a screen that shows
     which sends failed makes one query however many sessions there are).
     """
-    statement = select(Appointment).where(Appointment.status == Appointment.SCHEDULED, Appointment.ends_at > utcnow())
+    statement = select(Appointment).where(Appointment.status == SessionStatus.SCHEDULED, Appointment.ends_at > utcnow())
     if client is not None:
         statement = statement.where(Appointment.client_id == client.id)
     if therapist is not None:
@@ -351,7 +351,7 @@ def new_version(appointments: list[Appointment], *, cancel: bool = False) -> Non
     now = utcnow()
     for appointment in appointments:
         if cancel:
-            appointment.status = Appointment.CANCELLED
+            appointment.status = SessionStatus.CANCELLED
             reminder_state.disarm(appointment)
         appointment.new_version()
         appointment.updated_at = now
@@ -388,7 +388,7 @@ def feed_sessions(therapist: Therapist) -> list[Appointment]:
                 Appointment.therapist_id == therapist.id,
                 Appointment.ends_at > now - timedelta(days=FEED_DAYS_BACK),
                 or_(
-                    Appointment.status == Appointment.SCHEDULED,
+                    Appointment.status == SessionStatus.SCHEDULED,
                     Appointment.updated_at > now - timedelta(days=FEED_CANCELLED_DAYS),
                 ),
             )

@@ -13,7 +13,7 @@ import links
 import rooms
 from database import commit, write_lock
 from extensions import db
-from models import Appointment, Client, RoomLink, Therapist, utcnow
+from models import Appointment, Client, RoomLink, SessionStatus, Therapist, utcnow
 from validation import Invalid
 
 PAGE_SIZE = 50
@@ -239,7 +239,7 @@ def next_session(client: Client) -> Appointment | None:
         select(Appointment)
         .where(
             Appointment.client_id == client.id,
-            Appointment.status == Appointment.SCHEDULED,
+            Appointment.status == SessionStatus.SCHEDULED,
             Appointment.ends_at > utcnow(),
         )
         .order_by(Appointment.starts_at)

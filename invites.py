@@ -17,7 +17,7 @@ import series as series_module
 from booking import AddressChange, clock_changes, local_time
 from clients import room_url
 from extensions import db
-from models import Appointment, InviteDelivery, Series, first_name, utcnow
+from models import Appointment, DeliveryStatus, InviteDelivery, Series, SessionStatus, first_name, utcnow
 from validation import Invalid, ascii_email
 
 PRODID = "-//Hearth//Hearth sessions//EN"
@@ -169,7 +169,7 @@ def calendar(appointment: Appointment, role: str, method: str | None = REQUEST, 
 def series_calendar(series: Series, role: str, method: str | None = REQUEST, *, address: str | None = None) -> bytes:
     """The whole series for one recipient: the RRULE event, and (unless cancelling it) every moved session."""
     rows = series.appointments
-    scheduled = [a for a in rows if a.status == Appointment.SCHEDULED]
+    scheduled = [a for a in rows if a.status == SessionStatus.SCHEDULED]
     cal = _calendar(method)
     cal.add_component(
         event((scheduled or rows)[0], role, master=True, cancelled=method == CANCEL or not scheduled, address=address)
@@ -220,7 +220,7 @@ def _feed_series(series: Series) -> list[Event]:
     cancelled from its first session has a rule that ends before it.
     """
     rows = series.appointments
-    scheduled = [a for a in rows if a.status == Appointment.SCHEDULED]
+    scheduled = [a for a in rows if a.status == SessionStatus.SCHEDULED]
     stamp = max([series.updated_at, *(a.updated_at for a in rows)])
     master = event((scheduled or rows)[0], THERAPIST, stamp=stamp, people=False, master=True, cancelled=not scheduled)
     if not scheduled:
@@ -450,7 +450,7 @@ def prepare_series(
     email shows."""
     rows = rows or _logged_on(series, method)
     # A series that goes on is shown by a session it still holds, not by one this change cancelled.
-    shown = rows[0] if method == CANCEL or rows[0].status == Appointment.SCHEDULED else _logged_on(series, method)[0]
+    shown = rows[0] if method == CANCEL or rows[0].status == SessionStatus.SCHEDULED else _logged_on(series, method)[0]
     outgoing = prepare(shown, method, roles, series=series, **kwargs)
     outgoing.logged_on = rows
     return outgoing
@@ -460,7 +460,7 @@ def prepare_series_end(series: Series, **kwargs) -> Outgoing:
     """After sessions of a series were cancelled: while sessions that took place (or are still booked) remain,
     the series goes out again ending earlier (its rule now ends before the cancelled ones), so calendars keep
     them; a CANCEL of the UID would remove every session, past ones too. Else the whole series is cancelled."""
-    if any(a.status == Appointment.SCHEDULED for a in series.appointments):
+    if any(a.status == SessionStatus.SCHEDULED for a in series.appointments):
         kwargs.setdefault("reason", series_module.ENDS_EARLIER)
         return prepare_series(series, REQUEST, **kwargs)
     return prepare_series(series, CANCEL, **kwargs)
@@ -569,7 +569,7 @@ def send(
             )
         except Exception as error:  # stored data that no longer passes, or any other fault: logged, resendable
             current_app.logger.warning("Invite for session %s could not be built: %r", appointment.id, error)
-            unbuilt[role] = (InviteDelivery.FAILED, f"The message could not be built: {error}"[:500])
+            unbuilt[role] = (DeliveryStatus.FAILED, f"The message could not be built: {error}"[:500])
     therapist = appointment.therapist
     outcomes = {}
     if built:
@@ -600,7 +600,7 @@ def send(
 
 def _logged_on(series: Series, method: str) -> list[Appointment]:
     """The sessions a series send is logged on: those it schedules, or (a cancel) those it cancelled now."""
-    wanted = Appointment.CANCELLED if method == CANCEL else Appointment.SCHEDULED
+    wanted = SessionStatus.CANCELLED if method == CANCEL else SessionStatus.SCHEDULED
     return [a for a in series.appointments if a.status == wanted] or list(series.appointments)
 
 
@@ -636,7 +636,7 @@ def failed(appointments: list[Appointment]) -> list[tuple[Appointment, tuple[str
     """The sessions whose last send to someone failed, with whom to send to again."""
     result = []
     for appointment in appointments:
-        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == InviteDelivery.FAILED)
+        roles = tuple(d.role for d in appointment.latest_deliveries() if d.status == DeliveryStatus.FAILED)
         if roles:
             result.append((appointment, roles))
     return result

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 import quota
 from extensions import db
-from models import InviteDelivery, OutboxMessage, Therapist
+from models import DeliveryStatus, OutboxMessage, Therapist
 from validation import Invalid, ascii_email
 
 
@@ -204,7 +204,7 @@ def deliver_all(messages: list[EmailMessage], therapist: Therapist) -> list[tupl
             for message in messages:
                 try:
                     connection.host.send_message(message)
-                    outcomes.append((InviteDelivery.SENT, None))
+                    outcomes.append((DeliveryStatus.SENT, None))
                 except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
                     connection.host.rset()  # this message was refused; the next may still go
                     outcomes.append(_failed(message, error))
@@ -226,7 +226,7 @@ def keep(messages: list[EmailMessage], therapist: Therapist, reason: str | None 
             )
         )
     db.session.commit()
-    return [(InviteDelivery.OUTBOX, reason)] * len(messages)
+    return [(DeliveryStatus.OUTBOX, reason)] * len(messages)
 
 
 UNCONFIRMED = "Hearth emails people for you once you confirm your email address with the link we sent you."
@@ -253,7 +253,7 @@ def held_back(therapist: Therapist, count: int) -> str | None:
 
 def _failed(message: EmailMessage, error: Exception) -> tuple[str, str]:
     current_app.logger.warning("Mail to %s failed: %s", message["To"], error)
-    return InviteDelivery.FAILED, describe(error)
+    return DeliveryStatus.FAILED, describe(error)
 
 
 def describe(error: Exception) -> str:

@@ -179,10 +179,10 @@ class Therapist(UserMixin, db.Model):
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # When the address was shown to be theirs (a link opened from it); until then Hearth sends no one mail for them.
     email_confirmed_at: Mapped[datetime | None]
-    CALENDAR_EMAIL = CalendarDelivery.EMAIL
-    CALENDAR_FEED = CalendarDelivery.FEED
     calendar_delivery: Mapped[CalendarDelivery] = mapped_column(
-        enum_type(CalendarDelivery, "calendar_delivery"), default=CALENDAR_EMAIL, server_default=CALENDAR_EMAIL.value
+        enum_type(CalendarDelivery, "calendar_delivery"),
+        default=CalendarDelivery.EMAIL,
+        server_default=CalendarDelivery.EMAIL.value,
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Reminder emails to clients (Account Settings → Reminders): 24 hours before is on unless turned off.
@@ -213,7 +213,7 @@ class Therapist(UserMixin, db.Model):
     @property
     def emails_own_copy(self) -> bool:
         """Whether the therapist's copy of each invite is emailed (not when they use the feed instead)."""
-        return self.calendar_delivery != self.CALENDAR_FEED
+        return self.calendar_delivery != CalendarDelivery.FEED
 
     @classmethod
     def by_email(cls, email_key: str) -> Therapist | None:
@@ -310,8 +310,6 @@ class Appointment(db.Model):
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
     )
 
-    SCHEDULED = SessionStatus.SCHEDULED
-    CANCELLED = SessionStatus.CANCELLED
     # Attendance, marked after the session's end (for billing elsewhere).
     ATTENDANCE = {
         Attendance.ATTENDED: "Attended",
@@ -324,7 +322,7 @@ class Appointment(db.Model):
     client_id: Mapped[int] = mapped_column(index=True)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
-    status: Mapped[SessionStatus] = mapped_column(enum_type(SessionStatus, "status"), default=SCHEDULED)
+    status: Mapped[SessionStatus] = mapped_column(enum_type(SessionStatus, "status"), default=SessionStatus.SCHEDULED)
     # The iCalendar UID every emailed version shares, and the version number it last went out with.
     uid: Mapped[str] = mapped_column(String(120), unique=True)
     sequence: Mapped[int] = mapped_column(default=0)
@@ -363,7 +361,7 @@ class Appointment(db.Model):
 
     @property
     def is_cancelled(self) -> bool:
-        return self.status == self.CANCELLED
+        return self.status == SessionStatus.CANCELLED
 
     @property
     def attendance_label(self) -> str:
@@ -430,10 +428,6 @@ class InviteDelivery(db.Model):
 
     __tablename__ = "invite_deliveries"
 
-    SENT = DeliveryStatus.SENT
-    FAILED = DeliveryStatus.FAILED
-    OUTBOX = DeliveryStatus.OUTBOX
-
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
     role: Mapped[Recipient] = mapped_column(enum_type(Recipient, "role"))
@@ -460,13 +454,6 @@ class Reminder(db.Model):
         UniqueConstraint("appointment_id", "kind", "starts_at", name="uq_reminders_once"),
         Index("ix_reminders_status_next", "status", "next_attempt_at"),
     )
-
-    SENDING = ReminderStatus.SENDING
-    SENT = ReminderStatus.SENT
-    OUTBOX = ReminderStatus.OUTBOX
-    RETRY = ReminderStatus.RETRY
-    FAILED = ReminderStatus.FAILED
-    DROPPED = ReminderStatus.DROPPED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id"), index=True)
@@ -519,12 +506,6 @@ class RoomParticipant(db.Model):
         ForeignKeyConstraint(["client_id", "therapist_id"], ["clients.id", "clients.therapist_id"]),
     )
 
-    WAITING = ParticipantStatus.WAITING  # a visitor in the lobby
-    IN_ROOM = ParticipantStatus.IN_ROOM
-    DECLINED = ParticipantStatus.DECLINED
-    LEFT = ParticipantStatus.LEFT
-    ENDED = ParticipantStatus.ENDED  # ended by the therapist or by revoking the link it came through
-
     id: Mapped[int] = mapped_column(primary_key=True)
     # "client:<client id>" or "personal:<therapist id>"
     room: Mapped[str] = mapped_column(String(40))
@@ -544,7 +525,10 @@ class RoomParticipant(db.Model):
 
     @property
     def still_there(self) -> bool:
-        return self.status in (self.IN_ROOM, self.WAITING) and self.last_seen >= utcnow() - self.STALE_AFTER
+        return (
+            self.status in (ParticipantStatus.IN_ROOM, ParticipantStatus.WAITING)
+            and self.last_seen >= utcnow() - self.STALE_AFTER
+        )
 
     @property
     def minutes(self) -> int:

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from extensions import db
-from models import Appointment, Reminder, utcnow
+from models import Appointment, Reminder, ReminderStatus, utcnow
 
 
 def now() -> datetime:
@@ -30,6 +30,9 @@ def disarm(appointment: Appointment) -> None:
     """After a cancel (before its commit): retries still waiting are dropped."""
     db.session.execute(
         update(Reminder)
-        .where(Reminder.appointment_id == appointment.id, Reminder.status.in_([Reminder.RETRY, Reminder.FAILED]))
-        .values(status=Reminder.DROPPED, next_attempt_at=None)
+        .where(
+            Reminder.appointment_id == appointment.id,
+            Reminder.status.in_([ReminderStatus.RETRY, ReminderStatus.FAILED]),
+        )
+        .values(status=ReminderStatus.DROPPED, next_attempt_at=None)
     )

@@ -24,7 +24,16 @@ import links
 import mail
 import reminder_state
 from extensions import db
-from models import Appointment, Client, InviteDelivery, Reminder, ReminderKind, Therapist
+from models import (
+    Appointment,
+    Client,
+    DeliveryStatus,
+    Reminder,
+    ReminderKind,
+    ReminderStatus,
+    SessionStatus,
+    Therapist,
+)
 
 KINDS = {ReminderKind.DAY_BEFORE: timedelta(hours=24), ReminderKind.HOUR_BEFORE: timedelta(hours=1)}
 LABELS = {ReminderKind.DAY_BEFORE: "24 hours before", ReminderKind.HOUR_BEFORE: "1 hour before"}
@@ -56,7 +65,7 @@ def is_due(appointment: Appointment, kind: str, at: datetime) -> bool:
     """Due from its time until the session starts, for a scheduled session whose time was set before the
     window opened (booked or moved inside the window: no reminder for that window)."""
     client = appointment.client
-    if appointment.status != Appointment.SCHEDULED or kind not in kinds_for(appointment.therapist):
+    if appointment.status != SessionStatus.SCHEDULED or kind not in kinds_for(appointment.therapist):
         return False
     if client.reminders_off or client.archived_at is not None or not client.email:
         return False
@@ -76,7 +85,7 @@ def due(at: datetime) -> list[tuple[Appointment, str]]:
             .join(Appointment.client)
             .join(Appointment.therapist)
             .where(
-                Appointment.status == Appointment.SCHEDULED,
+                Appointment.status == SessionStatus.SCHEDULED,
                 Appointment.starts_at > at,
                 Appointment.starts_at <= at + window,
                 Client.reminders_off.is_(False),
@@ -114,7 +123,7 @@ def claim(appointment: Appointment, kind: str, at: datetime) -> tuple[Reminder, 
         appointment_id=appointment.id,
         kind=kind,
         starts_at=appointment.starts_at,
-        status=Reminder.SENDING,
+        status=ReminderStatus.SENDING,
         attempts=1,
         claimed_at=at,
         recipient=appointment.client.email,
@@ -135,18 +144,18 @@ def reclaim(reminder_id: int, at: datetime, *, from_failed: bool = False) -> tup
     A conditional UPDATE: of several workers trying, exactly one changes the row.
     """
     if from_failed:
-        takeable = Reminder.status == Reminder.FAILED
+        takeable = Reminder.status == ReminderStatus.FAILED
     else:
         takeable = or_(
-            and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
-            and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE),
+            and_(Reminder.status == ReminderStatus.RETRY, Reminder.next_attempt_at <= at),
+            and_(Reminder.status == ReminderStatus.SENDING, Reminder.claimed_at < at - LEASE),
         )
     token = links.new_token()  # links from an earlier attempt never arrived
     result = db.session.execute(
         update(Reminder)
         .where(Reminder.id == reminder_id, takeable)
         .values(
-            status=Reminder.SENDING,
+            status=ReminderStatus.SENDING,
             claimed_at=at,
             attempts=Reminder.attempts + 1,
             next_attempt_at=None,
@@ -166,8 +175,8 @@ def retry_ids(at: datetime) -> list[int]:
         db.session.scalars(
             select(Reminder.id).where(
                 or_(
-                    and_(Reminder.status == Reminder.RETRY, Reminder.next_attempt_at <= at),
-                    and_(Reminder.status == Reminder.SENDING, Reminder.claimed_at < at - LEASE),
+                    and_(Reminder.status == ReminderStatus.RETRY, Reminder.next_attempt_at <= at),
+                    and_(Reminder.status == ReminderStatus.SENDING, Reminder.claimed_at < at - LEASE),
                 )
             )
         )
@@ -208,19 +217,19 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
     appointment = reminder.appointment
     at = reminder_state.now()
     if (
-        appointment.status != Appointment.SCHEDULED
+        appointment.status != SessionStatus.SCHEDULED
         or appointment.starts_at != reminder.starts_at
         or appointment.starts_at <= at
     ):
-        reminder.status = Reminder.DROPPED
+        reminder.status = ReminderStatus.DROPPED
         db.session.commit()
         return reminder
     reminder.recipient = appointment.client.email or reminder.recipient
     status, error = mail.deliver(email(reminder, token), appointment.therapist)
-    if status == InviteDelivery.FAILED:
+    if status == DeliveryStatus.FAILED:
         reminder.error = error
         if reminder.attempts >= MAX_ATTEMPTS:
-            reminder.status = Reminder.FAILED
+            reminder.status = ReminderStatus.FAILED
             log.error(
                 "Reminder %s (%s) for session %s not delivered after %s attempts: %s",
                 reminder.id,
@@ -230,7 +239,7 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
                 error,
             )
         else:
-            reminder.status = Reminder.RETRY
+            reminder.status = ReminderStatus.RETRY
             reminder.next_attempt_at = at + BACKOFF * 2 ** (reminder.attempts - 1)
             log.warning(
                 "Reminder %s (%s) for session %s failed (attempt %s), retrying at %s: %s",
@@ -242,7 +251,7 @@ def deliver(reminder: Reminder, token: str) -> Reminder:
                 error,
             )
     else:
-        reminder.status = Reminder.SENT if status == InviteDelivery.SENT else Reminder.OUTBOX
+        reminder.status = ReminderStatus.SENT if status == DeliveryStatus.SENT else ReminderStatus.OUTBOX
         reminder.sent_at, reminder.error = at, None
         log.info(
             "Reminder %s (%s) for session %s sent to %s", reminder.id, reminder.kind, appointment.id, reminder.recipient
@@ -279,7 +288,7 @@ def for_session(appointment: Appointment) -> list[Reminder]:
 
 def undelivered(appointment: Appointment) -> Reminder | None:
     """The reminder for the current time that failed for good: the session page offers Send now."""
-    return next((r for r in reversed(for_session(appointment)) if r.status == Reminder.FAILED), None)
+    return next((r for r in reversed(for_session(appointment)) if r.status == ReminderStatus.FAILED), None)
 
 
 def send_now(reminder: Reminder) -> Reminder | None:
@@ -301,7 +310,7 @@ def find_confirmation(token: str) -> Reminder | None:
         return None
     appointment = reminder.appointment
     if (
-        appointment.status != Appointment.SCHEDULED
+        appointment.status != SessionStatus.SCHEDULED
         or appointment.starts_at != reminder.starts_at
         or appointment.ends_at <= reminder_state.now()
     ):

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
 from extensions import db
-from models import Client, ParticipantRole, RoomParticipant, RoomSignal, Therapist, utcnow
+from models import Client, ParticipantRole, ParticipantStatus, RoomParticipant, RoomSignal, Therapist, utcnow
 
 STALE_AFTER = RoomParticipant.STALE_AFTER
 MAX_SIGNAL_BYTES = 64 * 1024
@@ -28,7 +28,7 @@ NAME_MAX = 80  # room_participants.name
 LOBBY_SHOWN = 5
 KINDS = {"description", "candidate", "state"}
 THERAPIST, CLIENT, VISITOR = ParticipantRole.THERAPIST, ParticipantRole.CLIENT, ParticipantRole.VISITOR
-IN_ROOM, WAITING, ENDED = RoomParticipant.IN_ROOM, RoomParticipant.WAITING, RoomParticipant.ENDED
+IN_ROOM, WAITING, ENDED = ParticipantStatus.IN_ROOM, ParticipantStatus.WAITING, ParticipantStatus.ENDED
 OPEN = (IN_ROOM, WAITING)
 
 
@@ -112,7 +112,7 @@ def _expire(room: str) -> None:
         )
     )
     for visit in stale:
-        visit.status, visit.left_at = RoomParticipant.LEFT, visit.last_seen
+        visit.status, visit.left_at = ParticipantStatus.LEFT, visit.last_seen
     _forget_signals(v.id for v in stale)
 
 
@@ -122,7 +122,7 @@ def sweep() -> int:
     until someone happens to use that room again. The worker runs this every few minutes; returns visits closed."""
     stale = list(db.session.scalars(select(RoomParticipant).where(RoomParticipant.status.in_(OPEN), ~_fresh())))
     for visit in stale:
-        visit.status, visit.left_at = RoomParticipant.LEFT, visit.last_seen
+        visit.status, visit.left_at = ParticipantStatus.LEFT, visit.last_seen
     db.session.flush()
     over = select(RoomParticipant.id).where(RoomParticipant.status.not_in(OPEN))
     db.session.execute(delete(RoomSignal).where(or_(RoomSignal.sender_id.in_(over), RoomSignal.recipient_id.in_(over))))
@@ -141,7 +141,7 @@ def present(room: str) -> list[RoomParticipant]:
     )
 
 
-def _end(participant: RoomParticipant, status: str = RoomParticipant.LEFT) -> None:
+def _end(participant: RoomParticipant, status: str = ParticipantStatus.LEFT) -> None:
     participant.status, participant.left_at = status, utcnow()
     _forget_signals([participant.id])
 
@@ -240,7 +240,7 @@ def admit(therapist: Therapist, participant_id: int) -> RoomParticipant:
 
 def decline(therapist: Therapist, participant_id: int) -> RoomParticipant:
     visitor = _waiting_visitor(therapist, participant_id)
-    visitor.status, visitor.left_at = RoomParticipant.DECLINED, utcnow()
+    visitor.status, visitor.left_at = ParticipantStatus.DECLINED, utcnow()
     db.session.commit()
     return visitor
 

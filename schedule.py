@@ -17,7 +17,7 @@ import formats
 import rooms
 from activity import safe_cell
 from extensions import db
-from models import Appointment, Client, RoomParticipant, Therapist, utcnow
+from models import Appointment, Client, ParticipantStatus, RoomParticipant, SessionStatus, Therapist, utcnow
 from validation import Invalid
 
 START_EARLY = timedelta(minutes=10)  # "Start session" becomes the prominent button this long before the start
@@ -65,7 +65,7 @@ def _sessions(therapist: Therapist, start: datetime, end: datetime, *, cancelled
         .order_by(Appointment.starts_at)
     )
     if not cancelled:
-        statement = statement.where(Appointment.status == Appointment.SCHEDULED)
+        statement = statement.where(Appointment.status == SessionStatus.SCHEDULED)
     return list(db.session.scalars(statement))
 
 
@@ -87,7 +87,7 @@ class DaySession:
 
     @property
     def is_cancelled(self) -> bool:
-        return self.status == Appointment.CANCELLED
+        return self.status == SessionStatus.CANCELLED
 
     @property
     def minutes(self) -> int:
@@ -202,7 +202,7 @@ def today(therapist: Therapist, at: datetime | None = None, limit: int | None = 
         upcoming = next(
             iter(
                 _day_sessions(
-                    therapist, Appointment.status == Appointment.SCHEDULED, Appointment.starts_at > at, limit=1
+                    therapist, Appointment.status == SessionStatus.SCHEDULED, Appointment.starts_at > at, limit=1
                 )
             ),
             None,
@@ -216,7 +216,7 @@ def today(therapist: Therapist, at: datetime | None = None, limit: int | None = 
             select(RoomParticipant)
             .filter_by(therapist_id=therapist.id)
             .where(
-                RoomParticipant.status.in_([RoomParticipant.IN_ROOM, RoomParticipant.WAITING]),
+                RoomParticipant.status.in_([ParticipantStatus.IN_ROOM, ParticipantStatus.WAITING]),
                 RoomParticipant.role != rooms.THERAPIST,
                 RoomParticipant.last_seen >= at - rooms.STALE_AFTER,
             )
@@ -329,7 +329,7 @@ def _week_statement():
     running it."""
     mine = (
         Appointment.therapist_id == bindparam("therapist"),
-        Appointment.status == Appointment.SCHEDULED,
+        Appointment.status == SessionStatus.SCHEDULED,
     )
     days = []
     for n in range(7):

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, text
 import accounts
 import links
 from extensions import db
-from models import Appointment, Client, RoomLink, Therapist, utcnow
+from models import Appointment, Client, RoomLink, SessionStatus, Therapist, utcnow
 
 FIRST = [
     "Jane",
@@ -159,7 +159,7 @@ def add_practice(
                 "client_id": rng.choice(client_ids),
                 "starts_at": starts,
                 "ends_at": starts + timedelta(minutes=minutes),
-                "status": Appointment.CANCELLED if rng.random() < 0.1 else Appointment.SCHEDULED,
+                "status": SessionStatus.CANCELLED if rng.random() < 0.1 else SessionStatus.SCHEDULED,
                 "uid": f"{links.new_token()}@seed.example.com",
                 "sequence": 0,
                 "created_at": now,

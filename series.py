@@ -24,7 +24,7 @@ import booking
 import reminder_state
 from database import commit, write_lock
 from extensions import db
-from models import Appointment, Client, Series, Therapist, utcnow
+from models import Appointment, Client, Series, SessionStatus, Therapist, utcnow
 from validation import Invalid
 
 MAX_SESSIONS = 52
@@ -230,7 +230,7 @@ def find_conflicts(series_plan: Plan, ignore: set[int] = frozenset()) -> None:
         select(Appointment)
         .where(
             Appointment.therapist_id == series_plan.therapist.id,
-            Appointment.status == Appointment.SCHEDULED,
+            Appointment.status == SessionStatus.SCHEDULED,
             Appointment.starts_at < occurrences[-1].ends_at,
             Appointment.ends_at > occurrences[0].starts_at,
         )
@@ -347,7 +347,7 @@ def starts(series: Series) -> list[datetime]:
 
 def exdates(series: Series) -> list[datetime]:
     """Starts of the rule that are not a scheduled session of this series (skipped or cancelled): EXDATEs."""
-    kept = {a.recurrence_id for a in series.appointments if a.status == Appointment.SCHEDULED}
+    kept = {a.recurrence_id for a in series.appointments if a.status == SessionStatus.SCHEDULED}
     return [moment for moment in starts(series) if moment not in kept]
 
 
@@ -385,7 +385,7 @@ def labels(appointments: list[Appointment]) -> dict[int, str]:
 
 def describe(series: Series) -> str:
     """The series in words, as booked: "Weekly on Tuesdays at 10:00, 12 sessions, until 16 Feb"."""
-    rows = [a for a in series.appointments if a.status == Appointment.SCHEDULED] or series.appointments
+    rows = [a for a in series.appointments if a.status == SessionStatus.SCHEDULED] or series.appointments
     last = booking.to_local(rows[-1].recurrence_id, series.zone).replace(tzinfo=None) if rows else None
     return describe_rule(interval(series), series.starts_local, len(rows), last)
 
@@ -406,12 +406,12 @@ def cancel_series(
         write_lock(series.therapist_id)
     db.session.refresh(series)
     now = utcnow()
-    ahead = [a for a in series.appointments if a.status == Appointment.SCHEDULED and a.ends_at > now]
+    ahead = [a for a in series.appointments if a.status == SessionStatus.SCHEDULED and a.ends_at > now]
     if not ahead:
         db.session.rollback()
         raise Invalid("No session of this series is still ahead to cancel.")
     for each in ahead:
-        each.status = Appointment.CANCELLED
+        each.status = SessionStatus.CANCELLED
         each.new_version()
         reminder_state.disarm(each)
     keep_past(series, ahead)
@@ -425,7 +425,7 @@ def keep_past(series: Series, cancelled: list[Appointment]) -> None:
     sessions before it remain: re-sent ending there, it keeps those in calendars, where a CANCEL of the UID
     would remove every session, past ones too (see invites.prepare_series_end)."""
     first = min(a.recurrence_id for a in cancelled)
-    if any(a.status == Appointment.SCHEDULED and a.recurrence_id < first for a in series.appointments):
+    if any(a.status == SessionStatus.SCHEDULED and a.recurrence_id < first for a in series.appointments):
         _split_rule(series, first)
 
 
@@ -442,7 +442,7 @@ def _following(appointment: Appointment) -> list[Appointment]:
     return [
         a
         for a in appointment.series.appointments
-        if a.recurrence_id >= appointment.recurrence_id and a.status == Appointment.SCHEDULED
+        if a.recurrence_id >= appointment.recurrence_id and a.status == SessionStatus.SCHEDULED
     ]
 
 
@@ -468,7 +468,7 @@ def cancel_following(
     series = _locked(appointment, version)
     ending = _following(appointment)
     for each in ending:
-        each.status = Appointment.CANCELLED
+        each.status = SessionStatus.CANCELLED
         each.new_version()
         reminder_state.disarm(each)
     _split_rule(series, appointment.recurrence_id)
@@ -568,7 +568,7 @@ def reschedule_following(
         row = occurrence.row
         row.series = successor
         row.starts_at, row.ends_at, row.recurrence_id = occurrence.starts_at, occurrence.ends_at, occurrence.starts_at
-        row.status = Appointment.CANCELLED
+        row.status = SessionStatus.CANCELLED
         row.new_version()
         reminder_state.disarm(row)
     db.session.flush()
@@ -618,7 +618,7 @@ def ongoing(client: Client, zone: ZoneInfo) -> list[tuple[str, Appointment]]:
     now = utcnow()
     ahead = (
         Appointment.client_id == client.id,
-        Appointment.status == Appointment.SCHEDULED,
+        Appointment.status == SessionStatus.SCHEDULED,
         Appointment.ends_at > now,
     )
     nearest = (

@@ -26,7 +26,7 @@ from booking import clock_changes, local_time, time_range
 from clients import lobby_url, room_url
 from extensions import db, limiter
 from formats import LOCALES, clock, day, locale_label, zone_city, zone_name
-from models import InviteDelivery
+from models import DeliveryStatus
 from validation import NAME_MAX, Invalid, check_name, check_text, check_timezone, zone_choices
 
 M = TypeVar("M")
@@ -135,10 +135,10 @@ class Notice(str):
 
 def delivery_summary(deliveries, what: str) -> str:
     """One sentence on how sending went: failures named, else sent or kept in the Outbox (a warning)."""
-    failed = sorted({d.recipient for d in deliveries if d.status == InviteDelivery.FAILED})
+    failed = sorted({d.recipient for d in deliveries if d.status == DeliveryStatus.FAILED})
     if failed:
         return "Could not send to " + ", ".join(failed) + ". See the invite log."
-    if deliveries and all(d.status == InviteDelivery.OUTBOX for d in deliveries):
+    if deliveries and all(d.status == DeliveryStatus.OUTBOX for d in deliveries):
         held = next((d.error for d in deliveries if d.error), None)  # why they were kept, when delivery is on
         return Notice(
             f"{what} placed in your Outbox: {held}"

@@ -369,7 +369,7 @@ def world(app, setup, fresh, monkeypatch, smtp):
     import reminder_state
     import reminders
     from conftest import PASSWORD, login, make_therapist
-    from models import InviteDelivery, LoginSession, OutboxMessage, Reminder
+    from models import DeliveryStatus, LoginSession, OutboxMessage, ReminderStatus
 
     monkeypatch.setattr(limiter, "enabled", False)  # limits answer 429 before the fields are read
     jane, session, therapist = setup["jane"], setup["session"], setup["therapist"]
@@ -383,9 +383,9 @@ def world(app, setup, fresh, monkeypatch, smtp):
     past = add_session(therapist, jane, reminder_state.now() - timedelta(days=2))
     _, confirm_token = reminders.claim(session, "24h", reminder_state.now())
     failed_reminder, _ = reminders.claim(session, "1h", reminder_state.now())
-    failed_reminder.status, failed_reminder.error = Reminder.FAILED, "The mail server refused it."
+    failed_reminder.status, failed_reminder.error = ReminderStatus.FAILED, "The mail server refused it."
     delivery = session.latest_deliveries()[0]
-    delivery.status, delivery.error = InviteDelivery.FAILED, "The mail server refused it."
+    delivery.status, delivery.error = DeliveryStatus.FAILED, "The mail server refused it."
     db.session.add(LoginSession(therapist_id=therapist.id, ip="192.0.2.7", user_agent="Firefox on Android"))
     db.session.commit()
 

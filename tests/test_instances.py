@@ -22,7 +22,7 @@ import jobs
 from conftest import PASSWORD, ROOT
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Client, Reminder, utcnow
+from models import Appointment, Client, Reminder, ReminderStatus, utcnow
 
 REQUESTS = 20
 
@@ -205,7 +205,7 @@ def test_a_reminder_is_sent_once_when_each_instance_runs_its_own_worker(app, the
         wait_for(lambda: all(log.exists() and "consumer started" in log.read_text() for log in logs))
         for _ in range(8):  # both workers' threads take sweeps at the same moment
             tasks["send_due_reminders"]()
-        wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in reminders_()))
+        wait_for(lambda: huey.pending_count() == 0 and any(r.status == ReminderStatus.SENT for r in reminders_()))
         clock.sleep(1)  # a second send still under way would arrive now
     finally:
         for worker in workers:
@@ -218,4 +218,4 @@ def test_a_reminder_is_sent_once_when_each_instance_runs_its_own_worker(app, the
         huey.flush()
     assert all("Executing" in log.read_text() for log in logs), "each instance's worker swept"
     assert len(smtp.to("jane@example.com")) == 1
-    assert [r.status for r in reminders_()] == [Reminder.SENT]
+    assert [r.status for r in reminders_()] == [ReminderStatus.SENT]

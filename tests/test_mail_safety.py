@@ -15,7 +15,7 @@ import mail
 from conftest import dump
 from dates import EU_AUTUMN, PLAIN_TUESDAY
 from extensions import db
-from models import UTC, Appointment, Client, InviteDelivery, OutboxMessage, Therapist
+from models import UTC, Appointment, Client, DeliveryStatus, OutboxMessage, Therapist
 
 DAY = PLAIN_TUESDAY.isoformat()
 ADD = {"add-email": "jane@example.com", "add-timezone": "America/New_York"}
@@ -130,7 +130,7 @@ def test_no_name_can_add_a_header_and_display_names_round_trip(app, therapist, s
     jane = clients.add(therapist, name=name, email="jane@example.com")
     appointment = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(14, 0), 50))
     deliveries = invites.send(appointment)
-    assert [d.status for d in deliveries] == [InviteDelivery.SENT, InviteDelivery.SENT]
+    assert [d.status for d in deliveries] == [DeliveryStatus.SENT, DeliveryStatus.SENT]
     assert len(smtp.messages) == 2
     expected_name = name if name in FRIENDLY else mail._header_text(name)
     for rcpts, message in smtp.messages:
@@ -216,7 +216,7 @@ def test_stored_address_that_cannot_be_sent_is_logged_as_failed_not_a_500(logged
     response = logged_in.post(f"/sessions/{appointment.id}/resend", {"send_to": "both"}, htmx=True)
     assert response.status_code == 200
     statuses = {d.role: d.status for d in appointment.deliveries}
-    assert statuses == {"client": InviteDelivery.FAILED, "therapist": InviteDelivery.SENT}
+    assert statuses == {"client": DeliveryStatus.FAILED, "therapist": DeliveryStatus.SENT}
     assert "could not be built" in appointment.deliveries[0].error
     assert [r for r, _ in smtp.messages] == [["dana@example.com"]]
     # Fixed address, then "Resend → Failed only" sends the client's copy.

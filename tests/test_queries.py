@@ -12,7 +12,7 @@ import seed
 import series
 from conftest import at_midday, login, make_therapist
 from extensions import db
-from models import Appointment, Client, utcnow
+from models import Appointment, Client, SessionStatus, utcnow
 
 
 @contextmanager
@@ -75,7 +75,7 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
     for practice in (small, large):  # so that both Cancelled lists have rows (10 sessions may have none)
         db.session.scalar(
             select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc()).limit(1)
-        ).status = Appointment.CANCELLED
+        ).status = SessionStatus.CANCELLED
     db.session.commit()
     # Client details names each series of the client with its next session: 1 series, or 4, in as many statements.
     add_series(small, 1)
@@ -115,7 +115,7 @@ def a_day_of(therapist, sessions: int) -> None:
                     starts_at=starts_at,
                     ends_at=starts_at + timedelta(minutes=9),
                     uid=booking.new_uid(),
-                    status=Appointment.CANCELLED if n % 7 == 3 else Appointment.SCHEDULED,
+                    status=SessionStatus.CANCELLED if n % 7 == 3 else SessionStatus.SCHEDULED,
                     confirmed_at=utcnow() if n % 3 == 1 else None,
                     attendance="attended" if n % 4 == 2 and starts_at < utcnow() else None,
                 )

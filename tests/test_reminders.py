@@ -16,7 +16,7 @@ import reminders
 from conftest import ROOT, make_therapist
 from dates import EU_AUTUMN, PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Reminder
+from models import Appointment, Reminder, ReminderStatus
 
 
 class Clock:
@@ -100,7 +100,7 @@ def test_sending_claims_once_and_a_second_sweep_sends_nothing(dana, jane, clock,
     assert reminders.send_due() == 0
     assert len(smtp.to("jane@example.com")) == 1
     row = db.session.scalar(select(Reminder))
-    assert (row.status, row.kind, row.starts_at) == (Reminder.SENT, "24h", session.starts_at)
+    assert (row.status, row.kind, row.starts_at) == (ReminderStatus.SENT, "24h", session.starts_at)
 
 
 def test_the_claim_is_a_unique_row(dana, jane, clock):
@@ -138,9 +138,9 @@ def test_cancel_disarms_even_a_retry_in_waiting(dana, jane, clock, smtp):
     clock.set(session.starts_at - timedelta(hours=23))
     smtp.fault = "busy"
     reminders.send_due()
-    assert db.session.scalar(select(Reminder.status)) == Reminder.RETRY
+    assert db.session.scalar(select(Reminder.status)) == ReminderStatus.RETRY
     booking.cancel(session)
-    assert db.session.scalar(select(Reminder.status)) == Reminder.DROPPED
+    assert db.session.scalar(select(Reminder.status)) == ReminderStatus.DROPPED
     smtp.fault = None
     clock.set(clock.at + timedelta(hours=1))
     assert kinds_due(clock.at) == [] and reminders.send_due() == 0
@@ -231,7 +231,7 @@ def test_failures_retry_with_growing_delays_then_show_on_the_session_page_with_s
     delays = []
     for _ in range(reminders.MAX_ATTEMPTS - 1):
         row = db.session.scalar(select(Reminder))
-        assert row.status == Reminder.RETRY
+        assert row.status == ReminderStatus.RETRY
         delays.append(row.next_attempt_at - clock.at)
         clock.set(row.next_attempt_at - timedelta(seconds=1))
         assert reminders.send_due() == 0  # not yet
@@ -239,7 +239,7 @@ def test_failures_retry_with_growing_delays_then_show_on_the_session_page_with_s
         assert reminders.send_due() == 1
     assert delays == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
     row = db.session.scalar(select(Reminder))
-    assert row.status == Reminder.FAILED and row.attempts == reminders.MAX_ATTEMPTS
+    assert row.status == ReminderStatus.FAILED and row.attempts == reminders.MAX_ATTEMPTS
     clock.set(clock.at + timedelta(hours=1))
     assert reminders.send_due() == 0  # given up: the therapist decides
 

@@ -17,7 +17,7 @@ import series
 from conftest import calendars
 from dates import EU_SPRING, PLAIN_TUESDAY, US_SPRING
 from extensions import db
-from models import Appointment, Series
+from models import Appointment, Series, SessionStatus
 from validation import Invalid
 
 PRAGUE, NEW_YORK = ZoneInfo("Europe/Prague"), ZoneInfo("America/New_York")
@@ -139,7 +139,7 @@ def test_sent_series_expands_to_the_rows_across_the_clock_change(therapist, jord
     strict = IcsCalendarStream.from_ics(data.decode()).calendars[0]
     assert strict.method == "REQUEST"
     events = expand(data, datetime(2000, 1, 1), datetime(2100, 1, 1))
-    rows = [a for a in booked.appointments if a.status == Appointment.SCHEDULED]
+    rows = [a for a in booked.appointments if a.status == SessionStatus.SCHEDULED]
     assert len(events) == len(rows) == 11
     for event, row in zip(events, rows, strict=True):
         start = event.decoded("DTSTART")
@@ -294,7 +294,7 @@ def test_cancel_this_session_sends_a_cancel_with_its_recurrence_id(logged_in, si
     (event,) = last.walk("VEVENT")
     assert str(event["UID"]) == six.uid
     assert event.decoded("RECURRENCE-ID").astimezone(timezone.utc) == third.recurrence_id
-    assert [a.status for a in six.appointments].count(Appointment.CANCELLED) == 1
+    assert [a.status for a in six.appointments].count(SessionStatus.CANCELLED) == 1
 
 
 def test_cancel_the_whole_series_is_a_cancel_of_its_uid(logged_in, six, smtp):
@@ -306,7 +306,7 @@ def test_cancel_the_whole_series_is_a_cancel_of_its_uid(logged_in, six, smtp):
     # Above each cancelled session's own SEQUENCE (1), so no calendar keeps one of them as newer.
     assert "RRULE" in event and event["SEQUENCE"] == 2
     db.session.expire_all()
-    assert {a.status for a in six.appointments} == {Appointment.CANCELLED}
+    assert {a.status for a in six.appointments} == {SessionStatus.CANCELLED}
 
 
 def test_cancel_this_and_following_resends_the_series_ending_before_it(logged_in, six, smtp):
@@ -317,7 +317,7 @@ def test_cancel_this_and_following_resends_the_series_ending_before_it(logged_in
     assert last["METHOD"] == "REQUEST"
     events = recurring_ical_events.of(last).between(datetime(2000, 1, 1), datetime(2100, 1, 1))
     db.session.expire_all()
-    kept = [a.starts_at for a in six.appointments if a.status == Appointment.SCHEDULED]
+    kept = [a.starts_at for a in six.appointments if a.status == SessionStatus.SCHEDULED]
     assert sorted(e.decoded("DTSTART").astimezone(timezone.utc) for e in events) == kept
     assert len(kept) == 3
 

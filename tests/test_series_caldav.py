@@ -13,7 +13,7 @@ from test_caldav_roundtrip import invites_to, new_calendar, radicale  # noqa: F4
 import clients
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Series, Therapist
+from models import Appointment, Series, SessionStatus, Therapist
 
 ANY_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
 
@@ -92,7 +92,9 @@ def expanded(url: str, user: str, messages: list[bytes]) -> list[datetime]:
 
 def scheduled() -> list[datetime]:
     db.session.expire_all()
-    return sorted(a.starts_at for a in db.session.scalars(select(Appointment).filter_by(status=Appointment.SCHEDULED)))
+    return sorted(
+        a.starts_at for a in db.session.scalars(select(Appointment).filter_by(status=SessionStatus.SCHEDULED))
+    )
 
 
 def test_a_series_stays_true_on_a_caldav_server_in_order_and_shuffled(logged_in, radicale, smtp):  # noqa: F811

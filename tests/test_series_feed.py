@@ -19,7 +19,7 @@ import invites
 import series
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Series, utcnow
+from models import Series, SessionStatus, utcnow
 
 PRAGUE = ZoneInfo("Europe/Prague")
 ANY_TIME = (datetime(2000, 1, 1), datetime(2100, 1, 1))
@@ -56,7 +56,7 @@ def expanded(cal, uid: str, status: str = "CONFIRMED") -> list[datetime]:
 
 def scheduled(booked: Series) -> list[datetime]:
     db.session.expire_all()
-    return sorted(a.starts_at for a in booked.appointments if a.status == Appointment.SCHEDULED)
+    return sorted(a.starts_at for a in booked.appointments if a.status == SessionStatus.SCHEDULED)
 
 
 def series_events(cal, uid: str) -> list:

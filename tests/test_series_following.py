@@ -15,7 +15,7 @@ import series
 from conftest import calendars, dump
 from dates import EU_SPRING, PLAIN_TUESDAY, US_SPRING
 from extensions import db
-from models import Appointment, Reminder, Series
+from models import Appointment, Reminder, ReminderStatus, Series, SessionStatus
 from validation import Invalid
 
 PRAGUE = ZoneInfo("Europe/Prague")
@@ -130,11 +130,11 @@ def test_skip_then_save_moves_the_rest_and_cancels_the_skipped_one(logged_in, th
     holder = rows[ids[start]].series
     assert (holder.uid == six.uid) == (start == 0)  # from the 1st the whole series moves, keeping its UID
     skipped = rows[ids[4]]
-    assert skipped.status == Appointment.CANCELLED and skipped.series_id == holder.id
+    assert skipped.status == SessionStatus.CANCELLED and skipped.series_id == holder.id
     assert skipped.recurrence_id == utc(wednesday(4), time(11))
-    assert db.session.get(Reminder, retry.id).status == Reminder.DROPPED
-    assert rows[sams.id].status == Appointment.SCHEDULED and rows[sams.id].starts_at == sams.starts_at
-    moved = sorted(a.starts_at for a in holder.appointments if a.status == Appointment.SCHEDULED)
+    assert db.session.get(Reminder, retry.id).status == ReminderStatus.DROPPED
+    assert rows[sams.id].status == SessionStatus.SCHEDULED and rows[sams.id].starts_at == sams.starts_at
+    moved = sorted(a.starts_at for a in holder.appointments if a.status == SessionStatus.SCHEDULED)
     assert moved == [utc(wednesday(w), time(11)) for w in range(start, 6) if w != 4]
     assert series.exdates(holder) == [skipped.recurrence_id]
 
@@ -185,7 +185,7 @@ def test_the_move_checks_again_under_the_write_lock(therapist, six, sam):
     assert len(db.session.scalars(select(Series)).all()) == 1
     successor, dropped = series.reschedule_following(third, when, 0, skip=[wednesday(3).isoformat()])
     assert [a.id for a in dropped] == [fourth_id] and dropped[0].series is successor
-    assert [a.status for a in successor.appointments].count(Appointment.SCHEDULED) == 3
+    assert [a.status for a in successor.appointments].count(SessionStatus.SCHEDULED) == 3
 
 
 def test_a_session_cancelled_before_stays_out_of_the_move(logged_in, six):
@@ -242,5 +242,5 @@ def test_when_the_session_itself_is_skipped_the_rest_move_and_the_first_moved_is
     assert response.status_code == 200 and "Session moved." in text
     assert f'href="/sessions/{fourth_id}"' in text  # Open session: the first that moved
     db.session.expire_all()
-    assert db.session.get(Appointment, third_id).status == Appointment.CANCELLED
+    assert db.session.get(Appointment, third_id).status == SessionStatus.CANCELLED
     assert db.session.get(Appointment, fourth_id).starts_at == utc(wednesday(3), time(11))

@@ -14,7 +14,7 @@ import schedule
 from conftest import at_midday
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, Therapist, utcnow
+from models import Appointment, SessionStatus, Therapist, utcnow
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_today_shows_confirmed_and_who_is_in_a_room(dana, jane, logged_in):
 def test_upcoming_lists_scheduled_only_and_cancelled_have_their_own_filter(dana, jane, logged_in):
     start = utcnow() + timedelta(days=3)
     kept = add_session(dana, jane, start)
-    dropped = add_session(dana, jane, start + timedelta(hours=2), status=Appointment.CANCELLED)
+    dropped = add_session(dana, jane, start + timedelta(hours=2), status=SessionStatus.CANCELLED)
     upcoming = logged_in.get("/sessions/").get_data(as_text=True)
     assert f'/sessions/{kept.id}"' in upcoming and f'/sessions/{dropped.id}"' not in upcoming
     cancelled = logged_in.get("/sessions/?show=cancelled").get_data(as_text=True)
@@ -147,7 +147,7 @@ def test_week_grid_places_sessions_in_the_therapists_zone_and_hides_cancelled(da
     monday = schedule.week_start(PLAIN_TUESDAY, "en_GB")
     shown = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 9, 30), minutes=50)
     early = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY + timedelta(days=1), 6, 0))
-    hidden = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 14), status=Appointment.CANCELLED)
+    hidden = add_session(dana, jane, at_local(dana, PLAIN_TUESDAY, 14), status=SessionStatus.CANCELLED)
     week = schedule.week(dana, PLAIN_TUESDAY)
     assert week.first_day == monday and week.hours[0] == time(6, 0) and week.hours[-1] == time(20, 30)
     row = week.hours.index(time(9, 30))
@@ -423,7 +423,7 @@ def test_week_at_the_limit_draws_every_session(dana, jane, logged_in):
 def test_today_counts_down_to_a_session_after_more_than_the_limit_of_cancelled_ones(dana, jane, logged_in):
     day = a_long_day(dana, jane, 0, schedule.DAY_LIMIT + 2)
     for session in day[:-1]:
-        session.status = Appointment.CANCELLED
+        session.status = SessionStatus.CANCELLED
     db.session.commit()
     page = logged_in.get("/sessions/today").get_data(as_text=True)
     assert f'href="/sessions/{day[-1].id}"' not in page  # not among the 20 shown

@@ -19,7 +19,7 @@ import reminders
 from conftest import ROOT, make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Reminder, utcnow
+from models import Reminder, ReminderStatus, utcnow
 
 STORAGES = ["sqlite"] + (["redis"] if os.environ.get("TEST_REDIS_URL") else [])
 
@@ -101,10 +101,10 @@ def test_two_consumers_sweeping_at_once_send_exactly_one_reminder(app, smtp, due
     consumers.start()
     for _ in range(12):  # every worker of both consumers gets sweeps to run, at the same moment
         tasks["send_due_reminders"]()
-    wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in sent_rows()))
+    wait_for(lambda: huey.pending_count() == 0 and any(r.status == ReminderStatus.SENT for r in sent_rows()))
     consumers.stop_all()
     assert len(smtp.to("jane@example.com")) == 1
-    assert [r.status for r in sent_rows()] == [Reminder.SENT]
+    assert [r.status for r in sent_rows()] == [ReminderStatus.SENT]
 
 
 def test_stopping_a_consumer_mid_run_and_restarting_still_sends_one(app, smtp, due_session, consumers, monkeypatch):
@@ -125,7 +125,7 @@ def test_stopping_a_consumer_mid_run_and_restarting_still_sends_one(app, smtp, d
     _, huey, tasks = consumers.start()
     for _ in range(8):
         tasks["send_due_reminders"]()
-    wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in sent_rows()))
+    wait_for(lambda: huey.pending_count() == 0 and any(r.status == ReminderStatus.SENT for r in sent_rows()))
     consumers.stop_all()
     assert len(smtp.to("jane@example.com")) == 1
 
@@ -198,7 +198,7 @@ def test_worker_processes_killed_and_restarted_send_one(app, smtp, tmp_path):
         processes[0] = worker()
         for _ in range(6):
             tasks["send_due_reminders"]()
-        wait_for(lambda: huey.pending_count() == 0 and any(r.status == Reminder.SENT for r in sent_rows()), 60)
+        wait_for(lambda: huey.pending_count() == 0 and any(r.status == ReminderStatus.SENT for r in sent_rows()), 60)
         clock.sleep(1)  # anything still in flight would arrive now
     finally:
         for process in processes:
@@ -209,4 +209,4 @@ def test_worker_processes_killed_and_restarted_send_one(app, smtp, tmp_path):
             except subprocess.TimeoutExpired:
                 process.kill()
     assert len(smtp.to("jane@example.com")) == 1
-    assert [r.status for r in sent_rows()] == [Reminder.SENT]
+    assert [r.status for r in sent_rows()] == [ReminderStatus.SENT]

@@ -5,7 +5,7 @@ from wtforms.validators import DataRequired, EqualTo
 
 from blueprints import LocaleField, TimezoneField, text_field
 from blueprints.auth.forms import code_field, email_field, name_field, password_field
-from models import Therapist
+from models import CalendarDelivery
 
 
 class ProfileForm(FlaskForm):
@@ -50,8 +50,8 @@ class CalendarDeliveryForm(FlaskForm):
     delivery = RadioField(
         "How your calendar gets sessions",
         choices=[
-            SelectChoice(Therapist.CALENDAR_EMAIL, "Email invites (each booking and change arrives as an invite)"),
-            SelectChoice(Therapist.CALENDAR_FEED, "Subscription feed only (your copies are not emailed)"),
+            SelectChoice(CalendarDelivery.EMAIL, "Email invites (each booking and change arrives as an invite)"),
+            SelectChoice(CalendarDelivery.FEED, "Subscription feed only (your copies are not emailed)"),
         ],
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
     )

@@ -20,7 +20,7 @@ from blueprints.sessions import bp
 from blueprints.sessions.forms import BookingForm, CancelForm, RescheduleForm, ResendForm
 from extensions import db
 from formats import zone_city
-from models import Appointment, Client, InviteDelivery, utcnow
+from models import Appointment, Client, DeliveryStatus, ReminderStatus, SessionStatus, utcnow
 from validation import Invalid
 
 BOOK = "sessions/book.html"
@@ -88,20 +88,20 @@ def _index_screen(status: int = 200, **context):
     )
     if show_cancelled:
         upcoming = db.session.scalars(
-            mine.filter_by(status=Appointment.CANCELLED).order_by(Appointment.starts_at.desc()).limit(200)
+            mine.filter_by(status=SessionStatus.CANCELLED).order_by(Appointment.starts_at.desc()).limit(200)
         )
         past = []
     else:
         # Bounding starts_at as well lets the (therapist, starts_at) index find both lists without a scan.
         recent_start = now - timedelta(minutes=booking.MAX_MINUTES)
         upcoming = db.session.scalars(
-            mine.filter_by(status=Appointment.SCHEDULED)
+            mine.filter_by(status=SessionStatus.SCHEDULED)
             .where(Appointment.starts_at > recent_start, Appointment.ends_at > now)
             .order_by(Appointment.starts_at)
             .limit(200)
         )
         past = db.session.scalars(
-            mine.filter_by(status=Appointment.SCHEDULED)
+            mine.filter_by(status=SessionStatus.SCHEDULED)
             .where(Appointment.starts_at <= now, Appointment.ends_at <= now)
             .order_by(Appointment.starts_at.desc())
             .limit(50)
@@ -285,7 +285,7 @@ def _book_series(form: BookingForm, key: str | None):
 
 
 def _first_scheduled(whole: series.Series) -> Appointment:
-    return next(a for a in whole.appointments if a.status == Appointment.SCHEDULED)
+    return next(a for a in whole.appointments if a.status == SessionStatus.SCHEDULED)
 
 
 # Rescheduling
@@ -377,12 +377,12 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
 def _shown(appointment: Appointment, successor: series.Series) -> Appointment:
     """The session a this-and-following move names: this one, unless it was skipped: then the first that moved."""
     if appointment.is_cancelled:
-        return next(a for a in successor.appointments if a.status == Appointment.SCHEDULED)
+        return next(a for a in successor.appointments if a.status == SessionStatus.SCHEDULED)
     return appointment
 
 
 def _has_scheduled(whole: series.Series) -> bool:
-    return any(a.status == Appointment.SCHEDULED for a in whole.appointments)
+    return any(a.status == SessionStatus.SCHEDULED for a in whole.appointments)
 
 
 # The session page and its tools
@@ -502,7 +502,7 @@ def send_reminder_now(appointment_id: int):
     if failed is None:
         return _done(appointment, "There is no undelivered reminder for this session.")
     result = reminders.send_now(failed)
-    if result is not None and result.status in (result.SENT, result.OUTBOX):
+    if result is not None and result.status in (ReminderStatus.SENT, ReminderStatus.OUTBOX):
         note("reminder_sent", _describe(appointment))
         return _done(appointment, f"Reminder sent to {result.recipient}.")
     return _done(appointment, "The reminder could not be sent now either. It will not be tried again by itself.")
@@ -554,7 +554,7 @@ def _send(appointment: Appointment, outgoing: list[invites.Outgoing]):
     return deliveries
 
 
-STATUS_WORDS = {InviteDelivery.SENT: "sent", InviteDelivery.OUTBOX: "kept in Outbox", InviteDelivery.FAILED: "failed"}
+STATUS_WORDS = {DeliveryStatus.SENT: "sent", DeliveryStatus.OUTBOX: "kept in Outbox", DeliveryStatus.FAILED: "failed"}
 
 
 def _describe(appointment: Appointment) -> str:
