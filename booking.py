@@ -51,7 +51,10 @@ class Slot:
 
 
 def to_local(moment: datetime, zone: ZoneInfo) -> datetime:
-    """A moment (aware) as the clock in `zone` shows it."""
+    """A moment (aware) as the clock in `zone` shows it. A naive value is refused: `astimezone` would read it
+    in the server's own zone."""
+    if moment.tzinfo is None:
+        raise ValueError(f"A moment needs its zone: {moment!r}")
     return moment.astimezone(zone)
 
 
@@ -276,7 +279,7 @@ def reschedule(
 ) -> datetime:
     """Move a session (refusing overlaps with other sessions) and count a new invite version.
 
-    Returns the old start time, naive UTC, for the "moved from" line of the update. `before_commit(old start)`
+    Returns the old start time (aware UTC), for the "moved from" line of the update. `before_commit(old start)`
     runs with the session moved but not yet stored (the view builds the updates there): if it raises,
     nothing moves.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time
 from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -164,13 +164,13 @@ def browser_locale(accept_languages) -> str | None:
 def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = None) -> str:
     """An aware or zone-converted moment in `locale` (default: the current one), in one of FORMATS; a trailing
     " %Z" adds the zone's abbreviation (CEST), which says which of a twice-happening time is meant."""
+    if moment.tzinfo is None:  # Babel and `astimezone` would each guess a zone for it, and differently
+        raise ValueError(f"A moment needs its zone: {moment!r}")
     if fmt.endswith(" %Z"):
         return f"{local_time(moment, zone, fmt[:-3], locale)} {moment.astimezone(zone):%Z}"
     locale = locale or current_locale()
     skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
     time_text = format_time(moment, time_width, tzinfo=zone, locale=locale) if time_width else None
-    if moment.tzinfo is None:  # as Babel reads it: naive is UTC
-        moment = moment.replace(tzinfo=timezone.utc)
     date_text = (
         format_date(moment.astimezone(zone).date(), _pattern(skeleton, locale), locale=locale) if skeleton else None
     )

@@ -1,5 +1,5 @@
 """Database models. Every moment is an aware UTC datetime (extensions.UTCDateTime stores it as naive UTC,
-portable across SQLite and PostgreSQL); only a series' wall-clock start is naive, in the series' zone."""
+portable across SQLite and PostgreSQL); only a series' wall-clock start is naive (extensions.WallDateTime)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from sqlalchemy import (
     DDL,
     Boolean,
     CheckConstraint,
-    DateTime,
     Enum,
     ForeignKey,
     ForeignKeyConstraint,
@@ -30,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 import links
-from extensions import db
+from extensions import WallDateTime, db
 
 
 def first_name(name: str) -> str:
@@ -396,9 +395,8 @@ class Series(db.Model):
     sequence: Mapped[int] = mapped_column(default=0)
     # The RRULE value, e.g. "FREQ=WEEKLY;INTERVAL=2;COUNT=12" (UNTIL in UTC, as RFC 5545 asks with a TZID).
     rule: Mapped[str] = mapped_column(String(200))
-    starts_local: Mapped[datetime] = mapped_column(
-        DateTime
-    )  # DTSTART: the first session's wall-clock start in `timezone`
+    # DTSTART: the first session's wall-clock start in `timezone` (naive: a time on the clock, not a moment).
+    starts_local: Mapped[datetime] = mapped_column(WallDateTime)
     timezone: Mapped[str] = mapped_column(String(64))
     minutes: Mapped[int]
     organizer: Mapped[str | None] = mapped_column(String(254))

@@ -76,6 +76,19 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
         db.session.scalar(
             select(Appointment).filter_by(therapist_id=practice.id).order_by(Appointment.id.desc()).limit(1)
         ).status = SessionStatus.CANCELLED
+    for practice in (small, large):  # a session later today for both: Today never looks further for the next one
+        at_midday(practice)
+        first = db.session.scalar(select(Client).filter_by(therapist_id=practice.id).order_by(Client.id))
+        starts_at = utcnow() + timedelta(hours=2)
+        db.session.add(
+            Appointment(
+                therapist_id=practice.id,
+                client_id=first.id,
+                starts_at=starts_at,
+                ends_at=starts_at + timedelta(minutes=50),
+                uid=booking.new_uid(),
+            )
+        )
     db.session.commit()
     # Client details names each series of the client with its next session: 1 series, or 4, in as many statements.
     add_series(small, 1)

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, StatementError
 
 import booking
@@ -17,7 +17,7 @@ import rooms
 from conftest import make_therapist
 from dates import PLAIN_TUESDAY
 from extensions import db
-from models import Appointment, InviteDelivery, Reminder
+from models import Appointment, InviteDelivery, Reminder, Series
 
 # (what is tried, SQL with :value, allowed value, forbidden value); ids come from the `world` fixture.
 CASES = [
@@ -219,3 +219,18 @@ def test_a_naive_datetime_is_refused_and_every_moment_reads_back_aware_utc(app):
     read = db.session.get(Appointment, world["session"])
     assert read.confirmed_at == prague and read.confirmed_at.utcoffset() == timedelta(0)
     assert all(moment.tzinfo is not None for moment in (read.starts_at, read.ends_at, read.created_at, read.updated_at))
+    with pytest.raises(ValueError, match="needs its zone"):
+        booking.to_local(naive, ZoneInfo("Europe/Prague"))  # would read it in the server's zone
+
+
+def test_a_wall_clock_time_refuses_a_zone_and_sql_may_add_an_interval_to_a_moment(app):
+    """A series' local start is a time on the clock: an aware value would lose its offset on SQLite and shift on
+    PostgreSQL, so it is refused. An interval added in SQL is no moment and binds as the database's own type."""
+    world = make_world()
+    with pytest.raises(StatementError, match="without a zone"):
+        db.session.execute(update(Series).values(starts_local=datetime(2031, 1, 7, 9, 0, tzinfo=timezone.utc)))
+    db.session.rollback()
+    longer = select(Appointment.id).where(Appointment.ends_at > Appointment.starts_at + timedelta(minutes=5))
+    found = db.session.scalars(longer).all()
+    if db.engine.dialect.name == "postgresql":  # SQLite has no interval arithmetic to check
+        assert found == [world["session"]]
