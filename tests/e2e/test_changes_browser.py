@@ -23,6 +23,7 @@ def test_reschedule_then_cancel_from_the_session_page(page, therapist, smtp, scr
 
     page.get_by_role("link", name="Reschedule").click()
     expect(page.get_by_label("Start time")).to_have_value("14:00")
+    page.wait_for_load_state()  # the live preview is htmx's: typing before scripts run asks for none
     new_day = PLAIN_TUESDAY + timedelta(days=2)
     page.get_by_label("Date").fill(new_day.isoformat())
     page.get_by_label("Start time").fill("16:00")

@@ -52,6 +52,9 @@ def test_copy_personal_link_from_account_settings(page, therapist, screenshot):
     log_in(page)
     page.get_by_role("button", name="Dana Whitfield").click()
     page.get_by_role("link", name="Account Settings").click()
+    # Scripts run before "load": a click before then is a plain link to the full page (no swap, no focus move),
+    # as it is for anyone without JavaScript.
+    page.wait_for_load_state()
     page.get_by_role("link", name="Personal Link").click()
     expect(page.get_by_text("Share this one link with any client")).to_be_visible()
     expect(page.get_by_role("heading", name="Personal Link")).to_be_focused()  # swapped in and settled
