@@ -174,7 +174,8 @@ def attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
 
 def owned(model: type[M], object_id: int, *options, **filters) -> M:
     """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's). `options` are loader
-    options (joinedload…) for what the page reads of it, so that it comes in the same statement."""
+    options (joinedload…) for what the page reads of it, so that it comes in the same statement; pass module-level
+    ones, as the statement is built once for each model, options and filters."""
     if not 1 <= object_id < 2**31:  # no such row, and no database error for an id out of range
         abort(404)
     statement = _owned_statement(model, options, tuple(filters.items()))
