@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -338,14 +338,29 @@ def upcoming(
     With `deliveries`, each session's invite log comes in the same query (a screen that shows
     which sends failed makes one query however many sessions there are).
     """
-    statement = select(Appointment).where(Appointment.status == SessionStatus.SCHEDULED, Appointment.ends_at > utcnow())
+    values = {"now": utcnow()}
     if client is not None:
-        statement = statement.where(Appointment.client_id == client.id)
+        values["client"] = client.id
     if therapist is not None:
-        statement = statement.where(Appointment.therapist_id == therapist.id)
+        values["therapist"] = therapist.id
+    statement = _upcoming_statement(client is not None, therapist is not None, deliveries)
+    return list(db.session.scalars(statement, values).unique())
+
+
+@lru_cache(maxsize=8)
+def _upcoming_statement(of_client: bool, of_therapist: bool, deliveries: bool):
+    """upcoming()'s statement, built once for each of its few shapes, with parameters: Client details runs it on
+    every visit, and building and keying a statement costs more than running this one."""
+    statement = select(Appointment).where(
+        Appointment.status == SessionStatus.SCHEDULED, Appointment.ends_at > bindparam("now")
+    )
+    if of_client:
+        statement = statement.where(Appointment.client_id == bindparam("client"))
+    if of_therapist:
+        statement = statement.where(Appointment.therapist_id == bindparam("therapist"))
     if deliveries:
         statement = statement.options(joinedload(Appointment.deliveries))
-    return list(db.session.scalars(statement.order_by(Appointment.starts_at)).unique())
+    return statement.order_by(Appointment.starts_at)
 
 
 def new_version(appointments: list[Appointment], *, cancel: bool = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from functools import cache, lru_cache
 from importlib import resources
 from zoneinfo import ZoneInfo
@@ -166,18 +166,32 @@ def local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str | None = 
     " %Z" adds the zone's abbreviation (CEST), which says which of a twice-happening time is meant."""
     if moment.tzinfo is None:  # Babel and `astimezone` would each guess a zone for it, and differently
         raise ValueError(f"A moment needs its zone: {moment!r}")
+    # Cached by the instant in UTC: an aware datetime in `zone` compares by wall clock, which a fold would confuse.
+    return _local_time(moment.astimezone(timezone.utc), zone, fmt, locale or current_locale())
+
+
+@lru_cache(maxsize=4096)  # pure; a screen writes the same few times on every request
+def _local_time(moment: datetime, zone: ZoneInfo, fmt: str, locale: str) -> str:
     if fmt.endswith(" %Z"):
-        return f"{local_time(moment, zone, fmt[:-3], locale)} {moment.astimezone(zone):%Z}"
-    locale = locale or current_locale()
+        return f"{_local_time(moment, zone, fmt[:-3], locale)} {moment.astimezone(zone):%Z}"
+    babel_locale = _babel_locale(locale)
     skeleton, time_width = FORMATS.get(fmt, FORMATS["%a %-d %b %Y, %H:%M"])
-    time_text = format_time(moment, time_width, tzinfo=zone, locale=locale) if time_width else None
+    time_text = format_time(moment, time_width, tzinfo=zone, locale=babel_locale) if time_width else None
     date_text = (
-        format_date(moment.astimezone(zone).date(), _pattern(skeleton, locale), locale=locale) if skeleton else None
+        format_date(moment.astimezone(zone).date(), _pattern(skeleton, locale), locale=babel_locale)
+        if skeleton
+        else None
     )
     if date_text is None or time_text is None:
         return date_text or time_text
-    glue = get_datetime_format("medium", locale=locale).replace("'", "")
+    glue = get_datetime_format("medium", locale=babel_locale).replace("'", "")
     return glue.replace("{1}", date_text).replace("{0}", time_text)
+
+
+@lru_cache(maxsize=64)
+def _babel_locale(locale: str) -> Locale:
+    """Babel's Locale for a tag, parsed once per process rather than on every call that formats with it."""
+    return Locale.parse(locale)
 
 
 def day(value: date, fmt: str = "%a %-d %b", locale: str | None = None) -> str:
@@ -190,7 +204,7 @@ def day(value: date, fmt: str = "%a %-d %b", locale: str | None = None) -> str:
 def _pattern(skeleton: str, locale: str) -> str:
     """The locale's pattern for a CLDR skeleton. Babel picks the nearest skeleton but keeps its field widths, so
     "EEEE" (Tuesday) would come out as "Tue" where the locale has no full-weekday pattern: widen it as ICU does."""
-    skeletons = Locale.parse(locale).datetime_skeletons
+    skeletons = _babel_locale(locale).datetime_skeletons
     pattern = skeletons[skeleton if skeleton in skeletons else match_skeleton(skeleton, skeletons)].pattern
     if "EEEE" in skeleton and not re.search("EEEE|cccc", pattern):
         pattern = re.sub(r"E+|c+", lambda field: field.group()[0] * 4, pattern)  # c: a stand-alone weekday (fi)

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 
 from extensions import db
@@ -32,11 +32,19 @@ def start(
     return row
 
 
+# Built once: this runs on every request, and SQLAlchemy then reuses the statement's cache key and compiled form
+# instead of building the same SELECT again each time.
+_OPEN_BY_TOKEN = (
+    select(LoginSession)
+    .options(joinedload(LoginSession.therapist))
+    .where(LoginSession.token == bindparam("token"), LoginSession.ended_at.is_(None))
+)
+
+
 def find(token: str) -> LoginSession | None:
     """The open login session with this token, with its therapist (one statement: this runs on every request);
     None once it has ended."""
-    query = select(LoginSession).options(joinedload(LoginSession.therapist)).filter_by(token=token, ended_at=None)
-    row = db.session.scalar(query)
+    row = db.session.scalar(_OPEN_BY_TOKEN, {"token": token})
     if row is not None:
         row.therapist.login_session = row
     return row

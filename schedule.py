@@ -427,12 +427,34 @@ def week(
 def client_sessions(
     client: Client, at: datetime | None = None, count: int = 5
 ) -> tuple[list[Appointment], list[Appointment]]:
-    """The client's next `count` sessions (soonest first) and last `count` (latest first), cancelled ones included."""
+    """The client's next `count` sessions (soonest first) and last `count` (latest first), cancelled ones included:
+    one statement for both."""
     at = at or utcnow()
-    mine = select(Appointment).filter_by(client_id=client.id)
-    upcoming = db.session.scalars(mine.where(Appointment.ends_at > at).order_by(Appointment.starts_at).limit(count))
-    past = db.session.scalars(mine.where(Appointment.ends_at <= at).order_by(Appointment.starts_at.desc()).limit(count))
-    return list(upcoming), list(past)
+    rows = db.session.scalars(_client_sessions_statement(), {"client": client.id, "at": at, "count": count}).all()
+    return [a for a in rows if a.ends_at > at], [a for a in reversed(rows) if a.ends_at <= at]
+
+
+@cache
+def _client_sessions_statement():
+    """The next `count` and the last `count` sessions of one client, soonest first. Built once, with parameters (see
+    _week_statement): Client details runs it on every visit."""
+    mine, at = Appointment.client_id == bindparam("client"), bindparam("at")
+    ahead = (
+        select(Appointment.id)
+        .where(mine, Appointment.ends_at > at)
+        .order_by(Appointment.starts_at)
+        .limit(bindparam("count"))
+        .subquery()
+    )
+    behind = (
+        select(Appointment.id)
+        .where(mine, Appointment.ends_at <= at)
+        .order_by(Appointment.starts_at.desc())
+        .limit(bindparam("count"))
+        .subquery()
+    )
+    chosen = union_all(select(ahead.c.id), select(behind.c.id))
+    return select(Appointment).where(Appointment.id.in_(chosen)).order_by(Appointment.starts_at, Appointment.id)
 
 
 # Attendance

@@ -11,12 +11,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 from flask import current_app
 from icalendar import vRecur
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload
 
@@ -362,19 +363,21 @@ def label(appointment: Appointment) -> str:
 
 
 def labels(appointments: list[Appointment]) -> dict[int, str]:
-    """label() for many sessions of a list at once (one query for all their series)."""
+    """label() for many sessions of a list at once (one query for all their series, with their rules)."""
     ids = {a.series_id for a in appointments if a.series_id}
     if not ids:
         return {}
     rows = db.session.execute(
-        select(Appointment.id, Appointment.series_id, Appointment.recurrence_id)
+        select(Appointment.id, Appointment.series_id, Series.rule)
+        .join(Series, Series.id == Appointment.series_id)
         .where(Appointment.series_id.in_(ids))
         .order_by(Appointment.series_id, Appointment.recurrence_id)
     ).all()
-    rules = dict(db.session.execute(select(Series.id, Series.rule).where(Series.id.in_(ids))).all())
+    rules: dict[int, str] = {}
     by_series: dict[int, list[int]] = {}
-    for row_id, series_id, _ in rows:
+    for row_id, series_id, rule in rows:
         by_series.setdefault(series_id, []).append(row_id)
+        rules[series_id] = rule
     result = {}
     for series_id, row_ids in by_series.items():
         words = REPEAT_WORDS.get(int(vRecur.from_ical(rules[series_id]).get("INTERVAL", [1])[0]), "weekly")
@@ -612,14 +615,13 @@ def cadence(interval_weeks: int, usual: datetime) -> str:
     return f"{how} on {usual:%A}s at {usual:%H:%M}"
 
 
-def ongoing(client: Client, zone: ZoneInfo) -> list[tuple[str, Appointment]]:
-    """Each series of the client with a session still ahead, soonest first: its cadence in `zone` (the rule's
-    time, which a one-session move leaves as it was) and its next session. One query, however many series."""
-    now = utcnow()
+@cache
+def _ongoing_statement():
+    """Built once (Client details runs it on every visit): only the client and the time are bound each time."""
     ahead = (
-        Appointment.client_id == client.id,
+        Appointment.client_id == bindparam("client_id"),
         Appointment.status == SessionStatus.SCHEDULED,
-        Appointment.ends_at > now,
+        Appointment.ends_at > bindparam("now"),
     )
     nearest = (
         select(Appointment.series_id, func.min(Appointment.starts_at).label("starts_at"))
@@ -627,12 +629,18 @@ def ongoing(client: Client, zone: ZoneInfo) -> list[tuple[str, Appointment]]:
         .group_by(Appointment.series_id)
         .subquery()
     )
-    rows = db.session.scalars(
+    return (
         select(Appointment)
         .join(nearest, and_(Appointment.series_id == nearest.c.series_id, Appointment.starts_at == nearest.c.starts_at))
         .join(Appointment.series)
         .where(*ahead)
         .options(contains_eager(Appointment.series))
         .order_by(Appointment.starts_at)
-    ).all()
+    )
+
+
+def ongoing(client: Client, zone: ZoneInfo) -> list[tuple[str, Appointment]]:
+    """Each series of the client with a session still ahead, soonest first: its cadence in `zone` (the rule's
+    time, which a one-session move leaves as it was) and its next session. One query, however many series."""
+    rows = db.session.scalars(_ongoing_statement(), {"client_id": client.id, "now": utcnow()}).all()
     return [(cadence(interval(a.series), booking.to_local(a.recurrence_id, zone)), a) for a in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from typing import TypeVar
 
 from flask import Flask, Response, abort, flash, g, redirect, render_template, session, url_for
@@ -10,7 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from htmx_flask import request
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.exceptions import BadRequest
 from wtforms import Field, IntegerField, SelectField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
@@ -171,14 +172,25 @@ def attachment(body: bytes | str, mimetype: str, filename: str) -> Response:
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def owned(model: type[M], object_id: int, **filters) -> M:
-    """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's)."""
+def owned(model: type[M], object_id: int, *options, **filters) -> M:
+    """Load one of the logged-in therapist's rows, or answer 404 (never another therapist's). `options` are loader
+    options (joinedload…) for what the page reads of it, so that it comes in the same statement; pass module-level
+    ones, as the statement is built once for each model, options and filters."""
     if not 1 <= object_id < 2**31:  # no such row, and no database error for an id out of range
         abort(404)
-    row = db.session.scalar(select(model).filter_by(id=object_id, therapist_id=current_user.id, **filters))
+    statement = _owned_statement(model, options, tuple(filters.items()))
+    row = db.session.scalar(statement, {"id": object_id, "therapist": current_user.id})
     if row is None:
         abort(404)
     return row
+
+
+@lru_cache(maxsize=64)
+def _owned_statement(model: type, options: tuple, filters: tuple):
+    """owned()'s statement for one model, loader options and fixed filters (archived_at=None…), built once with
+    the id and the therapist as parameters: every page of one row runs it."""
+    statement = select(model).where(model.id == bindparam("id"), model.therapist_id == bindparam("therapist"))
+    return statement.filter_by(**dict(filters)).options(*options)
 
 
 def checked(check, **kwargs):

@@ -31,6 +31,19 @@ def test_date_order_and_clock_follow_the_locale(locale, expected):
     assert formats.local_time(MOMENT, ZoneInfo("Europe/Prague"), "%a %-d %b %Y, %H:%M", locale) == expected
 
 
+def test_formatted_times_are_remembered_by_instant_so_a_time_that_happens_twice_keeps_its_abbreviation():
+    """local_time caches what it wrote. Two instants an hour apart read 02:30 in Prague on the night the clocks go
+    back; as aware datetimes in that zone they compare equal, so the cache must tell them apart by the instant."""
+    prague = ZoneInfo("Europe/Prague")
+    summer = datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc).astimezone(prague)
+    winter = datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc).astimezone(prague)
+    assert summer == winter and hash(summer) == hash(winter)  # the same wall clock, an hour apart
+    fmt = "%a %-d %b %Y, %H:%M %Z"
+    assert formats.local_time(summer, prague, fmt, "en_GB") == "Sun, 25 Oct 2026, 02:30 CEST"
+    assert formats.local_time(winter, prague, fmt, "en_GB") == "Sun, 25 Oct 2026, 02:30 CET"
+    assert formats.local_time(summer, prague, fmt, "en_US") == "Sun, Oct 25, 2026, 2:30\u202fAM CEST"
+
+
 def test_the_browser_language_decides_until_the_therapist_chooses(logged_in):
     us = {"Accept-Language": "en-US,en;q=0.9"}
     page = logged_in.get("/account/activity", headers=us).get_data(as_text=True)

@@ -97,6 +97,10 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
     large_counts = statement_counts(client.__class__(app.test_client()), large)
     assert large_counts == small_counts
     assert all(count <= 12 for count in small_counts.values()), small_counts
+    # Client details, on every visit: the login session with its therapist, the client with its room link, the next
+    # and last sessions together, the ongoing series, the booked sessions with their invite log, and (this client
+    # has a series) the positions of its sessions in their series with the series' rules.
+    assert small_counts["Client details"] <= 6, small_counts
 
 
 def add_series(therapist, how_many: int) -> None:

@@ -4,6 +4,7 @@ from flask import url_for
 from flask_login import current_user, login_required
 from htmx_flask import request
 from jinja2_fragments.flask import render_blocks
+from sqlalchemy.orm import joinedload
 from werkzeug.local import LocalProxy
 
 import booking
@@ -98,15 +99,19 @@ def create():
     return _after_change(client, "Client added.")
 
 
+# Client details show the room link: it comes with the client, in one statement.
+WITH_ROOM_LINK = joinedload(Client.active_room_link)
+
+
 @bp.get("/<int:client_id>")
 def show(client_id: int):
-    client = owned(Client, client_id)
+    client = owned(Client, client_id, WITH_ROOM_LINK)
     return render(SCREEN, "details", **_context(client))
 
 
 @bp.get("/<int:client_id>/edit")
 def edit(client_id: int):
-    client = owned(Client, client_id)
+    client = owned(Client, client_id, WITH_ROOM_LINK)
     return render(SCREEN, "details", **_context(client, edit_form=_client_form(client, formdata=None)))
 
 
