@@ -520,13 +520,20 @@ def prepare_address_change(change: AddressChange, **kwargs) -> list[Outgoing]:
     return outgoing
 
 
-def deliver(outgoing: list[Outgoing]) -> list[InviteDelivery]:
-    """Send what prepare() built (after the commit), logging every attempt; see send()."""
+def deliver(outgoing: list[Outgoing], *, commit: bool = True) -> list[InviteDelivery]:
+    """Send what prepare() built (after the commit), logging every attempt; see send(). With commit=False the log
+    is left to the caller's next commit (so the activity entry naming these sends is stored with it)."""
     return [
         delivery
         for each in outgoing
         for delivery in send(
-            each.appointment, each.method, each.roles, built=each.built, logged_on=each.logged_on, **each.details
+            each.appointment,
+            each.method,
+            each.roles,
+            built=each.built,
+            logged_on=each.logged_on,
+            commit=commit,
+            **each.details,
         )
     ]
 
@@ -543,13 +550,14 @@ def send(
     built: dict[str, EmailMessage] | None = None,
     series: Series | None = None,
     logged_on: list[Appointment] | None = None,
+    commit: bool = True,
 ) -> list[InviteDelivery]:
     """Email the current version to each role (default_roles unless named), one message each, and log every attempt.
 
     `note` is a message from the therapist to the client; only the client's email carries it. `built` holds
     messages made before the commit (see prepare); any role without one is built here. With `series`, one
     message carries the whole series, and the send is logged on each of its sessions (`appointment` is the
-    one whose details the email shows).
+    one whose details the email shows). With commit=False the log is added to the session for the caller to commit.
     """
     roles = default_roles(appointment) if roles is None else roles
     built, unbuilt = {role: message for role, message in (built or {}).items() if role in roles}, {}
@@ -594,7 +602,8 @@ def send(
             db.session.add(delivery)
             if each is appointment:
                 deliveries.append(delivery)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return deliveries
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import smtplib
 import socket
 import unicodedata
 from email import message_from_bytes, policy
 from email.header import Header, decode_header, make_header
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import formatdate, getaddresses, make_msgid
@@ -36,6 +37,36 @@ class _TimedConnection(flask_mail.Connection):
         if self.mail.username and self.mail.password:
             host.login(self.mail.username, self.mail.password)
         return host
+
+
+class _Headers(HeaderRegistry):
+    """Python's header factory, making each header class once: the stock one builds a new class (type()) for
+    every header it parses, some fifty per invite email. The classes hold no state, so one per name serves all."""
+
+    def __init__(self):
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def map_to_type(self, name, cls):
+        super().map_to_type(name, cls)
+        self._classes.clear()
+
+    def __getitem__(self, name):
+        key = name.lower()
+        made = self._classes.get(key)
+        if made is None:
+            made = self._classes[key] = super().__getitem__(name)
+        return made
+
+
+@functools.lru_cache(maxsize=512)
+def _encoded_words(name: str, text: str, linesep: str) -> str:
+    """RFC 2047 encoded-words for a header, each line of at most 76 (a space and one encoded-word of at most 75).
+
+    Cached: email.header encodes character by character, and each header is folded twice, by verify() and again
+    when the message is sent.
+    """
+    return Header(text, "utf-8", header_name=name).encode(linesep=linesep, maxlinelen=76)
 
 
 class _Policy(policy.EmailPolicy):
@@ -71,11 +102,10 @@ class _Policy(policy.EmailPolicy):
         return self.linesep.join(lines) + self.linesep
 
     def _encoded_words(self, name: str, text: str) -> str:
-        # 76: each continuation line is a space and one encoded-word of at most 75 (RFC 2047).
-        return Header(text, "utf-8", header_name=name).encode(linesep=self.linesep, maxlinelen=76)
+        return _encoded_words(name, text, self.linesep)
 
 
-POLICY = _Policy(linesep="\r\n", max_line_length=78)
+POLICY = _Policy(linesep="\r\n", max_line_length=78, header_factory=_Headers())
 
 
 class BuildError(ValueError):

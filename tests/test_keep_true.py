@@ -175,7 +175,7 @@ def test_a_series_whose_invite_cannot_be_written_is_not_booked(logged_in, jordan
 def sending_breaks(monkeypatch):
     """Sending fails outright after the commit (a bug, a dead process): what was committed must already be whole."""
 
-    def deliver(outgoing):
+    def deliver(outgoing, **kwargs):
         raise RuntimeError("the process died while sending")
 
     monkeypatch.setattr(invites, "deliver", deliver)

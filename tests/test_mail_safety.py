@@ -280,3 +280,21 @@ def test_lord_howe_half_hour_change_shows_each_offset(app):
         )
         == "Fri, 5 Jun 2026, 01:00–01:30"
     )
+
+
+def test_headers_made_with_the_cached_factory_are_those_python_makes(app, therapist):
+    """mail.POLICY makes each header class once; the message it writes is byte for byte what the stock factory writes."""
+    from email.headerregistry import HeaderRegistry
+
+    therapist.name = "Tomás Müller"
+    jane = clients.add(therapist, name="Žofie Nováková", email="jane@example.com")
+    appointment = booking.book(therapist, jane, booking.slot(therapist, PLAIN_TUESDAY, time(14, 0), 50))
+    message = invites.email(appointment, invites.CLIENT)
+    stock = mail.POLICY.clone(header_factory=HeaderRegistry())
+    raw = message.as_bytes()
+    assert raw == message.as_bytes(policy=stock)
+    cached, plain = message_from_bytes(raw, policy=mail.POLICY), message_from_bytes(raw, policy=stock)
+    assert cached.as_bytes() == plain.as_bytes()
+    assert [(name, str(value)) for name, value in cached.items()] == [(name, str(v)) for name, v in plain.items()]
+    assert mail.POLICY.header_factory["To"] is mail.POLICY.header_factory["to"]
+    assert type(message["From"]) is mail.POLICY.header_factory["From"]

@@ -120,3 +120,22 @@ def test_compiled_templates_are_kept_on_disk_for_the_next_worker(tmp_path):
     later.bytecode_cache.load_bytecode = lambda bucket: (original(bucket), loaded.append(bucket.code))[0]
     later.get_template("errors/error.html")
     assert loaded and loaded[0] is not None  # a new process loads it instead of compiling
+
+
+def test_a_sqlite_database_runs_in_wal_with_synchronous_normal(tmp_path):
+    """WAL with synchronous=NORMAL (SQLite's recommended pair): a commit does not sync the file each time."""
+    from sqlalchemy import create_engine, text
+
+    import database  # noqa: F401  (registers the connect hook)
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'wal.db'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
+    memory = create_engine("sqlite://")  # no WAL in memory: synchronous stays at its safe default
+    with memory.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "memory"
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    memory.dispose()

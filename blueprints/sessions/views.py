@@ -537,8 +537,9 @@ def resend(appointment_id: int):
 
 
 def _send(appointment: Appointment, outgoing: list[invites.Outgoing]):
-    """Send the invites (see invites.prepare) and log who they went to, and how that went."""
-    deliveries = invites.deliver(outgoing)
+    """Send the invites (see invites.prepare) and log who they went to, and how that went: the deliveries and the
+    activity entry naming them are stored in one commit."""
+    deliveries = invites.deliver(outgoing, commit=False)
     if deliveries:
         sent = ", ".join(f"{d.recipient} ({STATUS_WORDS[d.status]})" for d in deliveries)
         kind = (
