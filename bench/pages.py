@@ -43,7 +43,8 @@ def database(label: str, cache: Path, fresh: bool) -> Path:
     clients, sessions = PRACTICES[label]
     path = cache / f"{label}-{date.today().isoformat()}.db"
     if fresh or not path.exists():
-        path.unlink(missing_ok=True)
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)  # SQLite runs in WAL: an old log must not meet a new file
         started = time.monotonic()
         build_database(f"sqlite:///{path}", clients, sessions)
         print(f"seeded {label} ({clients} clients, {sessions} sessions) in {time.monotonic() - started:.1f} s")
