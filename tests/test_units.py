@@ -122,8 +122,9 @@ def test_compiled_templates_are_kept_on_disk_for_the_next_worker(tmp_path):
     assert loaded and loaded[0] is not None  # a new process loads it instead of compiling
 
 
-def test_a_sqlite_database_runs_in_wal_with_synchronous_normal(tmp_path):
-    """WAL with synchronous=NORMAL (SQLite's recommended pair): a commit does not sync the file each time."""
+def test_a_sqlite_database_runs_in_wal_and_syncs_every_commit(tmp_path):
+    """WAL (a commit appends to the log) with synchronous=FULL (and syncs it: a booking whose invites went out
+    survives a power loss)."""
     from sqlalchemy import create_engine, text
 
     import database  # noqa: F401  (registers the connect hook)
@@ -131,10 +132,10 @@ def test_a_sqlite_database_runs_in_wal_with_synchronous_normal(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'wal.db'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
-    memory = create_engine("sqlite://")  # no WAL in memory: synchronous stays at its safe default
+    memory = create_engine("sqlite://")  # no WAL in memory
     with memory.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "memory"
         assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
