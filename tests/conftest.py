@@ -4,7 +4,7 @@ import os
 import re
 import sys
 import threading
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -129,6 +129,24 @@ def make_therapist(name="Dana Whitfield", email="dana@example.com", timezone="Eu
         therapist.email_confirmed_at = utcnow()
         db.session.commit()
     return therapist
+
+
+def add_session(therapist, client, starts_at, minutes: int = 50, **fields):
+    """A session at any time, past ones included (booking refuses the past, so straight into the table)."""
+    import booking
+    from models import Appointment
+
+    appointment = Appointment(
+        therapist_id=therapist.id,
+        client_id=client.id,
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        uid=booking.new_uid(),
+        **fields,
+    )
+    db.session.add(appointment)
+    db.session.commit()
+    return appointment
 
 
 def at_midday(therapist):

@@ -363,12 +363,10 @@ def world(app, setup, fresh, monkeypatch, smtp):
     failed invites), another signed-in device, two-factor setup, two-factor on (and the recovery codes shown
     once), and a login waiting for its code.
     """
-    from test_today import add_session
-
     import invites
     import reminder_state
     import reminders
-    from conftest import PASSWORD, login, make_therapist
+    from conftest import PASSWORD, add_session, login, make_therapist
     from models import DeliveryStatus, LoginSession, OutboxMessage, ReminderStatus
 
     monkeypatch.setattr(limiter, "enabled", False)  # limits answer 429 before the fields are read

@@ -10,7 +10,7 @@ import clients
 import schedule
 import seed
 import series
-from conftest import at_midday, login, make_therapist
+from conftest import add_session, at_midday, login, make_therapist
 from extensions import db
 from models import Appointment, Client, SessionStatus, utcnow
 
@@ -79,17 +79,7 @@ def test_statement_counts_do_not_grow_with_rows(app, client, monkeypatch):
     for practice in (small, large):  # a session later today for both: Today never looks further for the next one
         at_midday(practice)
         first = db.session.scalar(select(Client).filter_by(therapist_id=practice.id).order_by(Client.id))
-        starts_at = utcnow() + timedelta(hours=2)
-        db.session.add(
-            Appointment(
-                therapist_id=practice.id,
-                client_id=first.id,
-                starts_at=starts_at,
-                ends_at=starts_at + timedelta(minutes=50),
-                uid=booking.new_uid(),
-            )
-        )
-    db.session.commit()
+        add_session(practice, first, utcnow() + timedelta(hours=2))
     # Client details names each series of the client with its next session: 1 series, or 4, in as many statements.
     add_series(small, 1)
     add_series(large, 4)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 import booking
 import clients
 import rooms
-from conftest import dump, login, make_therapist
+from conftest import add_session, dump, login, make_therapist
 from extensions import db
 from models import RoomParticipant, RoomSignal
 
@@ -341,19 +341,9 @@ def test_an_admitted_visitor_can_be_removed_and_the_next_one_admitted(logged_in,
 
 
 def test_start_session_joins_directly(logged_in, jane, therapist):
-    from models import Appointment, utcnow
+    from models import utcnow
 
-    start = utcnow().replace(second=0, microsecond=0) + timedelta(minutes=5)
-    db.session.add(
-        Appointment(
-            therapist_id=therapist.id,
-            client_id=jane.id,
-            starts_at=start,
-            ends_at=start + timedelta(minutes=50),
-            uid="soon@example.com",
-        )
-    )
-    db.session.commit()
+    add_session(therapist, jane, utcnow().replace(second=0, microsecond=0) + timedelta(minutes=5))
     page = logged_in.get("/sessions/").get_data(as_text=True)
     link = re.search(r'href="([^"]+)">Start session', page).group(1)
     assert link == f"/room/client/{jane.id}?join=1"
@@ -579,18 +569,10 @@ def test_a_chunked_signal_counts_its_bytes(logged_in, guest, call):
 
 
 def test_the_room_shows_when_the_session_in_progress_ends_in_each_ones_zone(logged_in, guest, jane, therapist):
-    from models import Appointment, utcnow
+    from models import utcnow
 
     start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
-    db.session.add(
-        Appointment(
-            therapist_id=therapist.id,
-            client_id=jane.id,
-            starts_at=start,
-            ends_at=start + timedelta(minutes=50),
-            uid="now@example.com",
-        )
-    )
+    add_session(therapist, jane, start)
     jane.timezone = "America/New_York"
     db.session.commit()
     end = start + timedelta(minutes=50)

@@ -11,7 +11,7 @@ import booking
 import clients
 import formats
 import schedule
-from conftest import at_midday
+from conftest import add_session, at_midday
 from dates import PLAIN_TUESDAY
 from extensions import db
 from models import Appointment, SessionStatus, Therapist, utcnow
@@ -25,21 +25,6 @@ def dana(logged_in):
 @pytest.fixture
 def jane(dana):
     return clients.add(dana, name="Jane Doe", email="jane@example.com", timezone="America/New_York")
-
-
-def add_session(therapist, client, starts_at: datetime, minutes: int = 50, **fields) -> Appointment:
-    """A session at any time, past ones included (booking refuses the past, so straight into the table)."""
-    appointment = Appointment(
-        therapist_id=therapist.id,
-        client_id=client.id,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=minutes),
-        uid=booking.new_uid(),
-        **fields,
-    )
-    db.session.add(appointment)
-    db.session.commit()
-    return appointment
 
 
 def at_local(therapist, day: date, hour: int, minute: int = 0) -> datetime:

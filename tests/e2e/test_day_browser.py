@@ -12,27 +12,13 @@ import clients
 import formats
 import reminders
 import schedule
-from conftest import at_midday
+from conftest import add_session, at_midday
 from dates import PLAIN_TUESDAY
 from extensions import db
 from models import Appointment, utcnow
 from tests.e2e.helpers import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def add_session(therapist, client, starts_at, minutes=50, **fields):
-    appointment = Appointment(
-        therapist_id=therapist.id,
-        client_id=client.id,
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=minutes),
-        uid=booking.new_uid(),
-        **fields,
-    )
-    db.session.add(appointment)
-    db.session.commit()
-    return appointment
 
 
 def within_today(therapist, *moments):

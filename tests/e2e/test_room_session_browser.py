@@ -276,20 +276,10 @@ def session_now(jane):
     """A 50-minute session that started ten minutes ago."""
     from datetime import timedelta
 
-    from extensions import db
-    from models import Appointment, utcnow
+    from conftest import add_session
+    from models import utcnow
 
-    start = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10)
-    db.session.add(
-        Appointment(
-            therapist_id=jane.therapist_id,
-            client_id=jane.id,
-            starts_at=start,
-            ends_at=start + timedelta(minutes=50),
-            uid="now@example.com",
-        )
-    )
-    db.session.commit()
+    add_session(jane.therapist, jane, utcnow().replace(second=0, microsecond=0) - timedelta(minutes=10))
 
 
 @pytest.mark.parametrize("width, height", [(1280, 800), (390, 844)])
