@@ -439,21 +439,14 @@ def _client_sessions_statement():
     """The next `count` and the last `count` sessions of one client, soonest first. Built once, with parameters (see
     _week_statement): Client details runs it on every visit."""
     mine, at = Appointment.client_id == bindparam("client"), bindparam("at")
-    ahead = (
-        select(Appointment.id)
-        .where(mine, Appointment.ends_at > at)
-        .order_by(Appointment.starts_at)
-        .limit(bindparam("count"))
-        .subquery()
-    )
-    behind = (
-        select(Appointment.id)
-        .where(mine, Appointment.ends_at <= at)
-        .order_by(Appointment.starts_at.desc())
-        .limit(bindparam("count"))
-        .subquery()
-    )
-    chosen = union_all(select(ahead.c.id), select(behind.c.id))
+    sides = []  # the next ones, soonest first, and the last ones, latest first (as in _today_statement)
+    for side, order in (
+        (Appointment.ends_at > at, Appointment.starts_at),
+        (Appointment.ends_at <= at, Appointment.starts_at.desc()),
+    ):
+        rows = select(Appointment.id).where(mine, side).order_by(order).limit(bindparam("count")).subquery()
+        sides.append(select(rows.c.id))
+    chosen = union_all(*sides)
     return select(Appointment).where(Appointment.id.in_(chosen)).order_by(Appointment.starts_at, Appointment.id)
 
 

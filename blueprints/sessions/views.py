@@ -54,12 +54,17 @@ def _urls(endpoint: str, *keys: str, **values):
     return pattern.format
 
 
+def _shows_all() -> bool:
+    """?all=1: Today and the week with every session of a day over schedule.DAY_LIMIT."""
+    return request.args.get("all") == "1"
+
+
 @bp.get("/today")
 def today():
     """The home page: today's sessions with Start session, the countdown, who is in a room, first steps.
     A day over schedule.DAY_LIMIT shows the sessions around now, and all of them with ?all=1."""
     now = utcnow()
-    show_all = request.args.get("all") == "1"  # kept by the 30 s refresh and by marking attendance
+    show_all = _shows_all()  # kept by the 30 s refresh and by marking attendance
     kept = {"all": 1} if show_all else {}
     return render(
         "sessions/today.html",
@@ -157,7 +162,7 @@ def week():
     day = _iso_date(request.args.get("date"))
     if day is None or not schedule.EARLIEST <= day <= schedule.LATEST:  # 9999-12-31 has no next week
         day = schedule.local_today(current_user)
-    show_all = request.args.get("all") == "1"
+    show_all = _shows_all()
     days = schedule.week(current_user, day, limit=None if show_all else schedule.DAY_LIMIT)
     show_url = _urls("sessions.show", "appointment_id")
     for blocks in days.by_day.values():  # one link a block, shown in the grid and in the phone's day list
@@ -376,9 +381,7 @@ def _reschedule_following(appointment: Appointment, form: RescheduleForm):
 
 def _shown(appointment: Appointment, successor: series.Series) -> Appointment:
     """The session a this-and-following move names: this one, unless it was skipped: then the first that moved."""
-    if appointment.is_cancelled:
-        return next(a for a in successor.appointments if a.status == SessionStatus.SCHEDULED)
-    return appointment
+    return _first_scheduled(successor) if appointment.is_cancelled else appointment
 
 
 def _has_scheduled(whole: series.Series) -> bool:
@@ -489,7 +492,7 @@ def mark_attendance(appointment_id: int):
     if request.form.get("from") == "today":
         if request.htmx:
             return today()
-        kept = {"all": 1} if request.args.get("all") == "1" else {}  # back to the list as it was shown
+        kept = {"all": 1} if _shows_all() else {}  # back to the list as it was shown
         return redirect(url_for("sessions.today", **kept), 303)
     return _done(appointment, f"Marked: {appointment.attendance_label}.")
 
